@@ -1,0 +1,390 @@
+// Package network is the network tier (seed §5): the VPC with the seed's exact
+// subnets over two availability zones, its security groups and NACLs, flow
+// logs and gateway endpoints.
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	awsxec2 "github.com/pulumi/pulumi-awsx/sdk/v2/go/awsx/ec2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cats-analytics/cats-analytics/components/config"
+	"github.com/cats-analytics/cats-analytics/components/iamdoc"
+	"github.com/cats-analytics/cats-analytics/components/naming"
+)
+
+// Type is the component's type token.
+const Type = "cats:network:Network"
+
+// NetworkArgs configures the tier.
+type NetworkArgs struct {
+	// Mandatory.
+	Namer      naming.Namer
+	AccountID  string
+	Region     string
+	Network    config.Network // CIDRs, zones, NAT layout (validated by config.Parse)
+	LogsKeyArn pulumi.StringInput
+
+	// Defaulted.
+	LogRetentionDays int // flow log retention; 365 when zero
+	ContainerPort    int // the application's port behind the ALB; 80 when zero
+}
+
+// Network is the network tier.
+type Network struct {
+	pulumi.ResourceState
+
+	VpcID              pulumi.StringOutput      `pulumi:"vpcId"`
+	PublicSubnetIDs    pulumi.StringArrayOutput `pulumi:"publicSubnetIds"`
+	PrivateSubnetIDs   pulumi.StringArrayOutput `pulumi:"privateSubnetIds"`
+	AlbSecurityGroupID pulumi.StringOutput      `pulumi:"albSecurityGroupId"`
+	AppSecurityGroupID pulumi.StringOutput      `pulumi:"appSecurityGroupId"`
+	DbSecurityGroupID  pulumi.StringOutput      `pulumi:"dbSecurityGroupId"`
+}
+
+func (a *NetworkArgs) check() error {
+	var errs []error
+	if a.Namer.Stack() == "" {
+		errs = append(errs, errors.New("network: Namer is required"))
+	}
+	if a.AccountID == "" || a.Region == "" {
+		errs = append(errs, errors.New("network: AccountID and Region are required"))
+	}
+	if a.LogsKeyArn == nil {
+		errs = append(errs, errors.New("network: LogsKeyArn is required (flow logs are encrypted)"))
+	}
+	n := a.Network
+	if !n.VpcCidr.IsValid() {
+		errs = append(errs, errors.New("cats:vpcCidr: a VPC CIDR block is required"))
+	}
+	if len(n.PublicSubnetCidrs) != 2 || len(n.PrivateSubnetCidrs) != 2 {
+		errs = append(errs, errors.New("cats:publicSubnetCidrs and cats:privateSubnetCidrs: give exactly two subnets each, one per availability zone"))
+	}
+	if n.NatGateways != config.NatSingle && n.NatGateways != config.NatPerAZ {
+		errs = append(errs, fmt.Errorf("cats:natGateways: %q must be %s or %s", n.NatGateways, config.NatSingle, config.NatPerAZ))
+	}
+	if a.LogRetentionDays == 0 {
+		a.LogRetentionDays = 365
+	}
+	if a.ContainerPort == 0 {
+		a.ContainerPort = 80
+	}
+	return errors.Join(errs...)
+}
+
+// NewNetwork registers the network tier.
+func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulumi.ResourceOption) (*Network, error) {
+	if err := args.check(); err != nil {
+		return nil, err
+	}
+	n := &Network{}
+	if err := ctx.RegisterComponentResource(Type, name, n, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(n)
+	cfg := args.Network
+
+	nat := awsxec2.NatGatewayStrategySingle // dev: one NAT gateway
+	if cfg.NatGateways == config.NatPerAZ {
+		nat = awsxec2.NatGatewayStrategyOnePerAz // prod: a zone outage must not cut the other zone off
+	}
+	subnetStrategy := awsxec2.SubnetAllocationStrategyAuto
+	vpcArgs := &awsxec2.VpcArgs{
+		CidrBlock:          pulumi.StringRef(cfg.VpcCidr.String()),
+		EnableDnsHostnames: pulumi.Bool(true),
+		EnableDnsSupport:   pulumi.Bool(true),
+		// Explicit CIDR lists select awsx's explicit allocator: the subnets are
+		// exactly the seed's, one of each kind per zone, in zone order.
+		SubnetStrategy: &subnetStrategy,
+		SubnetSpecs: []awsxec2.SubnetSpecArgs{
+			{Type: awsxec2.SubnetTypePublic, Name: pulumi.StringRef("public"), CidrBlocks: prefixStrings(cfg.PublicSubnetCidrs)},
+			{Type: awsxec2.SubnetTypePrivate, Name: pulumi.StringRef("private"), CidrBlocks: prefixStrings(cfg.PrivateSubnetCidrs)},
+		},
+		NatGateways: &awsxec2.NatGatewayConfigurationArgs{Strategy: nat},
+		Tags:        pulumi.StringMap{"Name": pulumi.String(args.Namer.PerStack("cats-vpc"))},
+	}
+	if len(cfg.AvailabilityZones) > 0 {
+		vpcArgs.AvailabilityZoneNames = cfg.AvailabilityZones
+	} else {
+		vpcArgs.NumberOfAvailabilityZones = pulumi.IntRef(2)
+	}
+	vpc, err := awsxec2.NewVpc(ctx, name+"-vpc", vpcArgs, parent)
+	if err != nil {
+		return nil, fmt.Errorf("vpc: %w", err)
+	}
+	n.VpcID = vpc.VpcId
+	n.PublicSubnetIDs = vpc.PublicSubnetIds
+	n.PrivateSubnetIDs = vpc.PrivateSubnetIds
+
+	if err := n.securityGroups(ctx, name, args, parent); err != nil {
+		return nil, err
+	}
+	if err := n.networkACLs(ctx, name, args, parent); err != nil {
+		return nil, err
+	}
+	if err := flowLogs(ctx, name, args, n.VpcID, parent); err != nil {
+		return nil, err
+	}
+	if err := gatewayEndpoints(ctx, name, args, vpc, parent); err != nil {
+		return nil, err
+	}
+
+	if err := ctx.RegisterResourceOutputs(n, pulumi.Map{
+		"vpcId":              n.VpcID,
+		"publicSubnetIds":    n.PublicSubnetIDs,
+		"privateSubnetIds":   n.PrivateSubnetIDs,
+		"albSecurityGroupId": n.AlbSecurityGroupID,
+		"appSecurityGroupId": n.AppSecurityGroupID,
+		"dbSecurityGroupId":  n.DbSecurityGroupID,
+	}); err != nil {
+		return nil, fmt.Errorf("register %s outputs: %w", name, err)
+	}
+	return n, nil
+}
+
+var allTraffic = ec2.SecurityGroupEgressArray{&ec2.SecurityGroupEgressArgs{
+	Description: pulumi.String("ALL traffic (seed §5)"),
+	Protocol:    pulumi.String("-1"),
+	FromPort:    pulumi.Int(0),
+	ToPort:      pulumi.Int(0),
+	CidrBlocks:  pulumi.StringArray{pulumi.String("0.0.0.0/0")},
+}}
+
+// securityGroups creates the seed's two groups and the ALB's. The seed gives
+// cats-app-sg HTTP and HTTPS inbound without a source; the source is the
+// internet-facing ALB's group, so the application hosts are never reachable
+// from the internet directly, and only the ALB group is open to 0.0.0.0/0.
+func (n *Network) securityGroups(ctx *pulumi.Context, name string, args NetworkArgs, parent pulumi.ResourceOption) error {
+	web := func(sources func(*ec2.SecurityGroupIngressArgs)) ec2.SecurityGroupIngressArray {
+		var rules ec2.SecurityGroupIngressArray
+		for _, port := range []struct {
+			port int
+			what string
+		}{{80, "HTTP"}, {443, "HTTPS"}} {
+			rule := &ec2.SecurityGroupIngressArgs{
+				Description: pulumi.String(port.what + " (seed §5)"),
+				Protocol:    pulumi.String("tcp"),
+				FromPort:    pulumi.Int(port.port),
+				ToPort:      pulumi.Int(port.port),
+			}
+			sources(rule)
+			rules = append(rules, rule)
+		}
+		return rules
+	}
+	alb, err := ec2.NewSecurityGroup(ctx, name+"-alb-sg", &ec2.SecurityGroupArgs{
+		Name:        pulumi.String("cats-alb-sg"),
+		Description: pulumi.String("Internet-facing ALB: HTTP and HTTPS from anywhere"),
+		VpcId:       n.VpcID,
+		Ingress: web(func(r *ec2.SecurityGroupIngressArgs) {
+			r.CidrBlocks = pulumi.StringArray{pulumi.String("0.0.0.0/0")}
+		}),
+		Egress: ec2.SecurityGroupEgressArray{&ec2.SecurityGroupEgressArgs{
+			Description: pulumi.String("to the application hosts in the VPC"),
+			Protocol:    pulumi.String("tcp"),
+			FromPort:    pulumi.Int(0),
+			ToPort:      pulumi.Int(65535),
+			CidrBlocks:  pulumi.StringArray{pulumi.String(args.Network.VpcCidr.String())},
+		}},
+	}, parent)
+	if err != nil {
+		return err
+	}
+	appIngress := web(func(r *ec2.SecurityGroupIngressArgs) { r.SecurityGroups = pulumi.StringArray{alb.ID()} })
+	if args.ContainerPort != 80 && args.ContainerPort != 443 {
+		appIngress = append(appIngress, &ec2.SecurityGroupIngressArgs{
+			Description:    pulumi.String("application container port from the ALB"),
+			Protocol:       pulumi.String("tcp"),
+			FromPort:       pulumi.Int(args.ContainerPort),
+			ToPort:         pulumi.Int(args.ContainerPort),
+			SecurityGroups: pulumi.StringArray{alb.ID()},
+		})
+	}
+	app, err := ec2.NewSecurityGroup(ctx, name+"-app-sg", &ec2.SecurityGroupArgs{
+		Name:        pulumi.String("cats-app-sg"),
+		Description: pulumi.String("Application: HTTP and HTTPS from the ALB (seed §5 cats-app-sg)"),
+		VpcId:       n.VpcID,
+		Ingress:     appIngress,
+		Egress:      allTraffic,
+	}, parent)
+	if err != nil {
+		return err
+	}
+	db, err := ec2.NewSecurityGroup(ctx, name+"-db-sg", &ec2.SecurityGroupArgs{
+		Name:        pulumi.String("cats-db-sg"),
+		Description: pulumi.String("Database: MySQL/Aurora from cats-app-sg (seed §5 cats-db-sg)"),
+		VpcId:       n.VpcID,
+		Ingress: ec2.SecurityGroupIngressArray{&ec2.SecurityGroupIngressArgs{
+			Description:    pulumi.String("MySQL/Aurora from cats-app-sg (seed §5)"),
+			Protocol:       pulumi.String("tcp"),
+			FromPort:       pulumi.Int(3306),
+			ToPort:         pulumi.Int(3306),
+			SecurityGroups: pulumi.StringArray{app.ID()},
+		}},
+		Egress: allTraffic,
+	}, parent)
+	if err != nil {
+		return err
+	}
+	n.AlbSecurityGroupID = alb.ID().ToStringOutput()
+	n.AppSecurityGroupID = app.ID().ToStringOutput()
+	n.DbSecurityGroupID = db.ID().ToStringOutput()
+	return nil
+}
+
+// aclRule is one NACL entry; NACLs are stateless, so return traffic needs its own rule.
+type aclRule struct {
+	no       int
+	protocol string // tcp, udp or -1
+	cidr     string
+	from, to int
+	why      string
+}
+
+// PrivateACLRules is DESIGN.md deviation 5. The seed's private NACL allows only
+// MySQL/Aurora (3306) in and out; that would cut the ECS hosts off from ECR, ECS,
+// CloudWatch and S3 (HTTPS) and drop every reply, since NACLs are stateless.
+// Allowed instead, and nothing else:
+//   - in:  3306 from the VPC (seed), 80/443 and the container port from the VPC
+//     (the ALB), and TCP 1024–65535 from anywhere (replies to the hosts' own
+//     HTTPS calls through the NAT gateway and the S3/DynamoDB endpoints);
+//   - out: 3306 to the VPC (seed), 443 to anywhere (AWS APIs, ECR), and TCP
+//     1024–65535 to the VPC (replies to the ALB's health checks and requests).
+//
+// DNS (the VPC resolver) and the instance metadata service are not subject to NACLs.
+func PrivateACLRules(vpcCidr string, containerPort int) (ingress, egress []aclRule) {
+	ingress = []aclRule{
+		{no: 100, protocol: "tcp", cidr: vpcCidr, from: 3306, to: 3306, why: "MySQL/Aurora within the VPC (seed §5)"},
+		{no: 110, protocol: "tcp", cidr: vpcCidr, from: 80, to: 80, why: "HTTP from the ALB"},
+		{no: 120, protocol: "tcp", cidr: vpcCidr, from: 443, to: 443, why: "HTTPS from the ALB"},
+		{no: 200, protocol: "tcp", cidr: "0.0.0.0/0", from: 1024, to: 65535, why: "replies to outbound HTTPS"},
+	}
+	if containerPort < 1024 && containerPort != 80 && containerPort != 443 {
+		ingress = append(ingress, aclRule{no: 130, protocol: "tcp", cidr: vpcCidr, from: containerPort, to: containerPort, why: "container port from the ALB"})
+	}
+	egress = []aclRule{
+		{no: 100, protocol: "tcp", cidr: vpcCidr, from: 3306, to: 3306, why: "MySQL/Aurora within the VPC (seed §5)"},
+		{no: 110, protocol: "tcp", cidr: "0.0.0.0/0", from: 443, to: 443, why: "HTTPS to AWS APIs and ECR"},
+		{no: 200, protocol: "tcp", cidr: vpcCidr, from: 1024, to: 65535, why: "replies to the ALB"},
+	}
+	return ingress, egress
+}
+
+func (n *Network) networkACLs(ctx *pulumi.Context, name string, args NetworkArgs, parent pulumi.ResourceOption) error {
+	// Public subnets: ALL traffic in and out (seed §5); the security groups filter.
+	if _, err := ec2.NewNetworkAcl(ctx, name+"-public-nacl", &ec2.NetworkAclArgs{
+		VpcId:     n.VpcID,
+		SubnetIds: n.PublicSubnetIDs,
+		Ingress: ec2.NetworkAclIngressArray{&ec2.NetworkAclIngressArgs{
+			RuleNo: pulumi.Int(100), Action: pulumi.String("allow"), Protocol: pulumi.String("-1"),
+			CidrBlock: pulumi.String("0.0.0.0/0"), FromPort: pulumi.Int(0), ToPort: pulumi.Int(0),
+		}},
+		Egress: ec2.NetworkAclEgressArray{&ec2.NetworkAclEgressArgs{
+			RuleNo: pulumi.Int(100), Action: pulumi.String("allow"), Protocol: pulumi.String("-1"),
+			CidrBlock: pulumi.String("0.0.0.0/0"), FromPort: pulumi.Int(0), ToPort: pulumi.Int(0),
+		}},
+		Tags: pulumi.StringMap{"Name": pulumi.String(args.Namer.PerStack("cats-public-nacl"))},
+	}, parent); err != nil {
+		return err
+	}
+	in, out := PrivateACLRules(args.Network.VpcCidr.String(), args.ContainerPort)
+	var ingress ec2.NetworkAclIngressArray
+	for _, r := range in {
+		ingress = append(ingress, &ec2.NetworkAclIngressArgs{
+			RuleNo: pulumi.Int(r.no), Action: pulumi.String("allow"), Protocol: pulumi.String(r.protocol),
+			CidrBlock: pulumi.String(r.cidr), FromPort: pulumi.Int(r.from), ToPort: pulumi.Int(r.to),
+		})
+	}
+	var egress ec2.NetworkAclEgressArray
+	for _, r := range out {
+		egress = append(egress, &ec2.NetworkAclEgressArgs{
+			RuleNo: pulumi.Int(r.no), Action: pulumi.String("allow"), Protocol: pulumi.String(r.protocol),
+			CidrBlock: pulumi.String(r.cidr), FromPort: pulumi.Int(r.from), ToPort: pulumi.Int(r.to),
+		})
+	}
+	_, err := ec2.NewNetworkAcl(ctx, name+"-private-nacl", &ec2.NetworkAclArgs{
+		VpcId:     n.VpcID,
+		SubnetIds: n.PrivateSubnetIDs,
+		Ingress:   ingress,
+		Egress:    egress,
+		Tags:      pulumi.StringMap{"Name": pulumi.String(args.Namer.PerStack("cats-private-nacl"))},
+	}, parent)
+	return err
+}
+
+// flowLogs sends the VPC's flow logs (accepted and rejected) to an encrypted
+// log group through a role that can write only there (FSBP EC2.6).
+func flowLogs(ctx *pulumi.Context, name string, args NetworkArgs, vpcID pulumi.StringOutput, parent pulumi.ResourceOption) error {
+	group, err := cloudwatch.NewLogGroup(ctx, name+"-flow-logs", &cloudwatch.LogGroupArgs{
+		Name:            pulumi.String("/cats/vpc-flow-logs/" + args.Namer.Stack()),
+		RetentionInDays: pulumi.Int(args.LogRetentionDays),
+		KmsKeyId:        args.LogsKeyArn,
+	}, parent)
+	if err != nil {
+		return err
+	}
+	role, err := iam.NewRole(ctx, name+"-flow-logs-role", &iam.RoleArgs{
+		Name:             pulumi.String(args.Namer.PerStack("cats-flow-logs")),
+		AssumeRolePolicy: iamdoc.AssumeRole("vpc-flow-logs.amazonaws.com", args.AccountID),
+	}, parent)
+	if err != nil {
+		return err
+	}
+	policy, err := iam.NewRolePolicy(ctx, name+"-flow-logs-role-policy", &iam.RolePolicyArgs{
+		Role: role.ID(),
+		Policy: iamdoc.Document(iamdoc.Statement{
+			Actions:   []string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
+			Resources: []pulumi.StringInput{group.Arn, pulumi.Sprintf("%s:log-stream:*", group.Arn)},
+		}),
+	}, parent)
+	if err != nil {
+		return err
+	}
+	_, err = ec2.NewFlowLog(ctx, name+"-flow-log", &ec2.FlowLogArgs{
+		VpcId:              vpcID,
+		TrafficType:        pulumi.String("ALL"),
+		LogDestinationType: pulumi.String("cloud-watch-logs"),
+		LogDestination:     group.Arn,
+		IamRoleArn:         role.Arn,
+	}, parent, pulumi.DependsOn([]pulumi.Resource{policy}))
+	return err
+}
+
+// gatewayEndpoints keep S3 and DynamoDB traffic inside AWS's network: free, and
+// no NAT gateway charges for the data lake and cats-info traffic.
+func gatewayEndpoints(ctx *pulumi.Context, name string, args NetworkArgs, vpc *awsxec2.Vpc, parent pulumi.ResourceOption) error {
+	routeTableIDs := vpc.RouteTables.ApplyT(func(tables []*ec2.RouteTable) pulumi.StringArrayOutput {
+		ids := make(pulumi.StringArray, 0, len(tables))
+		for _, t := range tables {
+			ids = append(ids, t.ID().ToStringOutput())
+		}
+		return ids.ToStringArrayOutput()
+	}).(pulumi.StringArrayOutput)
+	for _, service := range []string{"s3", "dynamodb"} {
+		if _, err := ec2.NewVpcEndpoint(ctx, name+"-"+service+"-endpoint", &ec2.VpcEndpointArgs{
+			VpcId:           vpc.VpcId,
+			ServiceName:     pulumi.String(fmt.Sprintf("com.amazonaws.%s.%s", args.Region, service)),
+			VpcEndpointType: pulumi.String("Gateway"),
+			RouteTableIds:   routeTableIDs,
+			Tags:            pulumi.StringMap{"Name": pulumi.String(args.Namer.PerStack("cats-" + service + "-endpoint"))},
+		}, parent); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return slices.Clip(out)
+}

@@ -1,0 +1,155 @@
+// Package platform wires the tiers into one component and is the program
+// itself: main.go, the offline plan and the automation server all run Program,
+// so they deploy exactly the same thing.
+package platform
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cats-analytics/cats-analytics/components/config"
+	"github.com/cats-analytics/cats-analytics/components/naming"
+	"github.com/cats-analytics/cats-analytics/components/network"
+	"github.com/cats-analytics/cats-analytics/components/security"
+)
+
+// Type is the component's type token.
+const Type = "cats:platform:Platform"
+
+// CloudFrontRegion is where CloudFront's WAF ACLs and certificates must live.
+const CloudFrontRegion = "us-east-1"
+
+// PlatformArgs configures the whole product for one stack.
+type PlatformArgs struct {
+	Config    config.Config // validated by config.Parse
+	AccountID string
+}
+
+// Platform is every tier of the product for one stack.
+type Platform struct {
+	pulumi.ResourceState
+
+	Network  *network.Network
+	Security *security.Security
+
+	VpcID               pulumi.StringOutput `pulumi:"vpcId"`
+	TrailArn            pulumi.StringOutput `pulumi:"trailArn"`
+	DataKeyArn          pulumi.StringOutput `pulumi:"dataKeyArn"`
+	RegionalWebAclArn   pulumi.StringOutput `pulumi:"regionalWebAclArn"`
+	CloudFrontWebAclArn pulumi.StringOutput `pulumi:"cloudFrontWebAclArn"`
+}
+
+// NewPlatform registers the platform and its tiers. Every resource below it
+// carries the stack's standard tags (naming.TagTransformation).
+func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pulumi.ResourceOption) (*Platform, error) {
+	c := args.Config
+	if c.Stack == "" || c.Environment == "" {
+		return nil, errors.New("platform: Config must come from config.Parse")
+	}
+	if args.AccountID == "" {
+		return nil, errors.New("platform: AccountID is required")
+	}
+	p := &Platform{}
+	opts = append([]pulumi.ResourceOption{
+		pulumi.Transformations([]pulumi.ResourceTransformation{naming.TagTransformation(c.Tags())}),
+	}, opts...)
+	if err := ctx.RegisterComponentResource(Type, name, p, opts...); err != nil {
+		return nil, err
+	}
+	namer := c.Namer()
+
+	cloudFront, err := aws.NewProvider(ctx, name+"-"+CloudFrontRegion, &aws.ProviderArgs{
+		Region: pulumi.String(CloudFrontRegion),
+	}, pulumi.Parent(p))
+	if err != nil {
+		return nil, err
+	}
+
+	secArgs := security.SecurityArgs{
+		Namer:              namer,
+		AccountID:          args.AccountID,
+		Region:             c.Region,
+		CloudFrontProvider: cloudFront,
+		LogRetentionDays:   c.Security.LogRetentionDays,
+		WafRateLimit:       c.Security.WafRateLimit,
+		OwnsBaseline:       c.OwnsBaseline(),
+		Prod:               c.IsProd(),
+	}
+	if !c.OwnsBaseline() {
+		// A shared-tenancy municipality stack uses its environment's trail.
+		env, err := pulumi.NewStackReference(ctx, name+"-environment", &pulumi.StackReferenceArgs{
+			Name: pulumi.String(c.EnvironmentStack),
+		}, pulumi.Parent(p))
+		if err != nil {
+			return nil, fmt.Errorf("reference environment stack %s: %w", c.EnvironmentStack, err)
+		}
+		secArgs.EnvironmentTrailArn = env.GetStringOutput(pulumi.String("trailArn"))
+	}
+	p.Security, err = security.NewSecurity(ctx, name+"-security", secArgs, pulumi.Parent(p))
+	if err != nil {
+		return nil, fmt.Errorf("security tier: %w", err)
+	}
+
+	p.Network, err = network.NewNetwork(ctx, name+"-network", network.NetworkArgs{
+		Namer:            namer,
+		AccountID:        args.AccountID,
+		Region:           c.Region,
+		Network:          c.Network,
+		LogsKeyArn:       p.Security.LogsKeyArn,
+		LogRetentionDays: c.Security.LogRetentionDays,
+		ContainerPort:    c.Compute.ContainerPort,
+	}, pulumi.Parent(p))
+	if err != nil {
+		return nil, fmt.Errorf("network tier: %w", err)
+	}
+
+	p.VpcID = p.Network.VpcID
+	p.TrailArn = p.Security.TrailArn
+	p.DataKeyArn = p.Security.DataKeyArn
+	p.RegionalWebAclArn = p.Security.RegionalWebAclArn
+	p.CloudFrontWebAclArn = p.Security.CloudFrontWebAclArn
+	if err := ctx.RegisterResourceOutputs(p, pulumi.Map{
+		"vpcId":               p.VpcID,
+		"trailArn":            p.TrailArn,
+		"dataKeyArn":          p.DataKeyArn,
+		"regionalWebAclArn":   p.RegionalWebAclArn,
+		"cloudFrontWebAclArn": p.CloudFrontWebAclArn,
+	}); err != nil {
+		return nil, fmt.Errorf("register %s outputs: %w", name, err)
+	}
+	return p, nil
+}
+
+// LoadConfig reads and validates the stack's configuration from the program's context.
+func LoadConfig(ctx *pulumi.Context) (config.Config, error) {
+	return config.Parse(ctx.Organization(), ctx.Project(), ctx.Stack(), ctx.GetConfig)
+}
+
+// Program is the Pulumi program: it validates the configuration before any
+// resource is registered, builds the platform and exports what other stacks
+// and the automation server read.
+func Program(ctx *pulumi.Context) error {
+	c, err := LoadConfig(ctx)
+	if err != nil {
+		return err
+	}
+	identity, err := aws.GetCallerIdentity(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("look up the AWS account: %w", err)
+	}
+	p, err := NewPlatform(ctx, "cats", PlatformArgs{Config: c, AccountID: identity.AccountId})
+	if err != nil {
+		return err
+	}
+	ctx.Export("environment", pulumi.String(c.Environment))
+	ctx.Export("municipalityCode", pulumi.String(c.MunicipalityCode))
+	ctx.Export("vpcId", p.VpcID)
+	ctx.Export("trailArn", p.TrailArn)
+	ctx.Export("dataKeyArn", p.DataKeyArn)
+	ctx.Export("regionalWebAclArn", p.RegionalWebAclArn)
+	ctx.Export("cloudFrontWebAclArn", p.CloudFrontWebAclArn)
+	return nil
+}
