@@ -15,9 +15,11 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 
-# Everything CI runs: formatting, vet, and every test.
+# Everything CI runs: formatting, vet, every test, and a bounded fuzz of the
+# server's request decoding and validation.
 test: pulumi lint
 	go test -count=1 ./...
+	go test -run '^$$' -fuzz FuzzCreateMunicipality -fuzztime 20s ./automation/server
 
 # Speed and memory figures (never asserted in tests).
 bench:

@@ -11,6 +11,12 @@ import (
 
 type tokenKey struct{}
 
+// callerKey holds a callerHolder through which authenticate tells the audit
+// (in instrument, outside it) who made the request.
+type callerKey struct{}
+
+type callerHolder struct{ token *store.Token }
+
 func tokenFrom(ctx context.Context) (store.Token, bool) {
 	t, ok := ctx.Value(tokenKey{}).(store.Token)
 	return t, ok
@@ -34,6 +40,9 @@ func (s *server) authenticate(h http.HandlerFunc) http.HandlerFunc {
 		if err != nil {
 			s.fail(w, r, "authenticate", err)
 			return
+		}
+		if holder, ok := r.Context().Value(callerKey{}).(*callerHolder); ok {
+			holder.token = &t
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
 	}

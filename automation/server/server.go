@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -140,14 +141,36 @@ func decodeError(err error) *fieldError {
 		return &fieldError{"body", fmt.Sprintf("is larger than %d bytes", tooBig.Limit)}
 	case errors.As(err, &syntax):
 		return &fieldError{"body", fmt.Sprintf("is not valid JSON (at byte %d)", syntax.Offset)}
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return &fieldError{"body", "must be a JSON object"}
+	case errors.As(err, &typeErr) && typeErr.Field == "config":
+		return &fieldError{"config", "values must be strings"}
 	case errors.As(err, &typeErr):
-		return &fieldError{typeErr.Field, "must be a " + typeErr.Type.String()}
+		return &fieldError{typeErr.Field, "must be a " + jsonType(typeErr.Type.Kind())}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return &fieldError{"body", "is empty or cut short: send a JSON object"}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return &fieldError{strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "is not a known field"}
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if unquoted := strings.Trim(name, `"`); unquoted != "" {
+			name = unquoted
+		}
+		return &fieldError{name, "is not a known field"}
 	}
 	return &fieldError{"body", err.Error()}
+}
+
+func jsonType(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "string"
+	case reflect.Map, reflect.Struct:
+		return "JSON object"
+	case reflect.Slice, reflect.Array:
+		return "JSON array"
+	case reflect.Bool:
+		return "boolean"
+	}
+	return "number"
 }
 
 func writeDecodeError(w http.ResponseWriter, err error) {
@@ -181,14 +204,15 @@ func (s *server) instrument(route string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		h(rec, r)
+		caller := &callerHolder{}
+		h(rec, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
 		s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			return
 		}
 		entry := store.AuditEntry{Method: r.Method, Path: r.URL.Path, Status: rec.status, Detail: rec.Header().Get("Location")}
-		if t, ok := tokenFrom(r.Context()); ok {
+		if t := caller.token; t != nil {
 			entry.TokenID, entry.Scope = t.ID, t.Scope
 		}
 		// The audit outlives a client that hung up.

@@ -90,7 +90,7 @@ func testOptions(dir, cliPath string, delay time.Duration, concurrency int) Serv
 
 // testServer is a server running in the test process.
 type testServer struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	dir     string
 	stop    func()
@@ -98,13 +98,13 @@ type testServer struct {
 	revoked string
 }
 
-func isolateCLI(t *testing.T) {
+func isolateCLI(t testing.TB) {
 	t.Setenv("PULUMI_SKIP_UPDATE_CHECK", "1")
 	t.Setenv("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "true")
 	t.Setenv("PULUMI_HOME", filepath.Join(t.TempDir(), "home"))
 }
 
-func startServer(t *testing.T, delay time.Duration, concurrency int) *testServer {
+func startServer(t testing.TB, delay time.Duration, concurrency int) *testServer {
 	t.Helper()
 	isolateCLI(t)
 	dir := t.TempDir()
@@ -144,7 +144,7 @@ func (ts *testServer) start(delay time.Duration, concurrency int) {
 }
 
 // createTokens issues one token per role through the CLI command, and revokes one.
-func createTokens(t *testing.T, dir string) map[string]string {
+func createTokens(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	tokens := map[string]string{}
 	for role, scope := range map[string]string{"platform": "platform", "owner": "131016", "other": "011002", "revoked": "131016"} {
@@ -261,7 +261,7 @@ func (ts *testServer) waitState(id int64, state string) {
 	ts.t.Fatalf("job %d never reached %s", id, state)
 }
 
-func mustSucceed(t *testing.T, j store.Job) {
+func mustSucceed(t testing.TB, j store.Job) {
 	t.Helper()
 	if j.State != store.JobSucceeded {
 		t.Fatalf("job %d (%s %s) = %s: %s", j.ID, j.Operation, j.Stack, j.State, j.Error)
@@ -269,7 +269,7 @@ func mustSucceed(t *testing.T, j store.Job) {
 }
 
 // locks lists the lock files the file backend holds for a stack.
-func locks(t *testing.T, dir, stack string) []string {
+func locks(t testing.TB, dir, stack string) []string {
 	t.Helper()
 	matches, _ := filepath.Glob(filepath.Join(dir, "state", ".pulumi", "locks", "*", "*", stack, "*.json"))
 	more, _ := filepath.Glob(filepath.Join(dir, "state", ".pulumi", "locks", stack, "*.json"))
@@ -355,7 +355,7 @@ type eventStream struct {
 	done   store.Job
 }
 
-func readEvents(t *testing.T, ts *testServer, id int64, lastID string) eventStream {
+func readEvents(t testing.TB, ts *testServer, id int64, lastID string) eventStream {
 	t.Helper()
 	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/jobs/%d/events", ts.url, id), nil)
 	req.Header.Set("Authorization", "Bearer "+ts.tokens["platform"])
@@ -392,7 +392,7 @@ func readEvents(t *testing.T, ts *testServer, id int64, lastID string) eventStre
 	return s
 }
 
-func parseTime(t *testing.T, s string) time.Time {
+func parseTime(t testing.TB, s string) time.Time {
 	t.Helper()
 	v, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
