@@ -33,6 +33,9 @@ type Resource struct {
 	ID       string
 	Inputs   resource.PropertyMap
 	Outputs  resource.PropertyMap
+	// RetainOnDelete is the resource option: the engine leaves the resource
+	// in the cloud when the stack is destroyed.
+	RetainOnDelete bool
 }
 
 // Input returns an input by its (camelCase) property name, or a null value.
@@ -103,6 +106,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	}
 	if rpc := args.RegisterRPC; rpc != nil {
 		r.Parent = rpc.GetParent()
+		r.RetainOnDelete = rpc.GetRetainOnDelete()
 	}
 	r.URN = m.urn(r)
 	m.mu.Lock()
