@@ -151,3 +151,5 @@ func mustContain(t *testing.T, haystack, needle, why string) {
 }
 
 var _ = fmt.Sprint
+
+var platformProgram = platform.Program
