@@ -120,8 +120,11 @@ type State struct {
 	Groups map[Key]*Counts
 	seen   map[uint64]struct{}
 	Stats  Stats
-	// Part numbers the flushes of a window that had to be flushed early.
-	Part int
+	// First is the sequence number of the first record counted into this
+	// state. It names the state's output objects: a retried flush rewrites
+	// its own objects, and a window flushed early (its state outgrew
+	// Lambda's limit, or Lambda ended it early) continues into new ones.
+	First string
 }
 
 // NewState returns the empty state of a new window.
@@ -140,6 +143,9 @@ type Aggregator struct {
 // starts at windowStart, and returns the records it rejected.
 func (a Aggregator) Add(s *State, windowStart time.Time, batch []Input) []Rejected {
 	var rejected []Rejected
+	if s.First == "" && len(batch) > 0 {
+		s.First = batch[0].SequenceNumber
+	}
 	for _, in := range batch {
 		// Event times are bounded by the arrival time (plus clock skew): a
 		// report cannot describe a future it was sent before.
@@ -238,7 +244,7 @@ const (
 	stateGroups = "groups"
 	stateSeen   = "seen"
 	stateStats  = "stats"
-	statePart   = "part"
+	stateFirst  = "first"
 )
 
 // MaxStateBytes is the state size beyond which the handler flushes the
@@ -287,7 +293,7 @@ func (s *State) Encode() (map[string]string, error) {
 		stateGroups: string(g),
 		stateSeen:   base64.StdEncoding.EncodeToString(seen),
 		stateStats:  string(st),
-		statePart:   fmt.Sprint(s.Part),
+		stateFirst:  s.First,
 	}, nil
 }
 
@@ -324,8 +330,6 @@ func DecodeState(m map[string]string) (*State, error) {
 	if err := json.Unmarshal([]byte(m[stateStats]), &s.Stats); err != nil {
 		return nil, fmt.Errorf("decode window state %s: %w", stateStats, err)
 	}
-	if _, err := fmt.Sscan(m[statePart], &s.Part); err != nil {
-		return nil, fmt.Errorf("decode window state %s: %w", statePart, err)
-	}
+	s.First = m[stateFirst]
 	return s, nil
 }

@@ -271,7 +271,7 @@ func TestHandlerCarriesStateAndFlushesOnTheFinalInvoke(t *testing.T) {
 	if resp.State != nil {
 		t.Errorf("the final invocation must not carry state into the next window: %v", resp.State)
 	}
-	key := AggregateKey("131016", "2026-04-01", windowStart, "shardId-000000000001", 0)
+	key := AggregateKey("131016", "2026-04-01", windowStart, "shardId-000000000001", "seq-a")
 	body, ok := sink.objects[key]
 	if !ok {
 		t.Fatalf("the final invocation must write %s, got %v", key, keys(sink.objects))
@@ -284,6 +284,10 @@ func TestHandlerCarriesStateAndFlushesOnTheFinalInvoke(t *testing.T) {
 		!strings.Contains(metrics.String(), `"InvalidRecords":1`) {
 		t.Errorf("the flush must emit embedded-metric-format lines for CloudWatch: %s", metrics.String())
 	}
+	if !strings.Contains(metrics.String(), `"Dimensions":[["Municipality"]]`) || strings.Contains(metrics.String(), `"District"]`) ||
+		!strings.Contains(metrics.String(), `"District":"神田"`) {
+		t.Errorf("metrics must be dimensioned by municipality only (a custom metric per district would cost per district), with the district kept as a log property: %s", metrics.String())
+	}
 }
 
 func TestHandlerFlushesEarlyWhenTheStateOutgrowsLambdasLimit(t *testing.T) {
@@ -295,7 +299,8 @@ func TestHandlerFlushesEarlyWhenTheStateOutgrowsLambdasLimit(t *testing.T) {
 	for i := 0; i < 120_000; i++ {
 		s.seen[recordHash("131016", fmt.Sprint(i))] = struct{}{}
 	}
-	s.Groups[Key{"131016", "A", at.Truncate(window).Unix()}] = &Counts{Sightings: 120_000}
+	s.Groups[Key{"131016", "A", WindowStart(at, window).Unix()}] = &Counts{Sightings: 120_000}
+	s.First = "seq-0"
 	state, err := s.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -308,11 +313,24 @@ func TestHandlerFlushesEarlyWhenTheStateOutgrowsLambdasLimit(t *testing.T) {
 		t.Errorf("the returned state (%d bytes) must fit Lambda's 1 MB limit", Size(resp.State))
 	}
 	next, err := DecodeState(resp.State)
-	if err != nil || next.Part != 1 || len(next.Groups) != 0 {
-		t.Errorf("after an early flush the window continues as part 1 with empty counts: %+v %v", next, err)
+	if err != nil || next.First != "" || len(next.Groups) != 0 {
+		t.Errorf("after an early flush the window continues with an empty state: %+v %v", next, err)
 	}
-	if _, ok := sink.objects[AggregateKey("131016", "2026-04-01", windowStart, "shardId-000000000001", 0)]; !ok {
-		t.Errorf("the early flush must write part 0: %v", keys(sink.objects))
+	first := AggregateKey("131016", "2026-04-01", windowStart, "shardId-000000000001", "seq-0")
+	if _, ok := sink.objects[first]; !ok {
+		t.Fatalf("the early flush must write the first part, named by its first sequence number: %v", keys(sink.objects))
+	}
+	// The rest of the window, flushed by the final invoke, must not overwrite it.
+	if _, err := h.Handle(context.Background(), kinesisEvent(t, resp.State, true, record("y", "131016", "A", catrecord.Sighting, at))); err != nil {
+		t.Fatal(err)
+	}
+	second := AggregateKey("131016", "2026-04-01", windowStart, "shardId-000000000001", "seq-y")
+	if _, ok := sink.objects[second]; !ok || len(sink.objects) != 2 {
+		t.Errorf("the rest of the window must land in its own object beside the first: %v", keys(sink.objects))
+	}
+	var firstRow Aggregate
+	if err := json.Unmarshal(bytes.TrimSpace(sink.objects[first]), &firstRow); err != nil || firstRow.Sightings != 120_001 {
+		t.Errorf("the first part must keep its 120,001 sightings: %+v %v", firstRow, err)
 	}
 }
 

@@ -78,11 +78,9 @@ func (h Handler) Handle(ctx context.Context, event events.KinesisTimeWindowEvent
 		return resp, err
 	}
 	if full && !event.IsFinalInvokeForWindow {
-		// Start the rest of the window afresh; the part number keeps the
-		// next flush's objects apart from this one's.
-		next := NewState()
-		next.Part = state.Part + 1
-		if resp.State, err = next.Encode(); err != nil {
+		// Continue the window afresh: the next records start a new state,
+		// whose first sequence number names its own objects.
+		if resp.State, err = NewState().Encode(); err != nil {
 			return resp, err
 		}
 	}
@@ -110,7 +108,7 @@ func (h Handler) flush(ctx context.Context, event events.KinesisTimeWindowEvent,
 		return parts[i].date < parts[j].date
 	})
 	for _, p := range parts {
-		key := AggregateKey(p.municipality, p.date, event.Window.Start.UTC(), event.ShardID, state.Part)
+		key := AggregateKey(p.municipality, p.date, event.Window.Start.UTC(), event.ShardID, state.First)
 		if err := h.Sink.Put(ctx, key, jsonLines(byPartition[p])); err != nil {
 			return fmt.Errorf("write aggregates to %s: %w", key, err)
 		}
@@ -125,11 +123,12 @@ func (h Handler) flush(ctx context.Context, event events.KinesisTimeWindowEvent,
 
 // AggregateKey is where a flush writes the aggregates of one municipality and
 // event date: partitioned like the raw records, and named after the arrival
-// window, shard and part, so a retried flush overwrites itself and the deltas
-// of late records sit beside the window's first count.
-func AggregateKey(municipality, date string, arrivalWindow time.Time, shardID string, part int) string {
+// window, shard and the state's first sequence number, so a retried flush
+// overwrites itself, an early-flushed window never overwrites its earlier
+// part, and the deltas of late records sit beside the window's first count.
+func AggregateKey(municipality, date string, arrivalWindow time.Time, shardID, firstSequence string) string {
 	return path.Join(AggregatesPrefix, "municipality="+municipality, "dt="+date,
-		fmt.Sprintf("%s-%s-%d.jsonl", arrivalWindow.Format("20060102T150405Z"), safe(shardID), part))
+		fmt.Sprintf("%s-%s-%s.jsonl", arrivalWindow.Format("20060102T150405Z"), safe(shardID), safe(firstSequence)))
 }
 
 func safe(s string) string {
@@ -154,7 +153,12 @@ func jsonLines[T any](rows []T) []byte {
 }
 
 // writeMetrics prints CloudWatch embedded metric format records: one per
-// municipality and district, and one with the window's totals.
+// municipality and district, and one with the window's totals. The only
+// metric dimension is the municipality: CloudWatch bills each distinct
+// dimension value as a custom metric, and a municipality has hundreds of
+// districts. The district stays a property of each line, so Logs Insights
+// can break a metric down, and CloudWatch's Sum over the lines of a window
+// is the municipality's figure; per-district history is in curated/.
 func writeMetrics(w io.Writer, at time.Time, rows []Aggregate, stats Stats) error {
 	type metric struct {
 		Name string `json:"Name"`
@@ -199,7 +203,7 @@ func writeMetrics(w io.Writer, at time.Time, rows []Aggregate, stats Stats) erro
 	for _, d := range order {
 		s := sums[d]
 		if err := enc.Encode(map[string]any{
-			"_aws":         directive([][]string{{"Municipality", "District"}}, count("Sightings", "EarTippedSightings", "Captures", "Neutered", "Returned", "Adoptions", "Complaints", "Deaths")),
+			"_aws":         directive([][]string{{"Municipality"}}, count("Sightings", "EarTippedSightings", "Captures", "Neutered", "Returned", "Adoptions", "Complaints", "Deaths")),
 			"Municipality": d.municipality, "District": d.district,
 			"Sightings": s.Sightings, "EarTippedSightings": s.EarTippedSightings, "Captures": s.Captures,
 			"Neutered": s.Neutered, "Returned": s.Returned, "Adoptions": s.Adoptions,
