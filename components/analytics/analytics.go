@@ -8,7 +8,9 @@ package analytics
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/athena"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/glue"
@@ -19,6 +21,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/datalake"
 	"github.com/cats-analytics/cats-analytics/components/municipality"
 	"github.com/cats-analytics/cats-analytics/components/naming"
+	"github.com/cats-analytics/cats-analytics/functions/aggregator"
 )
 
 // Type is the component's type token.
@@ -27,6 +30,9 @@ const Type = "cats:analytics:Analytics"
 // TableName is the seed's table; it lives in the stack's own database, so it
 // keeps the seed's name unchanged.
 const TableName = "cats_info"
+
+// AggregatesTableName is the table of the aggregation's curated output.
+const AggregatesTableName = "cats_window_aggregates"
 
 // Parquet storage of cats_info, as Firehose writes it.
 const (
@@ -131,8 +137,15 @@ func NewAnalytics(ctx *pulumi.Context, name string, args AnalyticsArgs, opts ...
 	if err != nil {
 		return nil, err
 	}
-	table, err := glue.NewCatalogTable(ctx, name+"-cats-info", tableArgs(args, db), parent)
+	table, err := glue.NewCatalogTable(ctx, name+"-cats-info", tableArgs(args, db, TableName,
+		"Cat records (catrecord.Record) as Firehose writes them: Parquet, partitioned by municipality and event date",
+		RawLocation(args.DataLakeBucket), catrecord.Columns(), parquetFormat), parent)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := glue.NewCatalogTable(ctx, name+"-window-aggregates", tableArgs(args, db, AggregatesTableName,
+		"Per-district window counts of cats-data-analysis (JSON lines); sum the rows of a window: late reports add deltas",
+		AggregatesLocation(args.DataLakeBucket), AggregateColumns(), jsonFormat), parent); err != nil {
 		return nil, err
 	}
 
@@ -222,12 +235,31 @@ func RawLocation(bucket pulumi.StringInput) pulumi.StringOutput {
 	return pulumi.Sprintf("s3://%s/%s", bucket, datalake.RawPrefix)
 }
 
-// tableArgs describes cats_info: columns generated from catrecord.Record,
-// partitions as Firehose writes them, and partition projection so Athena
+// AggregatesLocation is where cats-data-analysis writes its window aggregates.
+func AggregatesLocation(bucket pulumi.StringInput) pulumi.StringOutput {
+	return pulumi.Sprintf("s3://%s/%s", bucket, aggregator.AggregatesPrefix)
+}
+
+// storageFormat is how a table's files are written.
+type storageFormat struct {
+	classification, input, output, serDe string
+	serDeParams                          map[string]string
+}
+
+var (
+	parquetFormat = storageFormat{"parquet", parquetInput, parquetOutput, parquetSerDe, map[string]string{"serialization.format": "1"}}
+	// The aggregates are JSON lines; OpenX reads them by column name.
+	jsonFormat = storageFormat{"json", "org.apache.hadoop.mapred.TextInputFormat",
+		"org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat", "org.openx.data.jsonserde.JsonSerDe",
+		map[string]string{"ignore.malformed.json": "false"}}
+)
+
+// tableArgs describes a table of the data lake partitioned like Firehose
+// writes (municipality, event date), with partition projection so Athena
 // finds new partitions without crawlers or MSCK REPAIR.
-func tableArgs(args AnalyticsArgs, db *glue.CatalogDatabase) *glue.CatalogTableArgs {
+func tableArgs(args AnalyticsArgs, db *glue.CatalogDatabase, name, description string, location pulumi.StringOutput, cols []catrecord.Column, format storageFormat) *glue.CatalogTableArgs {
 	var columns glue.CatalogTableStorageDescriptorColumnArray
-	for _, c := range catrecord.Columns() {
+	for _, c := range cols {
 		columns = append(columns, &glue.CatalogTableStorageDescriptorColumnArgs{
 			Name: pulumi.String(c.Name),
 			Type: pulumi.String(c.Type),
@@ -239,11 +271,9 @@ func tableArgs(args AnalyticsArgs, db *glue.CatalogDatabase) *glue.CatalogTableA
 		partitions = append(partitions, &glue.CatalogTablePartitionKeyArgs{Name: pulumi.String(p.Name), Type: pulumi.String(p.Type)})
 		names[i] = p.Name + "=${" + p.Name + "}"
 	}
-	location := RawLocation(args.DataLakeBucket)
 	params := pulumi.StringMap{
-		"classification":              pulumi.String("parquet"),
+		"classification":              pulumi.String(format.classification),
 		"EXTERNAL":                    pulumi.String("TRUE"),
-		"parquet.compression":         pulumi.String("SNAPPY"),
 		"projection.enabled":          pulumi.String("true"),
 		"projection.dt.type":          pulumi.String("date"),
 		"projection.dt.format":        pulumi.String("yyyy-MM-dd"),
@@ -261,23 +291,57 @@ func tableArgs(args AnalyticsArgs, db *glue.CatalogDatabase) *glue.CatalogTableA
 		params["projection.municipality.type"] = pulumi.String("injected")
 	}
 	return &glue.CatalogTableArgs{
-		Name:          pulumi.String(TableName),
+		Name:          pulumi.String(name),
 		DatabaseName:  db.Name,
 		CatalogId:     pulumi.String(args.AccountID),
-		Description:   pulumi.String("Cat records (catrecord.Record) as Firehose writes them: Parquet, partitioned by municipality and event date"),
+		Description:   pulumi.String(description),
 		TableType:     pulumi.String("EXTERNAL_TABLE"),
 		Parameters:    params,
 		PartitionKeys: partitions,
 		StorageDescriptor: &glue.CatalogTableStorageDescriptorArgs{
 			Location:     location,
-			InputFormat:  pulumi.String(parquetInput),
-			OutputFormat: pulumi.String(parquetOutput),
+			InputFormat:  pulumi.String(format.input),
+			OutputFormat: pulumi.String(format.output),
 			SerDeInfo: &glue.CatalogTableStorageDescriptorSerDeInfoArgs{
-				Name:                 pulumi.String(TableName),
-				SerializationLibrary: pulumi.String(parquetSerDe),
-				Parameters:           pulumi.StringMap{"serialization.format": pulumi.String("1")},
+				Name:                 pulumi.String(name),
+				SerializationLibrary: pulumi.String(format.serDe),
+				Parameters:           pulumi.ToStringMap(format.serDeParams),
 			},
 			Columns: columns,
 		},
 	}
+}
+
+// AggregateColumns are the columns of cats_window_aggregates, derived from the
+// JSON encoding of aggregator.Aggregate (embedded structs flattened, as
+// encoding/json does). Window bounds are RFC 3339 strings: Athena's
+// from_iso8601_timestamp reads them.
+func AggregateColumns() []catrecord.Column {
+	var cols []catrecord.Column
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			var typ string
+			switch {
+			case f.Type == reflect.TypeOf(time.Time{}), f.Type.Kind() == reflect.String:
+				typ = "string"
+			case f.Type.Kind() == reflect.Int:
+				typ = "bigint"
+			default:
+				panic(fmt.Sprintf("aggregator.Aggregate.%s: no Hive type for %s", f.Name, f.Type))
+			}
+			cols = append(cols, catrecord.Column{Name: name, Type: typ})
+		}
+	}
+	walk(reflect.TypeOf(aggregator.Aggregate{}))
+	return cols
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cats-analytics/cats-analytics/catrecord"
 	"github.com/cats-analytics/cats-analytics/components/analytics"
+	"github.com/cats-analytics/cats-analytics/functions/aggregator"
 	"github.com/cats-analytics/cats-analytics/tests/harness"
 )
 
@@ -182,5 +183,45 @@ func TestQuickSightNeedsAMunicipality(t *testing.T) {
 	}, platformProgram)
 	if err == nil || !strings.Contains(err.Error(), "cats:municipalityCode") {
 		t.Errorf("a dashboard of an environment stack without a municipality must be refused naming cats:municipalityCode, got %v", err)
+	}
+}
+
+// TestAggregatesTableMatchesTheHandlerOutput checks the table over curated/
+// against what the aggregation writes: its location holds the handler's
+// objects and its columns are exactly the JSON keys of an aggregate row.
+func TestAggregatesTableMatchesTheHandlerOutput(t *testing.T) {
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			rec := run(t, stack, nil)
+			table := named(t, rec, glueTableType, "name", analytics.AggregatesTableName)
+			location := str(in(table, "storageDescriptor", "location"))
+			key := aggregator.AggregateKey("131016", "2026-04-01", time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC), "shardId-000000000000", "49590338271490256608559692538361571095921575989136588898")
+			if location != "s3://cats-data-lake-"+stack+"/"+aggregator.AggregatesPrefix {
+				t.Errorf("cats_window_aggregates must read curated/aggregates/, got %s", location)
+			}
+			mustContain(t, "s3://cats-data-lake-"+stack+"/"+key, strings.TrimSuffix(location, "/")+"/municipality=131016/dt=2026-04-01/",
+				"the handler's objects must sit in the table's projected partitions")
+
+			row, err := json.Marshal(aggregator.Aggregate{Municipality: "131016", District: "d", WindowStart: time.Now(), WindowEnd: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var encoded map[string]any
+			if err := json.Unmarshal(row, &encoded); err != nil {
+				t.Fatal(err)
+			}
+			columns := map[string]bool{}
+			for _, c := range in(table, "storageDescriptor", "columns").ArrayValue() {
+				columns[str(get(c, "name"))] = true
+			}
+			for k := range encoded {
+				if !columns[k] {
+					t.Errorf("the handler writes %q but cats_window_aggregates has no such column", k)
+				}
+			}
+			if len(columns) != len(encoded) {
+				t.Errorf("cats_window_aggregates has %d columns, the handler writes %d keys", len(columns), len(encoded))
+			}
+		})
 	}
 }
