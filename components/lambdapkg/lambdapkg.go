@@ -175,12 +175,22 @@ func store(archive []byte, name string) (string, error) {
 	return path, os.Rename(f.Name(), path)
 }
 
-// moduleDir finds the module's root from the working directory: `pulumi up`
-// runs the program in the project directory, tests in their package's.
+// ModuleDirEnv names the module's root for programs that run elsewhere (an
+// automation server's per-stack workspace); by default the root is found
+// from the working directory.
+const ModuleDirEnv = "CATS_MODULE_DIR"
+
+// moduleDir finds the module's root: $CATS_MODULE_DIR, else the working
+// directory or a parent (`pulumi up` runs the program in the project
+// directory, tests in their package's).
 func moduleDir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
+	dir := os.Getenv(ModuleDirEnv)
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		dir = wd
 	}
 	for {
 		if mod, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
@@ -190,7 +200,7 @@ func moduleDir() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("lambdapkg: the working directory is not inside the " + Module + " module; run the program from the project directory")
+			return "", errors.New("lambdapkg: the working directory is not inside the " + Module + " module; run the program from the project directory or set " + ModuleDirEnv)
 		}
 		dir = parent
 	}

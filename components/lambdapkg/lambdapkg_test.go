@@ -95,3 +95,18 @@ func TestBuildRejectsForeignPackages(t *testing.T) {
 		t.Fatal("Build must refuse packages outside the module")
 	}
 }
+
+func TestModuleDirFromTheEnvironment(t *testing.T) {
+	root, err := moduleDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	if _, err := moduleDir(); err == nil {
+		t.Fatal("outside the module, without " + ModuleDirEnv + ", the module cannot be found")
+	}
+	t.Setenv(ModuleDirEnv, root)
+	if got, err := moduleDir(); err != nil || got != root {
+		t.Errorf("%s=%s must locate the module, got %q %v", ModuleDirEnv, root, got, err)
+	}
+}

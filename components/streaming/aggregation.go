@@ -143,7 +143,8 @@ func newAggregation(ctx *pulumi.Context, name string, args StreamingArgs, stream
 		StartingPosition:        pulumi.String(StartingPosition),
 		BatchSize:               pulumi.Int(BatchSize),
 		TumblingWindowInSeconds: pulumi.Int(args.WindowSeconds),
-		// One batch per shard at a time: the window state is per shard.
+		// One batch per shard at a time, so a shard's window state sees
+		// its records in order.
 		ParallelizationFactor: pulumi.Int(1),
 	}, parent, pulumi.DependsOn([]pulumi.Resource{policy})); err != nil {
 		return nil, err
