@@ -5,6 +5,7 @@
 package catrecord
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -183,7 +184,7 @@ const MaxClockSkew = 5 * time.Minute
 // producer's typo is reported rather than lost) and validates it.
 func Parse(data []byte, now time.Time) (Record, error) {
 	var r Record
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
 		return Record{}, decodeError(err)
