@@ -88,6 +88,11 @@ type Record struct {
 	MicrochipID string `json:"cat_microchip_id,omitempty" glue:"string"` // 15-digit ISO 11784 number
 }
 
+// PartitionKey is the Kinesis partition key producers put the record with:
+// its id, so a retried put lands on the same shard, in the same window state,
+// where the aggregation recognises the duplicate.
+func (r Record) PartitionKey() string { return r.RecordID }
+
 // FieldError is a validation failure of one field, named by its JSON name.
 type FieldError struct {
 	Field  string

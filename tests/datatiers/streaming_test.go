@@ -169,10 +169,10 @@ func TestAggregationLambda(t *testing.T) {
 				t.Errorf("the function must log to its pre-created log group")
 			}
 
-			esm := rec.One(t, esmType)
+			esm := named(t, rec, esmType, "functionName", out(fn, "arn"))
 			stream := named(t, rec, streamType, "name", "cats-records-"+stack)
 			if esm.Str("eventSourceArn") != out(stream, "arn") || num(in(esm, "tumblingWindowInSeconds")) != 60 ||
-				esm.Str("functionName") != out(fn, "arn") {
+				esm.Str("startingPosition") != "TRIM_HORIZON" {
 				t.Errorf("cats-data-analysis must read the record stream in 60 s tumbling windows (seed: real time): %v", esm.Inputs)
 			}
 
@@ -220,7 +220,7 @@ func TestStreamingConfig(t *testing.T) {
 	if num(in(fn, "memorySize")) != 2048 {
 		t.Errorf("cats:lambdaMemoryMb must reach the function")
 	}
-	if num(in(rec.One(t, esmType), "tumblingWindowInSeconds")) != 300 || str(in(fn, "environment", "variables", "WINDOW_SECONDS")) != "300" {
+	if num(in(named(t, rec, esmType, "functionName", out(fn, "arn")), "tumblingWindowInSeconds")) != 300 || str(in(fn, "environment", "variables", "WINDOW_SECONDS")) != "300" {
 		t.Errorf("cats:aggregationWindowSeconds must reach the mapping and the handler alike")
 	}
 
