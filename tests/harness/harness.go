@@ -103,10 +103,11 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		ID:       id,
 		Inputs:   args.Inputs,
 		Outputs:  outputs,
+		// The getter is nil-safe: reads (stack references) are never retained.
+		RetainOnDelete: args.RegisterRPC.GetRetainOnDelete(),
 	}
 	if rpc := args.RegisterRPC; rpc != nil {
 		r.Parent = rpc.GetParent()
-		r.RetainOnDelete = rpc.GetRetainOnDelete()
 	}
 	r.URN = m.urn(r)
 	m.mu.Lock()
