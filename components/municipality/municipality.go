@@ -102,7 +102,7 @@ func Validate(code string) error {
 		return fmt.Errorf("%q must be the 6-digit 全国地方公共団体コード with its check digit, e.g. 131016", code)
 	}
 	want, err := CheckDigit(code[:5])
-	if err != nil {
+	if err != nil || code[5] < '0' || code[5] > '9' {
 		return fmt.Errorf("%q must be 6 digits, e.g. 131016", code)
 	}
 	if code[5] != want {

@@ -239,13 +239,17 @@ func (n *Network) securityGroups(ctx *pulumi.Context, name string, args NetworkA
 	return nil
 }
 
-// aclRule is one NACL entry; NACLs are stateless, so return traffic needs its own rule.
-type aclRule struct {
-	no       int
-	protocol string // tcp, udp or -1
-	cidr     string
-	from, to int
-	why      string
+// ACLRule is one NACL entry; NACLs are stateless, so return traffic needs its own rule.
+type ACLRule struct {
+	No       int
+	Protocol string // tcp, udp or -1
+	CIDR     string
+	From, To int
+	Why      string
+}
+
+func (r ACLRule) String() string {
+	return fmt.Sprintf("%d allow %s %d-%d %s (%s)", r.No, r.Protocol, r.From, r.To, r.CIDR, r.Why)
 }
 
 // PrivateACLRules is DESIGN.md deviation 5. The seed's private NACL allows only
@@ -259,20 +263,20 @@ type aclRule struct {
 //     1024–65535 to the VPC (replies to the ALB's health checks and requests).
 //
 // DNS (the VPC resolver) and the instance metadata service are not subject to NACLs.
-func PrivateACLRules(vpcCidr string, containerPort int) (ingress, egress []aclRule) {
-	ingress = []aclRule{
-		{no: 100, protocol: "tcp", cidr: vpcCidr, from: 3306, to: 3306, why: "MySQL/Aurora within the VPC (seed §5)"},
-		{no: 110, protocol: "tcp", cidr: vpcCidr, from: 80, to: 80, why: "HTTP from the ALB"},
-		{no: 120, protocol: "tcp", cidr: vpcCidr, from: 443, to: 443, why: "HTTPS from the ALB"},
-		{no: 200, protocol: "tcp", cidr: "0.0.0.0/0", from: 1024, to: 65535, why: "replies to outbound HTTPS"},
+func PrivateACLRules(vpcCidr string, containerPort int) (ingress, egress []ACLRule) {
+	ingress = []ACLRule{
+		{No: 100, Protocol: "tcp", CIDR: vpcCidr, From: 3306, To: 3306, Why: "MySQL/Aurora within the VPC (seed §5)"},
+		{No: 110, Protocol: "tcp", CIDR: vpcCidr, From: 80, To: 80, Why: "HTTP from the ALB"},
+		{No: 120, Protocol: "tcp", CIDR: vpcCidr, From: 443, To: 443, Why: "HTTPS from the ALB"},
+		{No: 200, Protocol: "tcp", CIDR: "0.0.0.0/0", From: 1024, To: 65535, Why: "replies to outbound HTTPS"},
 	}
 	if containerPort < 1024 && containerPort != 80 && containerPort != 443 {
-		ingress = append(ingress, aclRule{no: 130, protocol: "tcp", cidr: vpcCidr, from: containerPort, to: containerPort, why: "container port from the ALB"})
+		ingress = append(ingress, ACLRule{No: 130, Protocol: "tcp", CIDR: vpcCidr, From: containerPort, To: containerPort, Why: "container port from the ALB"})
 	}
-	egress = []aclRule{
-		{no: 100, protocol: "tcp", cidr: vpcCidr, from: 3306, to: 3306, why: "MySQL/Aurora within the VPC (seed §5)"},
-		{no: 110, protocol: "tcp", cidr: "0.0.0.0/0", from: 443, to: 443, why: "HTTPS to AWS APIs and ECR"},
-		{no: 200, protocol: "tcp", cidr: vpcCidr, from: 1024, to: 65535, why: "replies to the ALB"},
+	egress = []ACLRule{
+		{No: 100, Protocol: "tcp", CIDR: vpcCidr, From: 3306, To: 3306, Why: "MySQL/Aurora within the VPC (seed §5)"},
+		{No: 110, Protocol: "tcp", CIDR: "0.0.0.0/0", From: 443, To: 443, Why: "HTTPS to AWS APIs and ECR"},
+		{No: 200, Protocol: "tcp", CIDR: vpcCidr, From: 1024, To: 65535, Why: "replies to the ALB"},
 	}
 	return ingress, egress
 }
@@ -298,15 +302,15 @@ func (n *Network) networkACLs(ctx *pulumi.Context, name string, args NetworkArgs
 	var ingress ec2.NetworkAclIngressArray
 	for _, r := range in {
 		ingress = append(ingress, &ec2.NetworkAclIngressArgs{
-			RuleNo: pulumi.Int(r.no), Action: pulumi.String("allow"), Protocol: pulumi.String(r.protocol),
-			CidrBlock: pulumi.String(r.cidr), FromPort: pulumi.Int(r.from), ToPort: pulumi.Int(r.to),
+			RuleNo: pulumi.Int(r.No), Action: pulumi.String("allow"), Protocol: pulumi.String(r.Protocol),
+			CidrBlock: pulumi.String(r.CIDR), FromPort: pulumi.Int(r.From), ToPort: pulumi.Int(r.To),
 		})
 	}
 	var egress ec2.NetworkAclEgressArray
 	for _, r := range out {
 		egress = append(egress, &ec2.NetworkAclEgressArgs{
-			RuleNo: pulumi.Int(r.no), Action: pulumi.String("allow"), Protocol: pulumi.String(r.protocol),
-			CidrBlock: pulumi.String(r.cidr), FromPort: pulumi.Int(r.from), ToPort: pulumi.Int(r.to),
+			RuleNo: pulumi.Int(r.No), Action: pulumi.String("allow"), Protocol: pulumi.String(r.Protocol),
+			CidrBlock: pulumi.String(r.CIDR), FromPort: pulumi.Int(r.From), ToPort: pulumi.Int(r.To),
 		})
 	}
 	_, err := ec2.NewNetworkAcl(ctx, name+"-private-nacl", &ec2.NetworkAclArgs{

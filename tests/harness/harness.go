@@ -108,6 +108,8 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	}
 	if rpc := args.RegisterRPC; rpc != nil {
 		r.Parent = rpc.GetParent()
+	} else if rpc := args.ReadRPC; rpc != nil { // stack references are reads
+		r.Parent = rpc.GetParent()
 	}
 	r.URN = m.urn(r)
 	m.mu.Lock()

@@ -1,0 +1,319 @@
+// Package jobs runs the stack operations as durable jobs on River, a
+// PostgreSQL/SQLite job queue: retries with backoff for transient errors,
+// bounded concurrency, one operation per stack at a time and in order,
+// cancellation that interrupts the CLI, and recovery after a crash.
+//
+// The jobs table (store) is the source of truth for a job's state; River's
+// row only carries the job id. A worker claims the job in the store before it
+// runs and finishes it there exactly once, so a job River delivers twice (after
+// a rescue or a retry) never runs twice.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/cats-analytics/cats-analytics/automation/runner"
+	"github.com/cats-analytics/cats-analytics/automation/store"
+)
+
+// Plan is the offline operation: the program under mocks and the policy pack,
+// no cloud and no credentials.
+const Plan = "plan"
+
+// Operations lists every operation a job can run.
+var Operations = []string{Plan, runner.Preview, runner.Up, runner.Refresh, runner.Destroy}
+
+// Planner runs the offline plan of a stack.
+type Planner interface {
+	Plan(ctx context.Context, stack string, config map[string]string) (any, error)
+}
+
+// Runner performs CLI operations (runner.Runner in production).
+type Runner interface {
+	Run(ctx context.Context, operation, stack string, config map[string]string, remove bool, onEvent func(json.RawMessage)) (runner.Result, error)
+	Unlock(ctx context.Context, stack string) error
+}
+
+// Config configures the queue.
+type Config struct {
+	Store       *store.Store
+	Runner      Runner
+	Planner     Planner
+	Logger      *slog.Logger
+	Concurrency int // operations running at once across all stacks
+	// MaxAttempts bounds the retries of transient failures (concurrent update, …).
+	MaxAttempts int
+	// RetryBase is the first retry's delay; later ones grow quadratically.
+	RetryBase time.Duration
+	// OnFinish is called after a job reaches its final state (metrics).
+	OnFinish func(store.Job)
+}
+
+// Queue owns the River client.
+type Queue struct {
+	cfg    Config
+	client *river.Client[*sql.Tx]
+
+	mu      sync.Mutex
+	running map[int64]context.CancelCauseFunc
+}
+
+// errCancelled is the cause of a job context cancelled on request.
+var errCancelled = errors.New("cancelled on request")
+
+// operationArgs is River's payload: only the job id.
+type operationArgs struct {
+	JobID int64 `json:"job_id"`
+}
+
+func (operationArgs) Kind() string { return "stack_operation" }
+
+type worker struct {
+	river.WorkerDefaults[operationArgs]
+	q *Queue
+}
+
+// Timeout disables River's per-job timeout: an `up` takes as long as AWS does;
+// cancellation is explicit.
+func (w *worker) Timeout(*river.Job[operationArgs]) time.Duration { return -1 }
+
+func (w *worker) Work(ctx context.Context, job *river.Job[operationArgs]) error {
+	return w.q.work(ctx, job.Args.JobID, job.Attempt >= job.MaxAttempts)
+}
+
+type retryPolicy struct{ base time.Duration }
+
+func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	n := time.Duration(job.Attempt)
+	d := p.base * n * n
+	if d > 5*time.Minute {
+		d = 5 * time.Minute
+	}
+	return time.Now().Add(d)
+}
+
+// New migrates River's tables in the store's database and returns the queue,
+// not yet started.
+func New(ctx context.Context, cfg Config) (*Queue, error) {
+	if cfg.Store == nil || cfg.Runner == nil {
+		return nil, errors.New("jobs: Store and Runner are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 5 * time.Second
+	}
+	driver := riversqlite.New(cfg.Store.DB)
+	migrator, err := rivermigrate.New(driver, nil)
+	if err != nil {
+		return nil, fmt.Errorf("river migrator: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return nil, fmt.Errorf("migrate river tables: %w", err)
+	}
+	q := &Queue{cfg: cfg, running: map[int64]context.CancelCauseFunc{}}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &worker{q: q})
+	q.client, err = river.NewClient(driver, &river.Config{
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Concurrency}},
+		Workers:           workers,
+		MaxAttempts:       cfg.MaxAttempts,
+		RetryPolicy:       retryPolicy{base: cfg.RetryBase},
+		FetchPollInterval: 200 * time.Millisecond, // SQLite has no LISTEN/NOTIFY
+		FetchCooldown:     50 * time.Millisecond,
+		// A job left "running" by a crash is failed by Recover; River's own rescue
+		// then finds it final and does nothing.
+		RescueStuckJobsAfter: time.Hour,
+		Logger:               cfg.Logger.With("component", "river"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	return q, nil
+}
+
+// Recover finishes the jobs a previous process left running (it was killed):
+// each is marked failed with the reason and its stack's lock is released, so
+// no stack stays locked and no operation runs twice. Call it before Start.
+func (q *Queue) Recover(ctx context.Context) ([]store.Job, error) {
+	orphans, err := q.cfg.Store.RunningJobs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find interrupted jobs: %w", err)
+	}
+	var recovered []store.Job
+	for _, j := range orphans {
+		reason := "interrupted: the server stopped while this operation ran; it was not retried so that it never runs twice. Submit it again"
+		if j.Operation != Plan {
+			if err := q.cfg.Runner.Unlock(ctx, j.Stack); err != nil {
+				reason += fmt.Sprintf(" (releasing the stack lock failed: %v)", err)
+			} else {
+				reason += " (the stack lock was released)"
+			}
+		}
+		if _, err := q.cfg.Store.Finish(ctx, j.ID, store.JobFailed, reason, nil); err != nil {
+			return recovered, fmt.Errorf("fail interrupted job %d: %w", j.ID, err)
+		}
+		q.cfg.Logger.Warn("recovered interrupted job", "job", j.ID, "stack", j.Stack, "operation", j.Operation)
+		j.State, j.Error = store.JobFailed, reason
+		recovered = append(recovered, j)
+	}
+	return recovered, nil
+}
+
+// Start starts working jobs.
+func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
+
+// Stop interrupts the running operations (the CLI gets SIGINT, then SIGKILL
+// after 10 s) and waits for the workers; interrupted jobs go back to the queue.
+func (q *Queue) Stop(ctx context.Context) error { return q.client.StopAndCancel(ctx) }
+
+// Enqueue returns the function that queues a job inside the store's transaction.
+func (q *Queue) Enqueue(ctx context.Context) func(*sql.Tx, int64) error {
+	return func(tx *sql.Tx, id int64) error {
+		_, err := q.client.InsertTx(ctx, tx, operationArgs{JobID: id}, nil)
+		return err
+	}
+}
+
+// Cancel cancels a job: a queued job never starts, a running one is
+// interrupted. It returns false when the job had already finished.
+func (q *Queue) Cancel(ctx context.Context, id int64) (bool, error) {
+	// Holding mu while claiming (work) and cancelling means a job is either
+	// still queued in the store or registered here as running, never neither.
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if cancel, running := q.running[id]; running {
+		cancel(errCancelled)
+		return true, nil
+	}
+	return q.cfg.Store.CancelQueued(ctx, id, "cancelled on request before it started")
+}
+
+func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
+	s := q.cfg.Store
+	jobCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	q.mu.Lock()
+	job, ok, err := s.Start(ctx, id)
+	if ok {
+		q.running[id] = cancel
+	}
+	q.mu.Unlock()
+	if errors.Is(err, store.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("job %d: not in the store", id))
+	}
+	if err != nil {
+		return fmt.Errorf("claim job %d: %w", id, err)
+	}
+	if !ok {
+		if store.Terminal(job.State) {
+			return nil // finished (or cancelled) already: never run twice
+		}
+		return river.JobSnooze(time.Second) // another operation on the stack comes first
+	}
+	log := q.cfg.Logger.With("job", job.ID, "stack", job.Stack, "operation", job.Operation, "attempt", job.Attempts)
+	log.Info("job started")
+
+	defer func() {
+		q.mu.Lock()
+		delete(q.running, id)
+		q.mu.Unlock()
+	}()
+
+	result, runErr := q.execute(jobCtx, job)
+	// Record the outcome even when the job's context was cancelled.
+	bg := context.WithoutCancel(ctx)
+	finish := func(state, reason string, result any) error {
+		if _, err := s.Finish(bg, id, state, reason, result); err != nil {
+			return fmt.Errorf("finish job %d: %w", id, err)
+		}
+		if q.cfg.OnFinish != nil {
+			if j, err := s.GetJob(bg, id); err == nil {
+				q.cfg.OnFinish(j)
+			}
+		}
+		log.Info("job finished", "state", state, "reason", reason)
+		return nil
+	}
+	switch {
+	case runErr == nil:
+		if job.RemoveStack {
+			if err := s.DeleteMunicipality(bg, job.Code, job.Environment); err != nil {
+				return finish(store.JobFailed, "stack destroyed and removed, but removing the registration failed: "+err.Error(), result)
+			}
+		}
+		return finish(store.JobSucceeded, "", result)
+	case errors.Is(context.Cause(jobCtx), errCancelled):
+		reason := "cancelled on request"
+		// The CLI releases the lock when interrupted; make sure of it.
+		if job.Operation != Plan {
+			if err := q.cfg.Runner.Unlock(bg, job.Stack); err != nil {
+				reason += "; releasing the stack lock failed: " + err.Error()
+			}
+		}
+		return finish(store.JobCancelled, reason, nil)
+	case ctx.Err() != nil:
+		// The server is shutting down: the job goes back to the queue and runs
+		// again after the restart.
+		if err := s.Requeue(bg, id, "interrupted by a server shutdown; queued again"); err != nil {
+			return err
+		}
+		return fmt.Errorf("job %d interrupted by shutdown: %w", id, ctx.Err())
+	case auto.IsConcurrentUpdateError(runErr) && !lastAttempt:
+		// Someone else holds the stack (another tool or a stale lock): retry with backoff.
+		if err := s.Requeue(bg, id, "stack busy, retrying: "+runErr.Error()); err != nil {
+			return err
+		}
+		return runErr
+	default:
+		if err := finish(store.JobFailed, runErr.Error(), nil); err != nil {
+			return err
+		}
+		return river.JobCancel(runErr) // a failed program or config does not fix itself
+	}
+}
+
+func (q *Queue) execute(ctx context.Context, job store.Job) (any, error) {
+	m, err := q.cfg.Store.GetMunicipality(ctx, job.Code, job.Environment)
+	if err != nil {
+		return nil, fmt.Errorf("municipality %s: %w", job.Stack, err)
+	}
+	if job.Operation == Plan {
+		if q.cfg.Planner == nil {
+			return nil, errors.New("offline plan is not available in this server")
+		}
+		return q.cfg.Planner.Plan(ctx, job.Stack, m.Config)
+	}
+	seq, err := q.cfg.Store.LastEventSeq(ctx, job.ID)
+	if err != nil {
+		return nil, err
+	}
+	bg := context.WithoutCancel(ctx)
+	onEvent := func(ev json.RawMessage) {
+		seq++
+		if err := q.cfg.Store.AppendEvent(bg, job.ID, seq, ev); err != nil {
+			q.cfg.Logger.Error("store engine event", "job", job.ID, "err", err)
+		}
+	}
+	return q.cfg.Runner.Run(ctx, job.Operation, job.Stack, m.Config, job.RemoveStack, onEvent)
+}

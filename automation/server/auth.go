@@ -1,0 +1,59 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/cats-analytics/cats-analytics/automation/store"
+)
+
+type tokenKey struct{}
+
+func tokenFrom(ctx context.Context) (store.Token, bool) {
+	t, ok := ctx.Value(tokenKey{}).(store.Token)
+	return t, ok
+}
+
+// authenticate requires a valid, unrevoked bearer token.
+func (s *server) authenticate(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		plain, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || plain == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cats"`)
+			writeJSON(w, http.StatusUnauthorized, apiError{Error: "a bearer token is required"})
+			return
+		}
+		t, err := s.Store.Authenticate(r.Context(), strings.TrimSpace(plain))
+		if errors.Is(err, store.ErrBadToken) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cats", error="invalid_token"`)
+			writeJSON(w, http.StatusUnauthorized, apiError{Error: "invalid or revoked token"})
+			return
+		}
+		if err != nil {
+			s.fail(w, r, "authenticate", err)
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
+	}
+}
+
+// mayAccess reports whether the request's token may see or change a municipality.
+func mayAccess(r *http.Request, code string) bool {
+	t, ok := tokenFrom(r.Context())
+	if !ok {
+		return false
+	}
+	return t.Scope == store.ScopePlatform || t.Scope == store.MunicipalityScope(code)
+}
+
+// isPlatform reports whether the request's token is the platform team's.
+func isPlatform(r *http.Request) bool {
+	t, ok := tokenFrom(r.Context())
+	return ok && t.Scope == store.ScopePlatform
+}
+
+func forbidden(w http.ResponseWriter, code string) {
+	writeJSON(w, http.StatusForbidden, apiError{Error: "this token may not act for municipality " + code})
+}

@@ -1,0 +1,40 @@
+package server
+
+import (
+	_ "embed"
+	"net/http"
+)
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+// OpenAPI returns the API's OpenAPI document.
+func OpenAPI() []byte { return openAPI }
+
+// routes lists every route of the API in one place.
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, s.instrument(pattern, h))
+	}
+	authed := func(pattern string, h http.HandlerFunc) { route(pattern, s.authenticate(h)) }
+
+	route("GET /healthz", s.healthz)
+	route("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metricsHandler())
+	route("GET /v1/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(openAPI)
+	})
+
+	authed("POST /v1/municipalities", s.createMunicipality)
+	authed("GET /v1/municipalities", s.listMunicipalities)
+	authed("GET /v1/municipalities/{code}", s.getMunicipality)
+	authed("DELETE /v1/municipalities/{code}", s.deleteMunicipality)
+	authed("POST /v1/municipalities/{code}/{env}/jobs", s.createJob)
+	authed("GET /v1/municipalities/{code}/{env}/jobs", s.listJobs)
+	authed("GET /v1/jobs/{id}", s.getJob)
+	authed("POST /v1/jobs/{id}/cancel", s.cancelJob)
+	authed("GET /v1/jobs/{id}/events", s.jobEvents)
+	return mux
+}

@@ -1,0 +1,52 @@
+package network_test
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cats-analytics/cats-analytics/components/config"
+	"github.com/cats-analytics/cats-analytics/components/naming"
+	"github.com/cats-analytics/cats-analytics/components/network"
+	"github.com/cats-analytics/cats-analytics/tests/harness"
+)
+
+func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
+	namer, _ := naming.NewNamer("dev", "")
+	good := config.Network{
+		VpcCidr:            netip.MustParsePrefix("10.0.0.0/16"),
+		PublicSubnetCidrs:  []netip.Prefix{netip.MustParsePrefix("10.0.1.0/24"), netip.MustParsePrefix("10.0.2.0/24")},
+		PrivateSubnetCidrs: []netip.Prefix{netip.MustParsePrefix("10.0.10.0/24"), netip.MustParsePrefix("10.0.20.0/24")},
+		NatGateways:        config.NatSingle,
+	}
+	tests := []struct {
+		name   string
+		mutate func(*network.NetworkArgs)
+		want   string
+	}{
+		{"no logs key", func(a *network.NetworkArgs) { a.LogsKeyArn = nil }, "LogsKeyArn is required"},
+		{"one private subnet", func(a *network.NetworkArgs) { a.Network.PrivateSubnetCidrs = a.Network.PrivateSubnetCidrs[:1] }, "cats:privateSubnetCidrs"},
+		{"bad NAT layout", func(a *network.NetworkArgs) { a.Network.NatGateways = "none" }, "cats:natGateways"},
+		{"no namer", func(a *network.NetworkArgs) { a.Namer = naming.Namer{} }, "Namer is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := network.NetworkArgs{Namer: namer, AccountID: harness.AccountID, Region: "ap-northeast-1",
+				Network: good, LogsKeyArn: pulumi.String("arn:aws:kms:ap-northeast-1:123456789012:key/x")}
+			args.Network.PrivateSubnetCidrs = append([]netip.Prefix(nil), good.PrivateSubnetCidrs...)
+			tt.mutate(&args)
+			rec, err := harness.Run("dev", nil, func(ctx *pulumi.Context) error {
+				_, err := network.NewNetwork(ctx, "net", args)
+				return err
+			})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one saying %q", err, tt.want)
+			}
+			if len(rec.Resources) != 0 {
+				t.Errorf("%d resources registered before the error", len(rec.Resources))
+			}
+		})
+	}
+}
