@@ -55,6 +55,9 @@ func TestFirehose(t *testing.T) {
 			if str(in(fh, "kinesisSourceConfiguration", "kinesisStreamArn")) != out(stream, "arn") {
 				t.Errorf("cats-data-stream must read the record stream (Firehose cannot feed another consumer, DESIGN.md deviation 1)")
 			}
+			if !in(fh, "serverSideEncryption").IsNull() {
+				t.Errorf("with a Kinesis source Firehose's at-rest encryption is the stream's KMS; its own SSE block is rejected")
+			}
 			s3 := in(fh, "extendedS3Configuration")
 			if fh.Str("destination") != "extended_s3" || !strings.HasSuffix(str(get(s3, "bucketArn")), "cats-datalake-bucket") {
 				t.Errorf("cats-data-stream must deliver to cats-data-lake (seed §4 Firehose 宛先), got %s", str(get(s3, "bucketArn")))
