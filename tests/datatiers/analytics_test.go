@@ -141,38 +141,47 @@ func TestGlueSchemaMatchesTheRecordType(t *testing.T) {
 
 func TestMunicipalityStackAndQuickSight(t *testing.T) {
 	const principal = "arn:aws:quicksight:ap-northeast-1:123456789012:user/default/analyst"
-	rec := run(t, "131016-prod", map[string]string{
-		"cats:quicksightEnabled":   "true",
-		"cats:quicksightPrincipal": principal,
-	})
-	table := named(t, rec, glueTableType, "name", "cats_info")
-	params := in(table, "parameters")
-	if str(get(params, "projection.municipality.type")) != "enum" || str(get(params, "projection.municipality.values")) != "131016" {
-		t.Errorf("a municipality stack's table projects its own municipality, so queries need no municipality filter: %v", params)
+	cases := []struct{ stack, database string }{
+		{"131016-prod", "cats_data_131016_prod"},
+		{"dev", "cats_data_dev"}, // an environment stack whose default tenant is 131016
 	}
-	named(t, rec, glueDBType, "name", "cats_data_131016_prod")
+	for _, c := range cases {
+		t.Run(c.stack, func(t *testing.T) {
+			config := map[string]string{"cats:quicksightEnabled": "true", "cats:quicksightPrincipal": principal}
+			if c.stack == "dev" {
+				config["cats:municipalityCode"] = "131016"
+			}
+			rec := run(t, c.stack, config)
+			table := named(t, rec, glueTableType, "name", "cats_info")
+			params := in(table, "parameters")
+			if str(get(params, "projection.municipality.type")) != "enum" || str(get(params, "projection.municipality.values")) != "131016" {
+				t.Errorf("a stack serving one municipality projects it, so queries need no municipality filter: %v", params)
+			}
+			named(t, rec, glueDBType, "name", c.database)
 
-	source := rec.One(t, "aws:quicksight/dataSource:DataSource")
-	if source.Str("type") != "ATHENA" || str(in(source, "parameters", "athena", "workGroup")) != "cats-analytics-131016-prod" {
-		t.Errorf("the QuickSight data source must be Athena on the stack's workgroup (seed §4 QuickSight): %v", source.Inputs)
-	}
-	dataSet := rec.One(t, "aws:quicksight/dataSet:DataSet")
-	sql := str(in(dataSet, "physicalTableMaps").ArrayValue()[0].ObjectValue()["customSql"].ObjectValue()["sqlQuery"])
-	mustContain(t, sql, `"cats_data_131016_prod"."cats_info"`, "the data set reads the stack's table")
-	mustContain(t, sql, "municipality = '131016'", "the data set shows the stack's municipality")
-	dashboard := rec.One(t, analytics.DashboardType)
-	decl := in(dashboard, "definition", "dataSetIdentifiersDeclarations").ArrayValue()
-	if len(decl) != 1 || str(get(decl[0], "dataSetArn")) != out(dataSet, "arn") {
-		t.Errorf("the dashboard must visualise the data set: %v", decl)
-	}
-	for _, r := range []harness.Resource{source, dataSet, dashboard} {
-		perms := in(r, "permissions").ArrayValue()
-		if len(perms) != 1 || str(get(perms[0], "principal")) != principal {
-			t.Errorf("%s must be shared with cats:quicksightPrincipal", r.Type)
-		}
-		if str(in(r, "tags", "municipality-code")) != "131016" {
-			t.Errorf("%s must carry the standard tags", r.Type)
-		}
+			source := rec.One(t, "aws:quicksight/dataSource:DataSource")
+			if source.Str("type") != "ATHENA" || str(in(source, "parameters", "athena", "workGroup")) != "cats-analytics-"+c.stack {
+				t.Errorf("the QuickSight data source must be Athena on the stack's workgroup (seed §4 QuickSight): %v", source.Inputs)
+			}
+			dataSet := rec.One(t, "aws:quicksight/dataSet:DataSet")
+			sql := str(in(dataSet, "physicalTableMaps").ArrayValue()[0].ObjectValue()["customSql"].ObjectValue()["sqlQuery"])
+			mustContain(t, sql, `"`+c.database+`"."cats_info"`, "the data set reads the stack's table")
+			mustContain(t, sql, "municipality = '131016'", "the data set shows the stack's municipality")
+			dashboard := rec.One(t, analytics.DashboardType)
+			decl := in(dashboard, "definition", "dataSetIdentifiersDeclarations").ArrayValue()
+			if len(decl) != 1 || str(get(decl[0], "dataSetArn")) != out(dataSet, "arn") {
+				t.Errorf("the dashboard must visualise the data set: %v", decl)
+			}
+			for _, r := range []harness.Resource{source, dataSet, dashboard} {
+				perms := in(r, "permissions").ArrayValue()
+				if len(perms) != 1 || str(get(perms[0], "principal")) != principal {
+					t.Errorf("%s must be shared with cats:quicksightPrincipal", r.Type)
+				}
+				if str(in(r, "tags", "municipality-code")) != "131016" {
+					t.Errorf("%s must carry the standard tags", r.Type)
+				}
+			}
+		})
 	}
 }
 
