@@ -10,7 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/athena"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cfg"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/glue"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kms"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
@@ -453,6 +456,10 @@ var untaggable = map[string]any{
 	"aws:cfg/recorder:Recorder":                                                                  cfg.RecorderArgs{},
 	"aws:cfg/deliveryChannel:DeliveryChannel":                                                    cfg.DeliveryChannelArgs{},
 	"aws:cfg/recorderStatus:RecorderStatus":                                                      cfg.RecorderStatusArgs{},
+	"aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2":                       s3.BucketLifecycleConfigurationV2Args{},
+	"aws:cloudwatch/logStream:LogStream":                                                         cloudwatch.LogStreamArgs{},
+	"aws:athena/namedQuery:NamedQuery":                                                           athena.NamedQueryArgs{},
+	"aws:glue/catalogTable:CatalogTable":                                                         glue.CatalogTableArgs{},
 }
 
 func TestUntaggableListIsHonest(t *testing.T) {

@@ -100,10 +100,12 @@ type Functions struct {
 	TimeoutSeconds int
 }
 
-// Streaming is the seed's Firehose buffering.
+// Streaming is the seed's Firehose buffering and the aggregation window.
 type Streaming struct {
 	BufferSizeMB          int
 	BufferIntervalSeconds int
+	// AggregationWindowSeconds is the tumbling window of cats-data-analysis.
+	AggregationWindowSeconds int
 }
 
 // DataLake is the seed's S3 settings.
@@ -189,8 +191,9 @@ var Keys = []Key{
 	{"containerPort", "Port the application container listens on.", "80"},
 	{"lambdaMemoryMb", "Memory of the cats-data-analysis Lambda in MB (seed §4).", "1024"},
 	{"lambdaTimeoutSeconds", "Timeout of the cats-data-analysis Lambda in seconds (seed §4: 3 minutes).", "180"},
-	{"firehoseBufferSizeMb", "Firehose buffer size in MB (seed §4).", "5"},
+	{"firehoseBufferSizeMb", "Firehose buffer size in MB. The seed's 5 MB is below the 64 MB Firehose requires with Parquet conversion; the seed's 60 s interval still sets the delivery pace.", "64"},
 	{"firehoseBufferIntervalSeconds", "Firehose buffer interval in seconds (seed §4).", "60"},
+	{"aggregationWindowSeconds", "Tumbling window of the cats-data-analysis aggregation in seconds (1 to 900; seed §3: real time).", "60"},
 	{"dataLakeEncryption", "AES256 (seed §4) or aws:kms with the stack's data key.", EncryptionAES256},
 	{"domain", "Route53 hosted zone (seed §4). Set to \"none\" to run on the default AWS domains.", "cats.example.com"},
 	{"cdnDefaultTtlSeconds", "CloudFront default TTL in seconds (seed §4: one day).", "86400"},
@@ -329,8 +332,17 @@ func Parse(org, project, stack string, lookup Lookup) (Config, error) {
 		TimeoutSeconds: p.intIn(key("lambdaTimeoutSeconds"), 180, 1, 900),
 	}
 	c.Streaming = Streaming{
-		BufferSizeMB:          p.intIn(key("firehoseBufferSizeMb"), 5, 1, 128),
-		BufferIntervalSeconds: p.intIn(key("firehoseBufferIntervalSeconds"), 60, 0, 900),
+		BufferSizeMB:             p.int(key("firehoseBufferSizeMb"), 64),
+		BufferIntervalSeconds:    p.intIn(key("firehoseBufferIntervalSeconds"), 60, 0, 900),
+		AggregationWindowSeconds: p.intIn(key("aggregationWindowSeconds"), 60, 1, 900),
+	}
+	if n := c.Streaming.BufferSizeMB; n < 64 || n > 128 {
+		// Firehose rejects smaller buffers when it converts records to Parquet
+		// ("BufferingHints.SizeInMBs must be at least 64 when data format
+		// conversion is enabled"); the seed's 5 MB cannot be deployed with the
+		// Glue-schema Parquet the data lake needs. At municipal volumes the 60 s
+		// interval fills first either way.
+		p.fail(key("firehoseBufferSizeMb"), strconv.Itoa(n), "must be between 64 and 128: Firehose needs at least 64 MB when it converts records to Parquet")
 	}
 	c.DataLake = DataLake{Encryption: p.oneOf(key("dataLakeEncryption"), EncryptionAES256, EncryptionAES256, EncryptionKMS)}
 

@@ -26,7 +26,8 @@ func TestDefaultsAreTheSeeds(t *testing.T) {
 		{"ASG maximum (seed §4)", c.Compute.MaxInstances, 10},
 		{"Lambda memory (seed §4)", c.Functions.MemoryMB, 1024},
 		{"Lambda timeout 3 min (seed §4)", c.Functions.TimeoutSeconds, 180},
-		{"Firehose buffer 5 MB (seed §4)", c.Streaming.BufferSizeMB, 5},
+		// The seed's 5 MB is below Firehose's 64 MB floor with Parquet conversion.
+		{"Firehose buffer 64 MB (Parquet minimum; seed §4 says 5)", c.Streaming.BufferSizeMB, 64},
 		{"Firehose buffer 60 s (seed §4)", c.Streaming.BufferIntervalSeconds, 60},
 		{"S3 SSE AES-256 (seed §4)", c.DataLake.Encryption, EncryptionAES256},
 		{"hosted zone (seed §4 Route53)", c.Edge.Domain, "cats.example.com"},

@@ -10,10 +10,14 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/cats-analytics/cats-analytics/components/analytics"
 	"github.com/cats-analytics/cats-analytics/components/config"
+	"github.com/cats-analytics/cats-analytics/components/database"
+	"github.com/cats-analytics/cats-analytics/components/datalake"
 	"github.com/cats-analytics/cats-analytics/components/naming"
 	"github.com/cats-analytics/cats-analytics/components/network"
 	"github.com/cats-analytics/cats-analytics/components/security"
+	"github.com/cats-analytics/cats-analytics/components/streaming"
 )
 
 // Type is the component's type token.
@@ -32,14 +36,26 @@ type PlatformArgs struct {
 type Platform struct {
 	pulumi.ResourceState
 
-	Network  *network.Network
-	Security *security.Security
+	Network   *network.Network
+	Security  *security.Security
+	DataLake  *datalake.DataLake
+	Database  *database.Database
+	Analytics *analytics.Analytics
+	Streaming *streaming.Streaming
 
 	VpcID               pulumi.StringOutput `pulumi:"vpcId"`
 	TrailArn            pulumi.StringOutput `pulumi:"trailArn"`
 	DataKeyArn          pulumi.StringOutput `pulumi:"dataKeyArn"`
 	RegionalWebAclArn   pulumi.StringOutput `pulumi:"regionalWebAclArn"`
 	CloudFrontWebAclArn pulumi.StringOutput `pulumi:"cloudFrontWebAclArn"`
+
+	DataLakeBucketName pulumi.StringOutput `pulumi:"dataLakeBucketName"`
+	CatsInfoTableName  pulumi.StringOutput `pulumi:"catsInfoTableName"`
+	RecordStreamName   pulumi.StringOutput `pulumi:"recordStreamName"`
+	FirehoseName       pulumi.StringOutput `pulumi:"firehoseName"`
+	AggregatorName     pulumi.StringOutput `pulumi:"aggregatorFunctionName"`
+	GlueDatabaseName   pulumi.StringOutput `pulumi:"glueDatabaseName"`
+	AthenaWorkgroup    pulumi.StringOutput `pulumi:"athenaWorkgroup"`
 }
 
 // NewPlatform registers the platform and its tiers. Every resource below it
@@ -106,21 +122,108 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		return nil, fmt.Errorf("network tier: %w", err)
 	}
 
+	if err := newDataTiers(ctx, name, c, args.AccountID, p); err != nil {
+		return nil, err
+	}
+
 	p.VpcID = p.Network.VpcID
 	p.TrailArn = p.Security.TrailArn
 	p.DataKeyArn = p.Security.DataKeyArn
 	p.RegionalWebAclArn = p.Security.RegionalWebAclArn
 	p.CloudFrontWebAclArn = p.Security.CloudFrontWebAclArn
 	if err := ctx.RegisterResourceOutputs(p, pulumi.Map{
-		"vpcId":               p.VpcID,
-		"trailArn":            p.TrailArn,
-		"dataKeyArn":          p.DataKeyArn,
-		"regionalWebAclArn":   p.RegionalWebAclArn,
-		"cloudFrontWebAclArn": p.CloudFrontWebAclArn,
+		"vpcId":                  p.VpcID,
+		"trailArn":               p.TrailArn,
+		"dataKeyArn":             p.DataKeyArn,
+		"regionalWebAclArn":      p.RegionalWebAclArn,
+		"cloudFrontWebAclArn":    p.CloudFrontWebAclArn,
+		"dataLakeBucketName":     p.DataLakeBucketName,
+		"catsInfoTableName":      p.CatsInfoTableName,
+		"recordStreamName":       p.RecordStreamName,
+		"firehoseName":           p.FirehoseName,
+		"aggregatorFunctionName": p.AggregatorName,
+		"glueDatabaseName":       p.GlueDatabaseName,
+		"athenaWorkgroup":        p.AthenaWorkgroup,
 	}); err != nil {
 		return nil, fmt.Errorf("register %s outputs: %w", name, err)
 	}
 	return p, nil
+}
+
+// newDataTiers creates the data lake, the database, the analytics catalog
+// and the streaming tier, in that order: Firehose converts records with the
+// Glue table of the analytics tier.
+func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID string, p *Platform) error {
+	namer := c.Namer()
+	var err error
+	p.DataLake, err = datalake.NewDataLake(ctx, name+"-datalake", datalake.DataLakeArgs{
+		Namer:      namer,
+		AccountID:  accountID,
+		Encryption: c.DataLake.Encryption,
+		DataKeyArn: p.Security.DataKeyArn,
+		Retain:     c.IsProd(),
+	}, pulumi.Parent(p))
+	if err != nil {
+		return fmt.Errorf("data lake tier: %w", err)
+	}
+	var lakeKey pulumi.StringInput
+	if c.DataLake.Encryption == config.EncryptionKMS {
+		lakeKey = p.DataLake.KMSKeyArn
+	}
+	p.Database, err = database.NewDatabase(ctx, name+"-database", database.DatabaseArgs{
+		Namer:      namer,
+		DataKeyArn: p.Security.DataKeyArn,
+		Prod:       c.IsProd(),
+	}, pulumi.Parent(p))
+	if err != nil {
+		return fmt.Errorf("database tier: %w", err)
+	}
+	p.Analytics, err = analytics.NewAnalytics(ctx, name+"-analytics", analytics.AnalyticsArgs{
+		Namer:               namer,
+		AccountID:           accountID,
+		Region:              c.Region,
+		DataLakeBucket:      p.DataLake.BucketName,
+		DataLakeArn:         p.DataLake.BucketArn,
+		DataLakeKMSKey:      lakeKey,
+		Encryption:          c.DataLake.Encryption,
+		MunicipalityCode:    c.MunicipalityCode,
+		Prod:                c.IsProd(),
+		QuickSightEnabled:   c.Analytics.QuickSightEnabled,
+		QuickSightPrincipal: c.Analytics.QuickSightPrincipal,
+	}, pulumi.Parent(p))
+	if err != nil {
+		return fmt.Errorf("analytics tier: %w", err)
+	}
+	p.Streaming, err = streaming.NewStreaming(ctx, name+"-streaming", streaming.StreamingArgs{
+		Namer:                 namer,
+		AccountID:             accountID,
+		Region:                c.Region,
+		DataKeyArn:            p.Security.DataKeyArn,
+		LogsKeyArn:            p.Security.LogsKeyArn,
+		DataLakeBucket:        p.DataLake.BucketName,
+		DataLakeArn:           p.DataLake.BucketArn,
+		DataLakeKMSKey:        lakeKey,
+		GlueDatabaseName:      p.Analytics.DatabaseName,
+		GlueTableName:         p.Analytics.TableName,
+		BufferSizeMB:          c.Streaming.BufferSizeMB,
+		BufferIntervalSeconds: c.Streaming.BufferIntervalSeconds,
+		WindowSeconds:         c.Streaming.AggregationWindowSeconds,
+		MemoryMB:              c.Functions.MemoryMB,
+		TimeoutSeconds:        c.Functions.TimeoutSeconds,
+		LogRetentionDays:      c.Security.LogRetentionDays,
+		Prod:                  c.IsProd(),
+	}, pulumi.Parent(p))
+	if err != nil {
+		return fmt.Errorf("streaming tier: %w", err)
+	}
+	p.DataLakeBucketName = p.DataLake.BucketName
+	p.CatsInfoTableName = p.Database.TableName
+	p.RecordStreamName = p.Streaming.StreamName
+	p.FirehoseName = p.Streaming.FirehoseName
+	p.AggregatorName = p.Streaming.AggregatorName
+	p.GlueDatabaseName = p.Analytics.DatabaseName
+	p.AthenaWorkgroup = p.Analytics.WorkgroupName
+	return nil
 }
 
 // LoadConfig reads and validates the stack's configuration from the program's context.
@@ -151,5 +254,12 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("dataKeyArn", p.DataKeyArn)
 	ctx.Export("regionalWebAclArn", p.RegionalWebAclArn)
 	ctx.Export("cloudFrontWebAclArn", p.CloudFrontWebAclArn)
+	ctx.Export("dataLakeBucketName", p.DataLakeBucketName)
+	ctx.Export("catsInfoTableName", p.CatsInfoTableName)
+	ctx.Export("recordStreamName", p.RecordStreamName)
+	ctx.Export("firehoseName", p.FirehoseName)
+	ctx.Export("aggregatorFunctionName", p.AggregatorName)
+	ctx.Export("glueDatabaseName", p.GlueDatabaseName)
+	ctx.Export("athenaWorkgroup", p.AthenaWorkgroup)
 	return nil
 }

@@ -33,6 +33,9 @@ type Resource struct {
 	ID       string
 	Inputs   resource.PropertyMap
 	Outputs  resource.PropertyMap
+	// RetainOnDelete is the resource option: the engine leaves the resource
+	// in the cloud when the stack is destroyed.
+	RetainOnDelete bool
 }
 
 // Input returns an input by its (camelCase) property name, or a null value.
@@ -100,6 +103,8 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		ID:       id,
 		Inputs:   args.Inputs,
 		Outputs:  outputs,
+		// The getter is nil-safe: reads (stack references) are never retained.
+		RetainOnDelete: args.RegisterRPC.GetRetainOnDelete(),
 	}
 	if rpc := args.RegisterRPC; rpc != nil {
 		r.Parent = rpc.GetParent()

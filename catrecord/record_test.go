@@ -1,0 +1,138 @@
+package catrecord
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+var now = time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
+
+func valid() Record {
+	lat, lon, age := 35.6895, 139.6917, 18
+	return Record{
+		MunicipalityCode: "131016", RecordID: "r-0001", EventTime: now.Add(-time.Hour),
+		EventType: Sighting, District: "千代田一丁目", Latitude: &lat, Longitude: &lon,
+		Reporter: Resident, EstimatedAgeMonths: &age, Sex: Female, ColourPattern: "キジトラ",
+		EarTipped: true, MicrochipID: "392141000012345",
+	}
+}
+
+func TestValidRecordRoundTrips(t *testing.T) {
+	r := valid()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"event_time":"2026-04-01T11:00:00Z"`) {
+		t.Errorf("event_time must be UTC with Z, the form Firehose's OpenX SerDe reads as a timestamp: %s", b)
+	}
+	got, err := Parse(b, now)
+	if err != nil {
+		t.Fatalf("a valid record must parse: %v", err)
+	}
+	if got.RecordID != r.RecordID || !got.EventTime.Equal(r.EventTime) || *got.Latitude != *r.Latitude {
+		t.Errorf("round trip changed the record: %+v", got)
+	}
+}
+
+func TestInvalidRecordsNameTheirField(t *testing.T) {
+	bad := func(edit func(*Record)) Record { r := valid(); edit(&r); return r }
+	lat := 91.0
+	cases := []struct {
+		name   string
+		record Record
+		field  string
+	}{
+		{"unknown municipality", bad(func(r *Record) { r.MunicipalityCode = "131017" }), "municipality_code"},
+		{"missing id", bad(func(r *Record) { r.RecordID = "" }), "record_id"},
+		{"id with slash", bad(func(r *Record) { r.RecordID = "a/b" }), "record_id"},
+		{"no event time", bad(func(r *Record) { r.EventTime = time.Time{} }), "event_time"},
+		{"future event", bad(func(r *Record) { r.EventTime = now.Add(time.Hour) }), "event_time"},
+		{"unknown event type", bad(func(r *Record) { r.EventType = "feeding" }), "event_type"},
+		{"no district", bad(func(r *Record) { r.District = "" }), "district"},
+		{"latitude alone", bad(func(r *Record) { r.Longitude = nil }), "latitude"},
+		{"latitude out of range", bad(func(r *Record) { r.Latitude = &lat }), "latitude"},
+		{"unknown reporter", bad(func(r *Record) { r.Reporter = "cat" }), "reporter_role"},
+		{"unknown sex", bad(func(r *Record) { r.Sex = "" }), "cat_sex"},
+		{"short microchip", bad(func(r *Record) { r.MicrochipID = "123" }), "cat_microchip_id"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.record.Validate(now)
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != c.field {
+				t.Fatalf("want a FieldError naming %s, got %v", c.field, err)
+			}
+		})
+	}
+}
+
+func TestParseNamesTheField(t *testing.T) {
+	cases := map[string]string{
+		`{"municipality_code":131016}`: "municipality_code",
+		`{"event_time":"yesterday"}`:   "event_time",
+		`{"colour":"black"}`:           "colour",
+		`not json`:                     "(record)",
+	}
+	for input, field := range cases {
+		_, err := Parse([]byte(input), now)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("Parse(%s): want a FieldError naming %s, got %v", input, field, err)
+		}
+	}
+}
+
+// TestColumnsMatchTheJSONEncoding guards the Glue schema against the type:
+// every key the encoder writes is a column, every column is written, and each
+// column's Hive type fits the JSON value Firehose will convert.
+func TestColumnsMatchTheJSONEncoding(t *testing.T) {
+	b, err := json.Marshal(valid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var encoded map[string]any
+	if err := json.Unmarshal(b, &encoded); err != nil {
+		t.Fatal(err)
+	}
+	cols := map[string]string{}
+	for _, c := range Columns() {
+		cols[c.Name] = c.Type
+	}
+	for key, value := range encoded {
+		typ, ok := cols[key]
+		if !ok {
+			t.Errorf("JSON key %q has no Glue column: Firehose would drop it from the Parquet files", key)
+			continue
+		}
+		var fits bool
+		switch typ {
+		case "string":
+			_, fits = value.(string)
+		case "timestamp":
+			s, _ := value.(string)
+			_, perr := time.Parse("2006-01-02T15:04:05Z", s)
+			fits = perr == nil || strings.HasSuffix(s, "Z")
+		case "double", "int", "bigint":
+			_, fits = value.(float64)
+		case "boolean":
+			_, fits = value.(bool)
+		}
+		if !fits {
+			t.Errorf("column %s is %s but the record encodes %T %v", key, typ, value, value)
+		}
+	}
+	for name := range cols {
+		if _, ok := encoded[name]; !ok {
+			t.Errorf("Glue column %q is never written by the record's encoding", name)
+		}
+	}
+	for _, p := range PartitionKeys {
+		if _, clash := cols[p.Name]; clash {
+			t.Errorf("partition key %s must not also be a column (Glue rejects the table)", p.Name)
+		}
+	}
+}

@@ -1,0 +1,35 @@
+package datalake
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cats-analytics/cats-analytics/components/naming"
+)
+
+func TestArgs(t *testing.T) {
+	n, err := naming.NewNamer("dev", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := DataLakeArgs{Namer: n, AccountID: "123456789012"}
+	if err := a.check(); err != nil || a.Encryption != "AES256" {
+		t.Errorf("the default must be the seed's SSE AES-256, got %q %v", a.Encryption, err)
+	}
+	a = DataLakeArgs{Namer: n, AccountID: "123456789012", Encryption: "aws:kms"}
+	if err := a.check(); err == nil || !strings.Contains(err.Error(), "cats:dataLakeEncryption") {
+		t.Errorf("aws:kms without the data key must be refused naming cats:dataLakeEncryption, got %v", err)
+	}
+	a = DataLakeArgs{Namer: n, AccountID: "123456789012", Encryption: "DES"}
+	if err := a.check(); err == nil || !strings.Contains(err.Error(), "cats:dataLakeEncryption") {
+		t.Errorf("an unknown algorithm must be refused naming cats:dataLakeEncryption, got %v", err)
+	}
+}
+
+func TestPrefixesAreFolders(t *testing.T) {
+	for _, p := range Prefixes {
+		if !strings.HasSuffix(p, "/") || strings.Count(p, "/") != 1 {
+			t.Errorf("prefix %q must be one top-level folder", p)
+		}
+	}
+}
