@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PULUMI_SKIP_UPDATE_CHECK := 1
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
-.PHONY: test pulumi lint bench
+.PHONY: test pulumi lint bench serve
 
 # The pinned Pulumi CLI, built once into bin/ (tools/go.mod). Built before any
 # test binary starts, so no test waits on a 3–9 minute build inside go test's timeout.
@@ -24,3 +24,11 @@ test: pulumi lint
 # Speed and memory figures (never asserted in tests).
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
+
+# The automation server on embedded defaults: SQLite jobs, a file state backend
+# and passphrase secrets, all in DATA. CATS_PASSPHRASE protects the stacks' secrets.
+DATA ?= .work/cats-data
+ADDR ?= 127.0.0.1:8080
+serve: pulumi
+	@test -n "$$CATS_PASSPHRASE" || { echo "set CATS_PASSPHRASE (it protects the stacks' secrets)"; exit 1; }
+	go run ./automation/cmd/cats serve --data $(DATA) --addr $(ADDR)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -74,9 +75,22 @@ func serveOptions(getenv func(string) string, data, addr string, concurrency int
 		return ServeOptions{}, err
 	}
 	exe, _ := os.Executable()
-	cli, err := runner.FindCLI(getenv, repoRoot(exe))
+	root := repoRoot(exe)
+	cli, err := runner.FindCLI(getenv, root)
 	if err != nil {
-		return ServeOptions{}, err
+		// In a checkout, build the pinned CLI (tools/go.mod) rather than give up.
+		script := filepath.Join(root, "scripts", "build-pulumi.sh")
+		if _, statErr := os.Stat(script); statErr != nil || getenv("PULUMI") != "" {
+			return ServeOptions{}, err
+		}
+		build := exec.Command("bash", script)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if buildErr := build.Run(); buildErr != nil {
+			return ServeOptions{}, fmt.Errorf("%w; building it with %s failed: %v", err, script, buildErr)
+		}
+		if cli, err = runner.FindCLI(getenv, root); err != nil {
+			return ServeOptions{}, err
+		}
 	}
 	return ServeOptions{
 		DataDir: abs, Addr: addr, Concurrency: concurrency, Backend: backend, CLI: cli,
