@@ -429,3 +429,57 @@ func display(r policyx.AnalyzerResource) string {
 	}
 	return r.URN
 }
+
+// ParseConfig reads a policy pack config document (the JSON the CLI's
+// --policy-pack-config takes): {"policy": "mandatory"} or {"policy":
+// {"enforcementLevel": "advisory", "property": value}}; "all" sets the level
+// of every rule.
+func ParseConfig(doc map[string]any) (map[string]PolicyConfig, error) {
+	out := map[string]PolicyConfig{}
+	var all *policyx.EnforcementLevel
+	for name, v := range doc {
+		pc := PolicyConfig{}
+		switch v := v.(type) {
+		case string:
+			l, err := ParseLevel(v)
+			if err != nil {
+				return nil, fmt.Errorf("policy config %s: %w", name, err)
+			}
+			pc.EnforcementLevel = &l
+		case map[string]any:
+			pc.Properties = map[string]any{}
+			for k, x := range v {
+				if k == "enforcementLevel" {
+					s, _ := x.(string)
+					l, err := ParseLevel(s)
+					if err != nil {
+						return nil, fmt.Errorf("policy config %s: %w", name, err)
+					}
+					pc.EnforcementLevel = &l
+					continue
+				}
+				pc.Properties[k] = x
+			}
+		default:
+			return nil, fmt.Errorf("policy config %s: want a level or an object", name)
+		}
+		if name == "all" {
+			all = pc.EnforcementLevel
+			continue
+		}
+		if _, ok := ByName(name); !ok {
+			return nil, fmt.Errorf("policy config: the pack has no policy %q", name)
+		}
+		out[name] = pc
+	}
+	if all != nil {
+		for _, r := range All() {
+			pc := out[r.Name]
+			if pc.EnforcementLevel == nil {
+				pc.EnforcementLevel = all
+			}
+			out[r.Name] = pc
+		}
+	}
+	return out, nil
+}

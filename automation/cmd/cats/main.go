@@ -1,0 +1,49 @@
+// Command cats operates cats-analytics stacks.
+//
+//	cats plan --stack dev [--json] [--state-out FILE] [--policy-config FILE]
+//	cats plan --all-municipalities FILE --env prod [--json] [--state-out DIR]
+//
+// plan runs the program offline against mocks (no cloud, no credentials),
+// checks it with the policy pack in process and exits non-zero when a
+// mandatory policy is violated.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cats:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  cats plan --stack STACK [--json] [--state-out FILE] [--policy-config FILE] [--project-dir DIR]
+  cats plan --all-municipalities FILE --env dev|prod [--json] [--state-out DIR] [--parallel N]`
+
+// errUsage marks a command line the tool does not understand.
+var errUsage = errors.New(usage)
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	switch args[0] {
+	case "plan":
+		return runPlan(ctx, args[1:], getenv, stdout)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%w", args[0], errUsage)
+}
