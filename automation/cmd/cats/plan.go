@@ -18,7 +18,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-
 	"github.com/cats-analytics/cats-analytics/components/municipality"
 	"github.com/cats-analytics/cats-analytics/components/platform"
 	"github.com/cats-analytics/cats-analytics/plan"
@@ -30,8 +29,8 @@ var errMandatory = errors.New("mandatory policy violations")
 
 type planFlags struct {
 	stack, stateOut, policyConfig, projectDir, municipalities, env string
-	json                                                         bool
-	parallel                                                     int
+	json                                                           bool
+	parallel                                                       int
 }
 
 func runPlan(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -359,4 +358,3 @@ func readCodes(path string) ([]string, error) {
 	sort.Strings(codes)
 	return codes, nil
 }
-
