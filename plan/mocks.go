@@ -71,6 +71,7 @@ func (m *Monitor) NewResource(args pulumi.MockResourceArgs) (string, resource.Pr
 		r.version = rpc.GetVersion()
 	}
 	if rpc := args.ReadRPC; rpc != nil {
+		r.Custom = true // a read (StackReference) is a custom resource in the state
 		r.Parent = rpc.GetParent()
 		r.Dependencies = rpc.GetDependencies()
 		r.version = rpc.GetVersion()

@@ -44,7 +44,11 @@ var ruleCases = map[string][]ruleCase{
 	"s3-bucket-encryption": {
 		c("AES256 configuration linked by name", compliant, false, "", b1, sse(b1, "AES256")),
 		c("KMS configuration linked by dependency", compliant, false, "", b1,
-			dependsOn(func() policyx.AnalyzerResource { s := sse(b1, "aws:kms"); s.Properties = s.Properties.Set("bucket", unknown); return s }(), "bucket", b1)),
+			dependsOn(func() policyx.AnalyzerResource {
+				s := sse(b1, "aws:kms")
+				s.Properties = s.Properties.Set("bucket", unknown)
+				return s
+			}(), "bucket", b1)),
 		c("inline configuration on a legacy bucket", compliant, false, "",
 			res("aws:s3/bucket:Bucket", "legacy", map[string]any{"bucket": "legacy", "serverSideEncryptionConfiguration": map[string]any{
 				"rule": map[string]any{"applyServerSideEncryptionByDefault": map[string]any{"sseAlgorithm": "AES256"}}}})),
@@ -55,7 +59,11 @@ var ruleCases = map[string][]ruleCase{
 			res(sseConfigTypes[0], "empty", map[string]any{"bucket": b1.Name + "-physical"})),
 		c("unknown algorithm", unknowns, true, "unknown", b1, sse(b1, unknown)),
 		c("unknown bucket link without dependency", unknowns, true, "unknown", b1,
-			func() policyx.AnalyzerResource { s := sse(b1, "AES256"); s.Properties = s.Properties.Set("bucket", unknown); return s }()),
+			func() policyx.AnalyzerResource {
+				s := sse(b1, "AES256")
+				s.Properties = s.Properties.Set("bucket", unknown)
+				return s
+			}()),
 		c("requireKms rejects AES256", override, true, "is not one of aws:kms", b1, sse(b1, "AES256")).with(map[string]any{"requireKms": true}),
 		c("requireKms accepts aws:kms", override, false, "", b1, sse(b1, "aws:kms")).with(map[string]any{"requireKms": true}),
 		c("exempted bucket", override, false, "", b1).with(map[string]any{"exemptResources": []any{"data-lake"}}),
