@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -198,16 +197,6 @@ func readPolicyConfig(path string) (map[string]rules.PolicyConfig, error) {
 	return rules.ParseConfig(doc)
 }
 
-// municipalityResult is one line of the --all-municipalities summary.
-type municipalityResult struct {
-	Stack      string `json:"stack"`
-	Resources  int    `json:"resources"`
-	Mandatory  int    `json:"mandatory"`
-	Advisory   int    `json:"advisory"`
-	Error      string `json:"error,omitempty"`
-	durationMs float64
-}
-
 func planMunicipalities(ctx context.Context, f planFlags, policyConfig map[string]rules.PolicyConfig, stdout io.Writer) error {
 	codes, err := readCodes(f.municipalities)
 	if err != nil {
@@ -223,7 +212,7 @@ func planMunicipalities(ctx context.Context, f planFlags, policyConfig map[strin
 		stacks[i] = c + "-" + f.env
 	}
 	start := time.Now()
-	results := PlanAll(ctx, f.projectDir, stacks, f.parallel, policyConfig, func(res *plan.Result) error {
+	results := plan.Many(ctx, platform.Program, f.projectDir, stacks, f.parallel, policyConfig, func(res *plan.Result) error {
 		if f.stateOut == "" {
 			return nil
 		}
@@ -266,55 +255,6 @@ func planMunicipalities(ctx context.Context, f planFlags, policyConfig map[strin
 		return fmt.Errorf("%d stacks failed to plan, %d have %w", failed, violating, errMandatory)
 	}
 	return nil
-}
-
-// PlanAll plans stacks on `parallel` workers and returns one result per stack, in order.
-func PlanAll(ctx context.Context, projectDir string, stacks []string, parallel int,
-	policyConfig map[string]rules.PolicyConfig, each func(*plan.Result) error,
-) []municipalityResult {
-	if parallel < 1 {
-		parallel = 1
-	}
-	results := make([]municipalityResult, len(stacks))
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				results[i] = planStack(ctx, projectDir, stacks[i], policyConfig, each)
-			}
-		}()
-	}
-	for i := range stacks {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	return results
-}
-
-func planStack(ctx context.Context, projectDir, stack string, policyConfig map[string]rules.PolicyConfig, each func(*plan.Result) error) municipalityResult {
-	out := municipalityResult{Stack: stack}
-	cfg, err := plan.StackConfig(projectDir, stack)
-	if err != nil {
-		out.Error = err.Error()
-		return out
-	}
-	res, err := plan.Run(ctx, platform.Program, plan.Options{Stack: stack, Config: cfg, PolicyConfig: policyConfig})
-	if err != nil {
-		out.Error = err.Error()
-		return out
-	}
-	out.Resources = len(res.Resources)
-	out.Mandatory = res.MandatoryViolations()
-	out.Advisory = len(res.Violations) - out.Mandatory
-	out.durationMs = float64(res.Elapsed.Microseconds()) / 1000
-	if err := each(res); err != nil {
-		out.Error = err.Error()
-	}
-	return out
 }
 
 // readCodes reads municipality codes: one a line, or the first column of a
