@@ -247,7 +247,7 @@ func TestPreviewAndUpRunThePack(t *testing.T) {
 	t.Run("preview with rotation off", func(t *testing.T) {
 		var out bytes.Buffer
 		_, err := stack(t, rotationProgram("off")).Preview(ctx, optpreview.PolicyPacks(pack), optpreview.PolicyPackConfigs(noTrailRule(t)), optpreview.ProgressStreams(&out))
-		if err == nil || !strings.Contains(out.String(), "kms-key-rotation") {
+		if err == nil || !strings.Contains(out.String(), "[mandatory]  kms-key-rotation") {
 			t.Fatalf("preview must fail on the mandatory kms-key-rotation: %v\n%s", err, out.String())
 		}
 	})
@@ -264,14 +264,28 @@ func TestPreviewAndUpRunThePack(t *testing.T) {
 	t.Run("up with rotation off", func(t *testing.T) {
 		var out bytes.Buffer
 		_, err := stack(t, rotationProgram("off")).Up(ctx, optup.PolicyPacks(pack), optup.PolicyPackConfigs(noTrailRule(t)), optup.ProgressStreams(&out))
-		if err == nil || !strings.Contains(out.String(), "kms-key-rotation") {
+		if err == nil || !strings.Contains(out.String(), "[mandatory]  kms-key-rotation") {
 			t.Fatalf("up must fail on the mandatory kms-key-rotation: %v\n%s", err, out.String())
 		}
 	})
-	t.Run("up with a compliant key", func(t *testing.T) {
+	t.Run("up with a compliant key then policy analyze --stack", func(t *testing.T) {
 		var out bytes.Buffer
-		if _, err := stack(t, rotationProgram("on")).Up(ctx, optup.PolicyPacks(pack), optup.PolicyPackConfigs(noTrailRule(t)), optup.ProgressStreams(&out)); err != nil {
+		s := stack(t, rotationProgram("on"))
+		if _, err := s.Up(ctx, optup.PolicyPacks(pack), optup.PolicyPackConfigs(noTrailRule(t)), optup.ProgressStreams(&out)); err != nil {
 			t.Fatalf("up must pass: %v\n%s", err, out.String())
+		}
+		// The third entry point: analyse the deployed stack from its backend.
+		cmd := exec.Command(pulumiCLI, "policy", "analyze", "--stack", "dev", "--non-interactive",
+			"--policy-pack", pack, "--policy-pack-config", noTrailRule(t))
+		cmd.Dir = s.Workspace().WorkDir()
+		cmd.Env = os.Environ()
+		for k, v := range s.Workspace().GetEnvVars() {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.Env = append(cmd.Env, "PULUMI_HOME="+s.Workspace().PulumiHome())
+		got, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(got), "cats-analytics@v1.0.0") {
+			t.Fatalf("pulumi policy analyze --stack must run the pack and pass: %v\n%s", err, got)
 		}
 	})
 }
