@@ -148,6 +148,21 @@ func (m *Monitor) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		return resource.NewPropertyMapFromMap(map[string]any{
 			"names": []any{m.Region + "a", m.Region + "c"}, "zoneIds": []any{"apne1-az4", "apne1-az1"}, "id": m.Region,
 		}), nil
+	case "aws:ssm/getParameter:getParameter":
+		name, _ := args.Args["name"].V.(string)
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"name": name, "id": name, "type": "String", "value": "ami-0123456789abcdef0", "insecureValue": "ami-0123456789abcdef0",
+		}), nil
+	case "aws:ec2/getAmi:getAmi":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0",
+			"arn": fmt.Sprintf("arn:aws:ec2:%s::image/ami-0123456789abcdef0", m.Region), "architecture": "arm64",
+		}), nil
+	case "aws:route53/getZone:getZone":
+		name, _ := args.Args["name"].V.(string)
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "ZPLAN", "zoneId": "ZPLAN", "name": name}), nil
+	case "aws:iam/getPolicyDocument:getPolicyDocument":
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "plan", "json": `{"Version":"2012-10-17","Statement":[]}`}), nil
 	}
 	return nil, fmt.Errorf("plan: the program calls %s, which the offline plan does not answer; add it to plan.Monitor.Call", args.Token)
 }
