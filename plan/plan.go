@@ -231,7 +231,7 @@ func StackConfig(projectDir, stack string) (map[string]string, error) {
 		if v.Value != nil {
 			s, err := configString(v.Value)
 			if err != nil {
-				return nil, fmt.Errorf("Pulumi.yaml %s: %w", k, err)
+				return nil, fmt.Errorf("config %s in Pulumi.yaml: %w", k, err)
 			}
 			cfg[k] = s
 		}

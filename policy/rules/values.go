@@ -23,7 +23,7 @@ type val struct {
 // get follows a path of map keys from m.
 func get(m property.Map, path ...string) val {
 	cur := property.New(m)
-	for i, key := range path {
+	for _, key := range path {
 		if cur.IsComputed() {
 			return val{path: strings.Join(path, "."), unknown: true}
 		}
@@ -31,7 +31,6 @@ func get(m property.Map, path ...string) val {
 			return val{path: strings.Join(path, ".")}
 		}
 		cur = cur.AsMap().Get(key)
-		_ = i
 	}
 	return val{v: cur, path: strings.Join(path, "."), unknown: cur.IsComputed()}
 }
