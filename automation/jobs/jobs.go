@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -58,6 +59,8 @@ type Config struct {
 	MaxAttempts int
 	// RetryBase is the first retry's delay; later ones grow quadratically.
 	RetryBase time.Duration
+	// BaseConfig is set on every stack, under the municipality's own config.
+	BaseConfig map[string]string
 	// OnFinish is called after a job reaches its final state (metrics).
 	OnFinish func(store.Job)
 }
@@ -298,11 +301,16 @@ func (q *Queue) execute(ctx context.Context, job store.Job) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("municipality %s: %w", job.Stack, err)
 	}
+	cfg := maps.Clone(q.cfg.BaseConfig)
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	maps.Copy(cfg, m.Config)
 	if job.Operation == Plan {
 		if q.cfg.Planner == nil {
 			return nil, errors.New("offline plan is not available in this server")
 		}
-		return q.cfg.Planner.Plan(ctx, job.Stack, m.Config)
+		return q.cfg.Planner.Plan(ctx, job.Stack, cfg)
 	}
 	seq, err := q.cfg.Store.LastEventSeq(ctx, job.ID)
 	if err != nil {
@@ -315,5 +323,5 @@ func (q *Queue) execute(ctx context.Context, job store.Job) (any, error) {
 			q.cfg.Logger.Error("store engine event", "job", job.ID, "err", err)
 		}
 	}
-	return q.cfg.Runner.Run(ctx, job.Operation, job.Stack, m.Config, job.RemoveStack, onEvent)
+	return q.cfg.Runner.Run(ctx, job.Operation, job.Stack, cfg, job.RemoveStack, onEvent)
 }

@@ -1,8 +1,15 @@
 // Command cats operates cats-analytics stacks.
 //
+//	cats plan --stack dev [--json] [--state-out FILE] [--policy-config FILE]
+//	cats plan --all-municipalities FILE --env prod [--json] [--state-out DIR]
 //	cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N]
 //	cats token create --scope platform|<code> [--data DIR] [--description TEXT]
 //	cats token revoke [--data DIR] ID
+//
+// plan runs the program offline against mocks (no cloud, no credentials),
+// checks it with the policy pack in process and exits non-zero when a
+// mandatory policy is violated. serve runs the automation server: one stack
+// per municipality, operated by durable jobs.
 package main
 
 import (
@@ -26,6 +33,8 @@ func main() {
 }
 
 const usage = `usage:
+  cats plan --stack STACK [--json] [--state-out FILE] [--policy-config FILE] [--project-dir DIR]
+  cats plan --all-municipalities FILE --env dev|prod [--json] [--state-out DIR] [--parallel N]
   cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--backend URL]
   cats token create --scope platform|<municipality code> [--data DIR] [--description TEXT]
   cats token revoke [--data DIR] ID`
@@ -38,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return errUsage
 	}
 	switch args[0] {
+	case "plan":
+		return runPlan(ctx, args[1:], getenv, stdout)
 	case "serve":
 		return runServe(ctx, args[1:], getenv, stdout)
 	case "token":

@@ -36,7 +36,9 @@ type ServeOptions struct {
 	Project     string
 	Program     func(stack string) pulumi.RunFunc
 	Planner     jobs.Planner
-	Logger      *slog.Logger
+	// BaseConfig is set on every stack under the municipality's own config.
+	BaseConfig map[string]string
+	Logger     *slog.Logger
 	// Ready is called with the listening address once the server accepts requests.
 	Ready func(addr string)
 }
@@ -95,9 +97,16 @@ func serveOptions(getenv func(string) string, data, addr string, concurrency int
 	return ServeOptions{
 		DataDir: abs, Addr: addr, Concurrency: concurrency, Backend: backend, CLI: cli,
 		Passphrase: passphrase, Project: naming.Project,
-		Program: func(string) pulumi.RunFunc { return platform.Program },
-		Planner: newPlanner(),
+		Program:    func(string) pulumi.RunFunc { return platform.Program },
+		Planner:    newPlanner(),
+		BaseConfig: baseConfig(),
 	}, nil
+}
+
+// baseConfig is the configuration every stack the server runs gets under its
+// municipality's own: the region, which the AWS provider reads.
+func baseConfig() map[string]string {
+	return map[string]string{config.RegionKey: config.DefaultRegion}
 }
 
 // repoRoot guesses the repository from the binary's location (bin/ or a Go
@@ -137,7 +146,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	defer st.Close()
 	run := &runner.Runner{Project: o.Project, Program: o.Program, CLI: o.CLI, WorkDir: o.DataDir, Backend: o.Backend, Passphrase: o.Passphrase}
-	queue, err := jobs.New(ctx, jobs.Config{Store: st, Runner: run, Planner: o.Planner, Logger: o.Logger, Concurrency: o.Concurrency})
+	queue, err := jobs.New(ctx, jobs.Config{Store: st, Runner: run, Planner: o.Planner, Logger: o.Logger, Concurrency: o.Concurrency, BaseConfig: o.BaseConfig})
 	if err != nil {
 		return err
 	}

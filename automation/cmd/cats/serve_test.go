@@ -115,9 +115,19 @@ func startServer(t testing.TB, delay time.Duration, concurrency int) *testServer
 }
 
 func (ts *testServer) start(delay time.Duration, concurrency int) {
+	ts.t.Helper()
+	ts.startWith(func(o *ServeOptions) {
+		o.Program = func(string) pulumi.RunFunc { return testprogram.Program(delay) }
+		o.Concurrency = concurrency
+	})
+}
+
+// startWith starts the server with the test options, adjusted.
+func (ts *testServer) startWith(adjust func(*ServeOptions)) {
 	t := ts.t
 	t.Helper()
-	opts := testOptions(ts.dir, cli.Path(t), delay, concurrency)
+	opts := testOptions(ts.dir, cli.Path(t), 0, 2)
+	adjust(&opts)
 	addr := make(chan string, 1)
 	opts.Ready = func(a string) { addr <- a }
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cats-analytics/cats-analytics/components/municipality"
+	"github.com/cats-analytics/cats-analytics/components/platform"
+	"github.com/cats-analytics/cats-analytics/plan"
+	"github.com/cats-analytics/cats-analytics/policy/rules"
+)
+
+// errMandatory is returned when a plan violates a mandatory policy.
+var errMandatory = errors.New("mandatory policy violations")
+
+type planFlags struct {
+	stack, stateOut, policyConfig, projectDir, municipalities, env string
+	json                                                           bool
+	parallel                                                       int
+}
+
+func runPlan(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var f planFlags
+	fs := flag.NewFlagSet("cats plan", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.stack, "stack", "", "stack to plan: dev, prod or <code>-<env>")
+	fs.BoolVar(&f.json, "json", false, "print one JSON document")
+	fs.StringVar(&f.stateOut, "state-out", "", "write the Pulumi state file (a directory with --all-municipalities)")
+	fs.StringVar(&f.policyConfig, "policy-config", "", "policy pack config (the JSON `pulumi --policy-pack-config` takes)")
+	fs.StringVar(&f.projectDir, "project-dir", "", "directory of Pulumi.yaml (default $CATS_PROJECT_DIR or .)")
+	fs.StringVar(&f.municipalities, "all-municipalities", "", "file of municipality codes (one a line, or the first CSV column) to plan")
+	fs.StringVar(&f.env, "env", "", "environment of the municipality stacks: dev or prod")
+	fs.IntVar(&f.parallel, "parallel", runtime.GOMAXPROCS(0), "stacks planned at once with --all-municipalities")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w\n%w", err, errUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %v\n%w", fs.Args(), errUsage)
+	}
+	if f.projectDir == "" {
+		f.projectDir = getenv("CATS_PROJECT_DIR")
+	}
+	if f.projectDir == "" {
+		f.projectDir = "."
+	}
+	policyConfig, err := readPolicyConfig(f.policyConfig)
+	if err != nil {
+		return err
+	}
+	switch {
+	case f.municipalities != "" && f.stack != "":
+		return fmt.Errorf("--stack and --all-municipalities exclude each other\n%w", errUsage)
+	case f.municipalities != "":
+		if f.env != "dev" && f.env != "prod" {
+			return fmt.Errorf("--all-municipalities needs --env dev or --env prod\n%w", errUsage)
+		}
+		return planMunicipalities(ctx, f, policyConfig, stdout)
+	case f.stack == "":
+		return fmt.Errorf("--stack is required\n%w", errUsage)
+	}
+	return planOne(ctx, f, policyConfig, stdout)
+}
+
+func planOne(ctx context.Context, f planFlags, policyConfig map[string]rules.PolicyConfig, stdout io.Writer) error {
+	cfg, err := plan.StackConfig(f.projectDir, f.stack)
+	if err != nil {
+		return fmt.Errorf("read the configuration of %s: %w", f.stack, err)
+	}
+	res, err := plan.Run(ctx, platform.Program, plan.Options{Stack: f.stack, Config: cfg, PolicyConfig: policyConfig})
+	if err != nil {
+		return err
+	}
+	if f.stateOut != "" {
+		if err := writeState(res, f.stateOut); err != nil {
+			return err
+		}
+	}
+	if f.json {
+		err = writeJSON(stdout, res)
+	} else {
+		err = writeTable(stdout, res)
+	}
+	if err != nil {
+		return err
+	}
+	if n := res.MandatoryViolations(); n > 0 {
+		return fmt.Errorf("stack %s: %d %w", f.stack, n, errMandatory)
+	}
+	return nil
+}
+
+func writeState(res *plan.Result, path string) error {
+	file, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write the state of %s: %w", res.Stack, err)
+	}
+	if err := res.WriteState(file); err != nil {
+		file.Close()
+		return fmt.Errorf("write the state of %s: %w", res.Stack, err)
+	}
+	return file.Close()
+}
+
+// planJSON is the --json document.
+type planJSON struct {
+	Stack      string            `json:"stack"`
+	Resources  []resourceJSON    `json:"resources"`
+	Violations []rules.Violation `json:"violations"`
+}
+
+type resourceJSON struct {
+	URN      string         `json:"urn"`
+	Type     string         `json:"type"`
+	Name     string         `json:"name"`
+	Parent   string         `json:"parent,omitempty"`
+	Tier     string         `json:"tier"`
+	Provider string         `json:"provider,omitempty"`
+	Inputs   map[string]any `json:"inputs"`
+}
+
+func writeJSON(w io.Writer, res *plan.Result) error {
+	doc := planJSON{Stack: res.Stack, Violations: res.Violations}
+	if doc.Violations == nil {
+		doc.Violations = []rules.Violation{}
+	}
+	for _, r := range res.Resources {
+		inputs := plan.PlainMap(r.Inputs)
+		if inputs == nil {
+			inputs = map[string]any{}
+		}
+		doc.Resources = append(doc.Resources, resourceJSON{
+			URN: r.URN, Type: r.Type, Name: r.Name, Parent: r.Parent, Tier: res.Tier(r), Provider: r.Provider, Inputs: inputs,
+		})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
+func writeTable(w io.Writer, res *plan.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	order, byTier := res.Tiers()
+	fmt.Fprintf(tw, "Plan of stack %s: %d resources (offline, %s)\n\n", res.Stack, len(res.Resources), res.Elapsed.Round(time.Millisecond))
+	fmt.Fprintln(tw, "TIER\tTYPE\tNAME")
+	for _, tier := range order {
+		for _, r := range byTier[tier] {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", tier, r.Type, r.Name)
+		}
+	}
+	mandatory := res.MandatoryViolations()
+	fmt.Fprintf(tw, "\nPolicies (%s %s): %d mandatory, %d advisory violations\n",
+		rules.PackName, rules.PackVersion, mandatory, len(res.Violations)-mandatory)
+	if len(res.Violations) > 0 {
+		fmt.Fprintln(tw, "LEVEL\tPOLICY\tCONTROL\tRESOURCE\tMESSAGE")
+		for _, v := range res.Violations {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Level, v.Policy, v.Control, urnName(v.URN), v.Message)
+		}
+	}
+	return tw.Flush()
+}
+
+func urnName(urn string) string {
+	if i := strings.LastIndex(urn, "::"); i >= 0 {
+		return urn[i+2:]
+	}
+	return urn
+}
+
+// readPolicyConfig reads the policy pack config file the CLI's
+// --policy-pack-config takes: {"policy": "mandatory"} or
+// {"policy": {"enforcementLevel": "advisory", "property": value}}.
+func readPolicyConfig(path string) (map[string]rules.PolicyConfig, error) {
+	if path == "" {
+		return nil, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read policy config: %w", err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("read policy config %s: %w", path, err)
+	}
+	return rules.ParseConfig(doc)
+}
+
+func planMunicipalities(ctx context.Context, f planFlags, policyConfig map[string]rules.PolicyConfig, stdout io.Writer) error {
+	codes, err := readCodes(f.municipalities)
+	if err != nil {
+		return err
+	}
+	if f.stateOut != "" {
+		if err := os.MkdirAll(f.stateOut, 0o755); err != nil {
+			return fmt.Errorf("state directory: %w", err)
+		}
+	}
+	stacks := make([]string, len(codes))
+	for i, c := range codes {
+		stacks[i] = c + "-" + f.env
+	}
+	start := time.Now()
+	results := plan.Many(ctx, platform.Program, f.projectDir, stacks, f.parallel, policyConfig, func(res *plan.Result) error {
+		if f.stateOut == "" {
+			return nil
+		}
+		return writeState(res, filepath.Join(f.stateOut, res.Stack+".json"))
+	})
+	elapsed := time.Since(start)
+
+	failed, violating, resources := 0, 0, 0
+	for _, r := range results {
+		resources += r.Resources
+		if r.Error != "" {
+			failed++
+		}
+		if r.Mandatory > 0 {
+			violating++
+		}
+	}
+	if f.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(map[string]any{
+			"environment": f.env, "stacks": len(results), "failed": failed, "withMandatoryViolations": violating,
+			"resources": resources, "elapsedSeconds": elapsed.Seconds(), "results": results,
+		})
+	} else {
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		for _, r := range results {
+			if r.Error != "" || r.Mandatory > 0 {
+				fmt.Fprintf(tw, "%s\t%d mandatory\t%d advisory\t%s\n", r.Stack, r.Mandatory, r.Advisory, r.Error)
+			}
+		}
+		fmt.Fprintf(tw, "Planned %d municipality stacks (%s) in %s with %d workers: %d resources, %d failed to plan, %d with mandatory violations\n",
+			len(results), f.env, elapsed.Round(time.Millisecond), f.parallel, resources, failed, violating)
+		err = tw.Flush()
+	}
+	if err != nil {
+		return err
+	}
+	if failed > 0 || violating > 0 {
+		return fmt.Errorf("%d stacks failed to plan, %d have %w", failed, violating, errMandatory)
+	}
+	return nil
+}
+
+// readCodes reads municipality codes: one a line, or the first column of a
+// CSV such as the shipped municipal_codes.csv. Headers, blank lines and #
+// comments are skipped, and so are prefecture rows, which are not
+// municipalities.
+func readCodes(path string) ([]string, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read municipality list: %w", err)
+	}
+	defer file.Close()
+	var codes []string
+	seen := map[string]bool{}
+	scanner := bufio.NewScanner(file)
+	line := 0
+	for scanner.Scan() {
+		line++
+		text := strings.TrimSpace(scanner.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		code := strings.Trim(strings.TrimSpace(strings.SplitN(text, ",", 2)[0]), `"`)
+		if _, err := strconv.Atoi(code); err != nil {
+			if line == 1 {
+				continue // a header
+			}
+			return nil, fmt.Errorf("%s line %d: %q is not a municipality code", path, line, code)
+		}
+		if m, ok := municipality.Lookup(code); ok && m.IsPrefecture() {
+			continue
+		}
+		if !seen[code] {
+			seen[code] = true
+			codes = append(codes, code)
+		}
+	}
+	if err := scanner.Err(); err != nil {
+		return nil, fmt.Errorf("read municipality list: %w", err)
+	}
+	sort.Strings(codes)
+	return codes, nil
+}

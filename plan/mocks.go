@@ -1,0 +1,201 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// AccountID is the AWS account the offline plan pretends to run in (the
+// example account of the AWS documentation).
+const AccountID = "123456789012"
+
+// Resource is one resource of the planned graph.
+type Resource struct {
+	URN      string `json:"urn"`
+	Type     string `json:"type"`
+	Name     string `json:"name"`
+	Parent   string `json:"parent,omitempty"`
+	Provider string `json:"provider,omitempty"` // provider reference urn::id; empty for the default provider
+	Custom   bool   `json:"custom"`
+	ID       string `json:"id,omitempty"`
+	// Inputs are what the program gave; Outputs what the mocks answered (the
+	// inputs plus ids, ARNs and names).
+	Inputs               resource.PropertyMap `json:"-"`
+	Outputs              resource.PropertyMap `json:"-"`
+	Dependencies         []string             `json:"-"`
+	PropertyDependencies map[string][]string  `json:"-"`
+	// version is the provider plugin version the SDK asked for.
+	version string
+}
+
+// Monitor is the mock resource monitor the plan runs the program against:
+// it records every registration and answers with plausible outputs, with no
+// cloud and no credentials.
+type Monitor struct {
+	Stack   string
+	Project string
+	Region  string
+	// StackOutputs are the outputs of stacks the program references, by
+	// fully qualified name.
+	StackOutputs map[string]map[string]any
+	// Mutate, when set, changes a registration before it is recorded and
+	// answered: a test breaks a resource input this way and checks that a
+	// rule fires.
+	Mutate func(*Resource)
+
+	mu        sync.Mutex
+	resources []Resource
+}
+
+var _ pulumi.MockResourceMonitor = (*Monitor)(nil)
+
+// NewResource records a registration (or a read, e.g. a StackReference).
+func (m *Monitor) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	r := Resource{
+		Type: args.TypeToken, Name: args.Name, Provider: args.Provider, Custom: args.Custom,
+		Inputs: args.Inputs, PropertyDependencies: map[string][]string{},
+	}
+	if rpc := args.RegisterRPC; rpc != nil {
+		r.Parent = rpc.GetParent()
+		r.Dependencies = rpc.GetDependencies()
+		for k, deps := range rpc.GetPropertyDependencies() {
+			if urns := deps.GetUrns(); len(urns) > 0 {
+				r.PropertyDependencies[k] = urns
+			}
+		}
+		r.version = rpc.GetVersion()
+	}
+	if rpc := args.ReadRPC; rpc != nil {
+		r.Custom = true // a read (StackReference) is a custom resource in the state
+		r.Parent = rpc.GetParent()
+		r.Dependencies = rpc.GetDependencies()
+		r.version = rpc.GetVersion()
+	}
+	if m.Mutate != nil {
+		r.Inputs = r.Inputs.Copy()
+		m.Mutate(&r)
+	}
+	r.URN = m.urn(r.Parent, r.Type, r.Name)
+
+	outputs := r.Inputs.Copy()
+	id := args.Name + "-id"
+	setDefault := func(k string, v any) {
+		if _, ok := outputs[resource.PropertyKey(k)]; !ok {
+			outputs[resource.PropertyKey(k)] = resource.NewPropertyValue(v)
+		}
+	}
+	if args.Custom && !strings.HasPrefix(args.TypeToken, "pulumi:providers:") {
+		setDefault("arn", fmt.Sprintf("arn:aws:%s:%s:%s:%s", service(args.TypeToken), m.Region, AccountID, args.Name))
+		setDefault("name", args.Name)
+	}
+	switch args.TypeToken {
+	case "aws:s3/bucketV2:BucketV2", "aws:s3/bucket:Bucket":
+		// An S3 bucket's id is its name: configuration resources refer to it so.
+		if b := r.Inputs["bucket"]; b.IsString() {
+			id = b.StringValue()
+			outputs["arn"] = resource.NewStringProperty("arn:aws:s3:::" + id)
+		}
+	case "awsx:ec2:Vpc":
+		outputs["vpcId"] = resource.NewStringProperty(args.Name + "-vpc-id")
+		outputs["publicSubnetIds"] = resource.NewPropertyValue([]any{args.Name + "-public-1", args.Name + "-public-2"})
+		outputs["privateSubnetIds"] = resource.NewPropertyValue([]any{args.Name + "-private-1", args.Name + "-private-2"})
+	case "aws:kms/key:Key":
+		setDefault("keyId", args.Name+"-key-id")
+	case "pulumi:pulumi:StackReference":
+		name := r.Inputs["name"]
+		if !name.IsString() {
+			return "", nil, fmt.Errorf("plan: stack reference %s has no name", args.Name)
+		}
+		stackOutputs, ok := m.StackOutputs[name.StringValue()]
+		if !ok {
+			return "", nil, fmt.Errorf("plan: no outputs for referenced stack %q", name.StringValue())
+		}
+		outputs["outputs"] = resource.NewPropertyValue(stackOutputs)
+		outputs["secretOutputNames"] = resource.NewPropertyValue([]any{})
+		id = name.StringValue()
+	}
+	if args.Custom || args.ReadRPC != nil {
+		r.ID = id // components have no id in a state file
+	}
+	r.Outputs = outputs
+
+	m.mu.Lock()
+	m.resources = append(m.resources, r)
+	m.mu.Unlock()
+	return id, outputs, nil
+}
+
+// Call answers the provider functions the program invokes.
+func (m *Monitor) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	switch args.Token {
+	case "aws:index/getCallerIdentity:getCallerIdentity":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"accountId": AccountID,
+			"arn":       "arn:aws:iam::" + AccountID + ":user/plan",
+			"userId":    "AIDAPLAN",
+			"id":        AccountID,
+		}), nil
+	case "aws:index/getRegion:getRegion":
+		return resource.NewPropertyMapFromMap(map[string]any{"name": m.Region, "id": m.Region}), nil
+	case "aws:index/getPartition:getPartition":
+		return resource.NewPropertyMapFromMap(map[string]any{"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}), nil
+	case "aws:index/getAvailabilityZones:getAvailabilityZones":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"names": []any{m.Region + "a", m.Region + "c"}, "zoneIds": []any{"apne1-az4", "apne1-az1"}, "id": m.Region,
+		}), nil
+	case "aws:ssm/getParameter:getParameter":
+		name, _ := args.Args["name"].V.(string)
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"name": name, "id": name, "type": "String", "value": "ami-0123456789abcdef0", "insecureValue": "ami-0123456789abcdef0",
+		}), nil
+	case "aws:ec2/getAmi:getAmi":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0",
+			"arn": fmt.Sprintf("arn:aws:ec2:%s::image/ami-0123456789abcdef0", m.Region), "architecture": "arm64",
+		}), nil
+	case "aws:route53/getZone:getZone":
+		name, _ := args.Args["name"].V.(string)
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "ZPLAN", "zoneId": "ZPLAN", "name": name}), nil
+	case "aws:iam/getPolicyDocument:getPolicyDocument":
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "plan", "json": `{"Version":"2012-10-17","Statement":[]}`}), nil
+	}
+	return nil, fmt.Errorf("plan: the program calls %s, which the offline plan does not answer; add it to plan.Monitor.Call", args.Token)
+}
+
+// Resources returns the registrations in the order they happened (parents
+// and dependencies before the resources that use them).
+func (m *Monitor) Resources() []Resource {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Resource(nil), m.resources...)
+}
+
+// urn builds the URN the engine gives a resource (the same as the SDK's
+// mock monitor does).
+func (m *Monitor) urn(parent, typ, name string) string {
+	parentType := tokens.Type("")
+	if p := resource.URN(parent); p != "" && p.QualifiedType() != resource.RootStackType {
+		parentType = p.QualifiedType()
+	}
+	return string(resource.NewURN(tokens.QName(m.Stack), tokens.PackageName(m.Project), parentType, tokens.Type(typ), name))
+}
+
+// StackURN is the URN of the stack's root resource.
+func (m *Monitor) StackURN() string {
+	return string(resource.NewURN(tokens.QName(m.Stack), tokens.PackageName(m.Project), "", resource.RootStackType,
+		m.Project+"-"+m.Stack))
+}
+
+// service is the ARN service segment of a type token (aws:s3/bucketV2:BucketV2 → s3).
+func service(token string) string {
+	parts := strings.Split(token, ":")
+	if len(parts) < 2 {
+		return "mock"
+	}
+	return strings.SplitN(parts[1], "/", 2)[0]
+}

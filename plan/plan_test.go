@@ -1,0 +1,240 @@
+package plan_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+
+	"github.com/cats-analytics/cats-analytics/components/platform"
+	"github.com/cats-analytics/cats-analytics/plan"
+	"github.com/cats-analytics/cats-analytics/policy/rules"
+)
+
+// stacks are the configurations every change must plan cleanly: both
+// environments and a shared-tenancy municipality (千代田区, prod).
+var stacks = []string{"dev", "prod", "131016-prod"}
+
+func mustPlan(t testing.TB, stack string, edit func(cfg map[string]string), opts plan.Options) *plan.Result {
+	t.Helper()
+	cfg, err := plan.StackConfig("..", stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(cfg)
+	}
+	opts.Stack, opts.Config = stack, cfg
+	res, err := plan.Run(context.Background(), platform.Program, opts)
+	if err != nil {
+		t.Fatalf("plan %s: %v", stack, err)
+	}
+	return res
+}
+
+func TestStacksPlanWithoutMandatoryViolations(t *testing.T) {
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			res := mustPlan(t, stack, nil, plan.Options{})
+			for _, v := range res.Violations {
+				if v.Mandatory() {
+					t.Errorf("mandatory violation on %s: %s %s: %s", stack, v.Policy, v.URN, v.Message)
+				}
+			}
+			if len(res.Resources) < 10 {
+				t.Fatalf("the plan of %s has only %d resources", stack, len(res.Resources))
+			}
+		})
+	}
+}
+
+func TestGraph(t *testing.T) {
+	res := mustPlan(t, "dev", nil, plan.Options{})
+	byURN := map[string]plan.Resource{}
+	for _, r := range res.Resources {
+		if _, dup := byURN[r.URN]; dup {
+			t.Errorf("duplicate URN %s", r.URN)
+		}
+		byURN[r.URN] = r
+	}
+	for i, r := range res.Resources {
+		if r.Type == "pulumi:pulumi:Stack" {
+			continue
+		}
+		if r.Parent != "" {
+			p, ok := byURN[r.Parent]
+			if !ok || slices.IndexFunc(res.Resources, func(x plan.Resource) bool { return x.URN == p.URN }) > i {
+				t.Errorf("%s: its parent must precede it in the graph (the state file needs that order)", r.URN)
+			}
+		}
+		if r.Custom && !strings.HasPrefix(r.Type, "pulumi:providers:") && r.Provider == "" {
+			t.Errorf("%s: a custom resource needs a provider reference", r.URN)
+		}
+	}
+	// The us-east-1 provider is the one the CloudFront web ACL uses.
+	var acl plan.Resource
+	for _, r := range res.Resources {
+		if r.Type == "aws:wafv2/webAcl:WebAcl" && strings.HasSuffix(r.Name, "cloudfront") {
+			acl = r
+		}
+	}
+	if !strings.Contains(acl.Provider, "pulumi:providers:aws::cats-us-east-1::") {
+		t.Errorf("the CLOUDFRONT web ACL must use the us-east-1 provider, got %q", acl.Provider)
+	}
+	if got := res.Tier(acl); got != "security" {
+		t.Errorf("the web ACL belongs to the security tier, got %q", got)
+	}
+}
+
+func TestStateFile(t *testing.T) {
+	res := mustPlan(t, "prod", nil, plan.Options{})
+	var buf bytes.Buffer
+	if err := res.WriteState(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var untyped apitype.UntypedDeployment
+	if err := json.Unmarshal(buf.Bytes(), &untyped); err != nil {
+		t.Fatal(err)
+	}
+	if untyped.Version != apitype.DeploymentSchemaVersionCurrent {
+		t.Fatalf("version %d", untyped.Version)
+	}
+	var d apitype.DeploymentV3
+	if err := json.Unmarshal(untyped.Deployment, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Resources) != len(res.Resources) || d.Resources[0].Type != "pulumi:pulumi:Stack" {
+		t.Fatalf("the state must hold every resource, the stack first")
+	}
+	for _, r := range d.Resources {
+		if !r.URN.IsValid() {
+			t.Errorf("invalid URN %s", r.URN)
+		}
+		if !r.Custom && r.ID != "" {
+			t.Errorf("%s: a component has no id in a state file", r.URN)
+		}
+		if r.Type == "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2" && len(r.PropertyDependencies["bucket"]) == 0 {
+			t.Errorf("%s: the bucket link must survive in propertyDependencies (stack rules use it)", r.URN)
+		}
+	}
+}
+
+func TestSecretsAreRedacted(t *testing.T) {
+	m := resource.PropertyMap{"password": resource.MakeSecret(resource.NewStringProperty("hunter2"))}
+	if got := plan.PlainMap(m)["password"]; got != plan.RedactedSecret {
+		t.Fatalf("a secret must never reach the state file or --json in plain text, got %v", got)
+	}
+}
+
+// breaks are, for each mandatory rule whose resources the program creates
+// today, a change to the program's config or to a resource input that the
+// rule must catch.
+var breaks = map[string][]struct {
+	name   string
+	stack  string
+	config func(map[string]string)
+	mutate func(*plan.Resource)
+}{
+	"s3-bucket-encryption": {{name: "trail bucket SSE algorithm removed", stack: "dev",
+		mutate: on("aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2", func(r *plan.Resource) {
+			r.Inputs["rules"] = resource.NewPropertyValue([]any{map[string]any{"applyServerSideEncryptionByDefault": map[string]any{"sseAlgorithm": ""}}})
+		})}},
+	"s3-tls-only": {{name: "bucket policy without the TLS deny", stack: "prod",
+		mutate: on("aws:s3/bucketPolicy:BucketPolicy", func(r *plan.Resource) {
+			r.Inputs["policy"] = resource.NewStringProperty(`{"Version":"2012-10-17","Statement":[]}`)
+		})}},
+	"s3-public-access-block": {{name: "public policies allowed", stack: "dev",
+		mutate: on("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", func(r *plan.Resource) {
+			r.Inputs["blockPublicPolicy"] = resource.NewBoolProperty(false)
+		})}},
+	"log-group-encryption": {{name: "flow log group without key", stack: "131016-prod",
+		mutate: on("aws:cloudwatch/logGroup:LogGroup", func(r *plan.Resource) { delete(r.Inputs, "kmsKeyId") })}},
+	"kms-key-rotation": {{name: "rotation off", stack: "prod",
+		mutate: on("aws:kms/key:Key", func(r *plan.Resource) { r.Inputs["enableKeyRotation"] = resource.NewBoolProperty(false) })}},
+	"cloudtrail-enabled": {
+		{name: "single-region trail", stack: "prod",
+			mutate: on("aws:cloudtrail/trail:Trail", func(r *plan.Resource) { r.Inputs["isMultiRegionTrail"] = resource.NewBoolProperty(false) })},
+		{name: "trail without log validation", stack: "dev",
+			mutate: on("aws:cloudtrail/trail:Trail", func(r *plan.Resource) { r.Inputs["enableLogFileValidation"] = resource.NewBoolProperty(false) })},
+		{name: "municipality referencing a stack that is not its environment", stack: "131016-prod",
+			config: func(cfg map[string]string) { cfg["cats:environmentStack"] = "acme/cats-analytics/staging" }},
+	},
+}
+
+func on(typ string, f func(*plan.Resource)) func(*plan.Resource) {
+	return func(r *plan.Resource) {
+		if r.Type == typ {
+			f(r)
+		}
+	}
+}
+
+func TestBreakingTheProgramFiresTheRule(t *testing.T) {
+	for rule, cases := range breaks {
+		for _, tc := range cases {
+			t.Run(rule+"/"+tc.name, func(t *testing.T) {
+				res := mustPlan(t, tc.stack, tc.config, plan.Options{Mutate: tc.mutate})
+				fired := slices.ContainsFunc(res.Violations, func(v rules.Violation) bool { return v.Policy == rule && v.Mandatory() })
+				if !fired {
+					t.Fatalf("%s must fire as mandatory when %s on %s; got %v", rule, tc.name, tc.stack, res.Violations)
+				}
+			})
+		}
+	}
+}
+
+// TestEveryMandatoryRuleOnTheProgramHasABreak: when a tier adds resources a
+// mandatory rule inspects, the rule needs a case in breaks.
+func TestEveryMandatoryRuleOnTheProgramHasABreak(t *testing.T) {
+	inspects := map[string][]string{ // stack rules: the types they judge
+		"s3-bucket-encryption":   {"aws:s3/bucketV2:BucketV2"},
+		"s3-tls-only":            {"aws:s3/bucketV2:BucketV2"},
+		"s3-public-access-block": {"aws:s3/bucketV2:BucketV2"},
+		"cloudtrail-enabled":     {"pulumi:pulumi:Stack"},
+		"ebs-encryption":         {"aws:ebs/volume:Volume", "aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/instance:Instance"},
+		"apigateway-stage-waf":   {"aws:apigateway/stage:Stage"},
+		"alb-waf":                {"aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer", "awsx:lb:ApplicationLoadBalancer"},
+		"no-open-ingress":        {"aws:ec2/securityGroup:SecurityGroup"},
+	}
+	created := map[string]bool{}
+	for _, stack := range stacks {
+		for _, r := range mustPlan(t, stack, nil, plan.Options{}).Resources {
+			created[r.Type] = true
+		}
+	}
+	for _, r := range rules.All() {
+		if r.Level != policyx.EnforcementLevelMandatory {
+			continue
+		}
+		types := r.Types
+		if r.Stack != nil {
+			var ok bool
+			if types, ok = inspects[r.Name]; !ok {
+				t.Errorf("stack rule %s: say which types it judges in this test", r.Name)
+			}
+		}
+		if slices.ContainsFunc(types, func(typ string) bool { return created[typ] }) && len(breaks[r.Name]) == 0 {
+			t.Errorf("mandatory rule %s judges resources the program creates but no test breaks the program and sees it fire", r.Name)
+		}
+	}
+}
+
+func TestPolicyConfigReachesTheRules(t *testing.T) {
+	cfg, err := rules.ParseConfig(map[string]any{"log-group-retention": map[string]any{"enforcementLevel": "mandatory", "minimumRetentionDays": 365.0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := mustPlan(t, "dev", nil, plan.Options{PolicyConfig: cfg}) // dev keeps logs 30 days
+	if !slices.ContainsFunc(res.Violations, func(v rules.Violation) bool { return v.Policy == "log-group-retention" && v.Mandatory() }) {
+		t.Fatalf("dev's 30-day retention must fail a 365-day mandatory minimum, got %v", res.Violations)
+	}
+	if res := mustPlan(t, "prod", nil, plan.Options{PolicyConfig: cfg}); slices.ContainsFunc(res.Violations, func(v rules.Violation) bool { return v.Policy == "log-group-retention" }) {
+		t.Fatalf("prod keeps logs 365 days and must pass, got %v", res.Violations)
+	}
+}
