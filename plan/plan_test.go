@@ -157,6 +157,26 @@ var breaks = map[string][]struct {
 		mutate: on("aws:cloudwatch/logGroup:LogGroup", func(r *plan.Resource) { delete(r.Inputs, "kmsKeyId") })}},
 	"kms-key-rotation": {{name: "rotation off", stack: "prod",
 		mutate: on("aws:kms/key:Key", func(r *plan.Resource) { r.Inputs["enableKeyRotation"] = resource.NewBoolProperty(false) })}},
+	"dynamodb-table-encryption": {{name: "cats-info without SSE", stack: "prod",
+		mutate: on("aws:dynamodb/table:Table", func(r *plan.Resource) {
+			r.Inputs["serverSideEncryption"] = resource.NewPropertyValue(map[string]any{"enabled": false})
+		})}},
+	"kinesis-stream-encryption": {{name: "stream without KMS", stack: "dev",
+		mutate: on("aws:kinesis/stream:Stream", func(r *plan.Resource) {
+			r.Inputs["encryptionType"] = resource.NewStringProperty("NONE")
+			delete(r.Inputs, "kmsKeyId")
+		})}},
+	"firehose-encryption": {{name: "direct-put delivery stream without SSE", stack: "131016-prod",
+		mutate: on("aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream", func(r *plan.Resource) {
+			delete(r.Inputs, "kinesisSourceConfiguration")
+			delete(r.Inputs, "serverSideEncryption")
+		})}},
+	"athena-workgroup-encryption": {{name: "results not encrypted", stack: "dev",
+		mutate: on("aws:athena/workgroup:Workgroup", func(r *plan.Resource) {
+			cfg := r.Inputs["configuration"].ObjectValue()
+			rc := cfg["resultConfiguration"].ObjectValue()
+			delete(rc, "encryptionConfiguration")
+		})}},
 	"cloudtrail-enabled": {
 		{name: "single-region trail", stack: "prod",
 			mutate: on("aws:cloudtrail/trail:Trail", func(r *plan.Resource) { r.Inputs["isMultiRegionTrail"] = resource.NewBoolProperty(false) })},
