@@ -82,6 +82,30 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		outputs["privateSubnetIds"] = resource.NewPropertyValue([]any{args.Name + "-private-1", args.Name + "-private-2"})
 	case "aws:kms/key:Key":
 		setDefault("keyId", args.Name+"-key-id")
+	case "aws:apigateway/restApi:RestApi":
+		setDefault("rootResourceId", args.Name+"-root-id")
+		setDefault("executionArn", "arn:aws:execute-api:ap-northeast-1:"+AccountID+":"+id)
+	case "aws:apigateway/stage:Stage":
+		setDefault("invokeUrl", "https://"+args.Name+".execute-api.ap-northeast-1.amazonaws.com/"+args.Inputs["stageName"].StringValue())
+	case "aws:lambda/function:Function":
+		setDefault("invokeArn", "arn:aws:apigateway:ap-northeast-1:lambda:path/2015-03-31/functions/arn:aws:lambda:ap-northeast-1:"+AccountID+":function:"+args.Name+"/invocations")
+	case "aws:acm/certificate:Certificate":
+		domain := args.Inputs["domainName"].StringValue()
+		setDefault("domainValidationOptions", []any{map[string]any{
+			"domainName":          domain,
+			"resourceRecordName":  "_validation." + domain + ".",
+			"resourceRecordType":  "CNAME",
+			"resourceRecordValue": "_answer.acm-validations.aws.",
+		}})
+	case "aws:cloudfront/distribution:Distribution":
+		setDefault("domainName", args.Name+".cloudfront.net")
+		setDefault("hostedZoneId", "Z2FDTNDATAQYW2")
+	case "aws:lb/loadBalancer:LoadBalancer":
+		setDefault("dnsName", args.Name+".ap-northeast-1.elb.amazonaws.com")
+		setDefault("zoneId", "Z14GRHDCWA56QT")
+		setDefault("arnSuffix", "app/"+args.Name+"/0123456789abcdef")
+	case "aws:lb/targetGroup:TargetGroup":
+		setDefault("arnSuffix", "targetgroup/"+args.Name+"/0123456789abcdef")
 	case "pulumi:pulumi:StackReference":
 		name := args.Inputs["name"].StringValue()
 		stackOutputs, ok := m.StackOutputs[name]
