@@ -97,6 +97,11 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 			"resourceRecordType":  "CNAME",
 			"resourceRecordValue": "_answer.acm-validations.aws.",
 		}})
+	case "aws:route53/zone:Zone":
+		setDefault("zoneId", "Z"+strings.ToUpper(strings.ReplaceAll(args.Name, "-", "")))
+		setDefault("nameServers", []any{"ns-1.awsdns-01.org", "ns-2.awsdns-02.co.uk"})
+	case "aws:route53/record:Record":
+		setDefault("fqdn", args.Inputs["name"].StringValue())
 	case "aws:cloudfront/distribution:Distribution":
 		setDefault("domainName", args.Name+".cloudfront.net")
 		setDefault("hostedZoneId", "Z2FDTNDATAQYW2")
