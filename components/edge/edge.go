@@ -157,7 +157,7 @@ func certificate(ctx *pulumi.Context, name, host string, zoneID pulumi.StringOut
 		DomainName:       pulumi.String(host),
 		ValidationMethod: pulumi.String("DNS"),
 		KeyAlgorithm:     pulumi.String("RSA_2048"),
-	}, append(opts, pulumi.DeleteBeforeReplace(false))...)
+	}, opts...)
 	if err != nil {
 		return pulumi.StringOutput{}, err
 	}
