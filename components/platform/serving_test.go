@@ -132,3 +132,24 @@ func TestAlarmEmailIsSubscribed(t *testing.T) {
 		t.Errorf("subscription endpoint %q, want cats:alarmEmail", sub.Str("endpoint"))
 	}
 }
+
+// TestProgramRunsForEveryKindOfStack runs the program itself (main.go's
+// entry point, with its exports) on each kind of stack the serving tiers
+// distinguish.
+func TestProgramRunsForEveryKindOfStack(t *testing.T) {
+	for _, tc := range []struct {
+		stack string
+		cfg   map[string]string
+	}{
+		{"dev", nil},
+		{"prod", nil},
+		{"131016-prod", nil},
+		{"011002-dev", map[string]string{"cats:tenancy": "account"}},
+		{"dev", map[string]string{"cats:domain": "none", "cats:alarmEmail": "ops@example.jp"}},
+	} {
+		rec := harness.MustRun(t, tc.stack, tc.cfg, platform.Program, environmentOutputs)
+		if n := len(rec.ByType("aws:ecs/service:Service")); n != 1 {
+			t.Errorf("%s %v: %d ECS services, want 1", tc.stack, tc.cfg, n)
+		}
+	}
+}
