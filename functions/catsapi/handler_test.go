@@ -349,3 +349,52 @@ func TestReadsAndOtherRoutesAreNotServed(t *testing.T) {
 		}
 	}
 }
+
+// interleaved lets another writer change the record between the handler's
+// read and its write, on the real table.
+type interleaved struct {
+	catsapi.Table
+	before func()
+}
+
+func (i *interleaved) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if i.before != nil {
+		before := i.before
+		i.before = nil
+		before()
+	}
+	return i.Table.PutItem(ctx, in, opts...)
+}
+
+func TestConcurrentUpdateAnswers409(t *testing.T) {
+	e := newEnv(t, "131016")
+	created := e.call(http.MethodPost, "/cats", "", validBody)
+	var cat catsapi.Cat
+	if err := json.Unmarshal([]byte(created.Body), &cat); err != nil || created.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /cats: %d %s", created.StatusCode, created.Body)
+	}
+	other := *e.handler
+	e.handler.DB = &interleaved{Table: e.db, before: func() {
+		// Someone else updates the record after this request read it.
+		if resp, _ := other.Handle(context.Background(), events.APIGatewayProxyRequest{
+			HTTPMethod: http.MethodPut, Resource: "/cats/{id}", PathParameters: map[string]string{"id": cat.ID},
+			Body: strings.Replace(validBody, `"count":2`, `"count":7`, 1),
+		}); resp.StatusCode != http.StatusOK {
+			t.Errorf("the other writer's PUT: %d %s", resp.StatusCode, resp.Body)
+		}
+	}}
+	resp := e.call(http.MethodPut, "/cats/{id}", cat.ID, strings.Replace(validBody, `"count":2`, `"count":3`, 1))
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("PUT over a concurrent change: got %d %s, want 409 (no lost update)", resp.StatusCode, resp.Body)
+	}
+	if n := e.items()[0]["count"].(*dbtypes.AttributeValueMemberN); n.Value != "7" {
+		t.Errorf("count is %s, want the other writer's 7 kept", n.Value)
+	}
+	var ops []string
+	for _, r := range e.streamRecords() {
+		ops = append(ops, decodeStream(t, r).Operation)
+	}
+	if strings.Join(ops, ",") != "created,updated" {
+		t.Errorf("stream operations %v, want created,updated: the refused PUT publishes nothing", ops)
+	}
+}
