@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"encoding/json"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -286,25 +285,6 @@ func checkStage(t *testing.T, rec *harness.Recording, ownsBaseline bool) {
 	accounts := rec.ByType("aws:apigateway/account:Account")
 	if ownsBaseline != (len(accounts) == 1) {
 		t.Errorf("%d API Gateway account settings; want one only where the stack owns the account's baseline (one setting per account)", len(accounts))
-	}
-}
-
-func TestRequestTemplatesAreJSON(t *testing.T) {
-	expr := regexp.MustCompile(`\$util\.escapeJavaScript\([^)]*\)\)?\.replaceAll\("\\\\'","'"\)`)
-	directive := regexp.MustCompile(`(?m)^#(if|end).*$`)
-	for name, tmpl := range map[string]string{
-		"GET /cats/{id}": api.GetItemRequestTemplate("cats-info-dev"),
-		"GET /cats":      api.ListRequestTemplate("cats-info-dev"),
-	} {
-		rendered := directive.ReplaceAllString(expr.ReplaceAllString(tmpl, "x"), "")
-		var body map[string]any
-		if err := json.Unmarshal([]byte(rendered), &body); err != nil {
-			t.Errorf("%s request is not JSON once rendered: %v\n%s", name, err, rendered)
-			continue
-		}
-		if body["TableName"] != "cats-info-dev" {
-			t.Errorf("%s request names table %v", name, body["TableName"])
-		}
 	}
 }
 

@@ -2,7 +2,9 @@
 // their tests: DynamoDB (dynalite) and Kinesis (kinesalite), both from the npm
 // registry, pinned by the package-lock.json beside this file. The first test
 // on a machine installs them into <repo>/.work/npm (git-ignored); the tests
-// then start them on 127.0.0.1 on ports the kernel picks.
+// then start them on 127.0.0.1 on ports the kernel picks. The same install
+// holds velocityjs, with which the api tier's tests render API Gateway
+// mapping templates.
 //
 // Node.js and npm are required: without them the tests fail with a message
 // saying so, never skip.
