@@ -9,6 +9,7 @@ package catsapi
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,6 +94,13 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 		body   any
 		err    error
 	)
+	if req.IsBase64Encoded {
+		decoded, decodeErr := base64.StdEncoding.DecodeString(req.Body)
+		if decodeErr != nil {
+			return respond(http.StatusBadRequest, errorBody{Error: "invalid cat record", Field: "body", Reason: "is marked base64 but is not"}, nil), nil
+		}
+		req.Body = string(decoded)
+	}
 	switch {
 	case req.Resource == CollectionResource && req.HTTPMethod == http.MethodPost:
 		status, body, err = h.create(ctx, req.Body)

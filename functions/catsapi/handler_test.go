@@ -2,6 +2,7 @@ package catsapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -330,6 +331,17 @@ func TestStreamFailureUndoesTheWrite(t *testing.T) {
 	}
 	if n := len(e.streamRecords()); n != 1 {
 		t.Errorf("stream has %d records, want only the first creation", n)
+	}
+}
+
+func TestBase64BodiesAreDecoded(t *testing.T) {
+	e := newEnv(t, "")
+	resp, err := e.handler.Handle(context.Background(), events.APIGatewayProxyRequest{
+		HTTPMethod: http.MethodPost, Resource: "/cats", IsBase64Encoded: true,
+		Body: base64.StdEncoding.EncodeToString([]byte(validBody)),
+	})
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Errorf("base64 POST: %v %d %s, want 201", err, resp.StatusCode, resp.Body)
 	}
 }
 
