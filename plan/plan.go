@@ -137,6 +137,7 @@ func EnvironmentOutputs(env, region string) map[string]any {
 		"dataKeyArn":          fmt.Sprintf("arn:aws:kms:%s:%s:key/%s-data", region, AccountID, env),
 		"regionalWebAclArn":   fmt.Sprintf("arn:aws:wafv2:%s:%s:regional/webacl/cats-waf-regional-%s/plan", region, AccountID, env),
 		"cloudFrontWebAclArn": fmt.Sprintf("arn:aws:wafv2:us-east-1:%s:global/webacl/cats-waf-cloudfront-%s/plan", AccountID, env),
+		"zoneId":              "ZPLAN" + strings.ToUpper(env),
 	}
 }
 

@@ -177,6 +177,24 @@ var breaks = map[string][]struct {
 			rc := cfg["resultConfiguration"].ObjectValue()
 			delete(rc, "encryptionConfiguration")
 		})}},
+	"sns-topic-encryption": {{name: "alarm topic without KMS", stack: "prod",
+		mutate: on("aws:sns/topic:Topic", func(r *plan.Resource) { delete(r.Inputs, "kmsMasterKeyId") })}},
+	"ebs-encryption": {{name: "ECS host volumes unencrypted", stack: "dev",
+		mutate: on("aws:ec2/launchTemplate:LaunchTemplate", func(r *plan.Resource) {
+			r.Inputs["blockDeviceMappings"] = resource.NewPropertyValue([]any{map[string]any{
+				"deviceName": "/dev/xvda", "ebs": map[string]any{"encrypted": "false", "volumeSize": 30.0},
+			}})
+		})}},
+	"alb-https-listeners": {{name: "plain HTTP listener forwarding to the app", stack: "prod",
+		mutate: on("aws:lb/listener:Listener", func(r *plan.Resource) {
+			r.Inputs["protocol"] = resource.NewStringProperty("HTTP")
+			r.Inputs["defaultActions"] = resource.NewPropertyValue([]any{map[string]any{"type": "forward", "targetGroupArn": "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/app/1"}})
+		})}},
+	"alb-waf": {{name: "ALB's WAF association removed", stack: "dev",
+		mutate: on("aws:wafv2/webAclAssociation:WebAclAssociation", func(r *plan.Resource) {
+			r.Inputs["resourceArn"] = resource.NewStringProperty("arn:aws:apigateway:ap-northeast-1::/restapis/other/stages/v1")
+			delete(r.PropertyDependencies, "resourceArn")
+		})}},
 	"cloudtrail-enabled": {
 		{name: "single-region trail", stack: "prod",
 			mutate: on("aws:cloudtrail/trail:Trail", func(r *plan.Resource) { r.Inputs["isMultiRegionTrail"] = resource.NewBoolProperty(false) })},

@@ -10,13 +10,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/acm"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/appautoscaling"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/athena"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cfg"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecs"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/glue"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kms"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/route53"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sns"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/wafv2"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -460,6 +466,38 @@ var untaggable = map[string]any{
 	"aws:cloudwatch/logStream:LogStream":                                                         cloudwatch.LogStreamArgs{},
 	"aws:athena/namedQuery:NamedQuery":                                                           athena.NamedQueryArgs{},
 	"aws:glue/catalogTable:CatalogTable":                                                         glue.CatalogTableArgs{},
+	"aws:acm/certificateValidation:CertificateValidation":                                        acm.CertificateValidationArgs{},
+	"aws:appautoscaling/policy:Policy":                                                           appautoscaling.PolicyArgs{},
+	"aws:cloudwatch/dashboard:Dashboard":                                                         cloudwatch.DashboardArgs{},
+	"aws:ecs/clusterCapacityProviders:ClusterCapacityProviders":                                  ecs.ClusterCapacityProvidersArgs{},
+	"aws:route53/record:Record":                                                                  route53.RecordArgs{},
+	"aws:sns/topicPolicy:TopicPolicy":                                                            sns.TopicPolicyArgs{},
+	"aws:wafv2/webAclAssociation:WebAclAssociation":                                              wafv2.WebAclAssociationArgs{},
+}
+
+// listTagged are the types whose tags are a list of {key, value} rather than a map.
+var listTagged = map[string]bool{"aws:autoscaling/group:Group": true}
+
+// tagsOf returns a resource's tags as a map, whichever form its type uses.
+func tagsOf(r harness.Resource) (map[string]string, bool) {
+	v := r.Input("tags")
+	out := map[string]string{}
+	switch {
+	case listTagged[r.Type] && v.IsArray():
+		for _, t := range v.ArrayValue() {
+			o := t.ObjectValue()
+			out[o["key"].StringValue()] = o["value"].StringValue()
+		}
+	case v.IsObject():
+		for k, val := range v.ObjectValue() {
+			if val.IsString() {
+				out[string(k)] = val.StringValue()
+			}
+		}
+	default:
+		return nil, false
+	}
+	return out, true
 }
 
 func TestUntaggableListIsHonest(t *testing.T) {
@@ -487,14 +525,14 @@ func TestEveryTaggableResourceIsTagged(t *testing.T) {
 			if _, ok := untaggable[r.Type]; ok {
 				continue
 			}
-			tags := r.Input("tags")
-			if !tags.IsObject() {
+			tags, ok := tagsOf(r)
+			if !ok {
 				t.Errorf("%s: %s has no tags (add them, or list the type as untaggable with its Args)", stack, r.URN)
 				continue
 			}
 			for k, v := range want {
-				if got := tags.ObjectValue()[resource.PropertyKey(k)]; !got.IsString() || got.StringValue() != v {
-					t.Errorf("%s: %s tag %s = %v, want %q", stack, r.Name, k, got, v)
+				if tags[k] != v {
+					t.Errorf("%s: %s tag %s = %q, want %q", stack, r.Name, k, tags[k], v)
 				}
 			}
 		}

@@ -5,6 +5,7 @@ package iamdoc
 
 import (
 	"encoding/json"
+	"sort"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -17,6 +18,8 @@ type Statement struct {
 	Principal map[string]any
 	Actions   []string
 	Resources []pulumi.StringInput
+	// Condition values are plain JSON values or pulumi.StringInput (e.g. the
+	// ARN of a resource being created, for aws:SourceArn).
 	Condition map[string]map[string]any
 }
 
@@ -37,18 +40,39 @@ func Document(statements ...Statement) pulumi.StringOutput {
 			inputs = append(inputs, r)
 		}
 	}
+	nResources := len(inputs)
+	conditionInputs := conditionInputs(statements)
+	for _, c := range conditionInputs {
+		inputs = append(inputs, c.value)
+	}
 	return pulumi.All(inputs...).ApplyT(func(resolved []any) (string, error) {
 		doc := struct {
 			Version   string          `json:"Version"`
 			Statement []statementJSON `json:"Statement"`
 		}{Version: "2012-10-17"}
 		i := 0
-		for _, s := range statements {
+		resolvedConditions := map[conditionRef]any{}
+		for j, c := range conditionInputs {
+			resolvedConditions[c.ref] = resolved[nResources+j]
+		}
+		for n, s := range statements {
 			effect := s.Effect
 			if effect == "" {
 				effect = "Allow"
 			}
 			out := statementJSON{Sid: s.Sid, Effect: effect, Principal: s.Principal, Action: s.Actions, Condition: s.Condition}
+			if len(conditionInputs) > 0 && s.Condition != nil {
+				out.Condition = map[string]map[string]any{}
+				for op, kv := range s.Condition {
+					out.Condition[op] = map[string]any{}
+					for k, v := range kv {
+						if r, ok := resolvedConditions[conditionRef{n, op, k}]; ok {
+							v = r
+						}
+						out.Condition[op][k] = v
+					}
+				}
+			}
 			for range s.Resources {
 				out.Resource = append(out.Resource, resolved[i].(string))
 				i++
@@ -58,6 +82,41 @@ func Document(statements ...Statement) pulumi.StringOutput {
 		b, err := json.Marshal(doc)
 		return string(b), err
 	}).(pulumi.StringOutput)
+}
+
+type conditionRef struct {
+	statement int
+	operator  string
+	key       string
+}
+
+type conditionInput struct {
+	ref   conditionRef
+	value pulumi.StringInput
+}
+
+// conditionInputs lists the condition values that are outputs, in a fixed order.
+func conditionInputs(statements []Statement) []conditionInput {
+	var out []conditionInput
+	for n, s := range statements {
+		for _, op := range sortedKeys(s.Condition) {
+			for _, k := range sortedKeys(s.Condition[op]) {
+				if in, ok := s.Condition[op][k].(pulumi.StringInput); ok {
+					out = append(out, conditionInput{conditionRef{n, op, k}, in})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // AssumeRole is the trust policy that lets an AWS service assume a role,

@@ -11,9 +11,12 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/analytics"
+	"github.com/cats-analytics/cats-analytics/components/compute"
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/database"
 	"github.com/cats-analytics/cats-analytics/components/datalake"
+	"github.com/cats-analytics/cats-analytics/components/edge"
+	"github.com/cats-analytics/cats-analytics/components/monitoring"
 	"github.com/cats-analytics/cats-analytics/components/naming"
 	"github.com/cats-analytics/cats-analytics/components/network"
 	"github.com/cats-analytics/cats-analytics/components/security"
@@ -36,12 +39,15 @@ type PlatformArgs struct {
 type Platform struct {
 	pulumi.ResourceState
 
-	Network   *network.Network
-	Security  *security.Security
-	DataLake  *datalake.DataLake
-	Database  *database.Database
-	Analytics *analytics.Analytics
-	Streaming *streaming.Streaming
+	Network    *network.Network
+	Security   *security.Security
+	DataLake   *datalake.DataLake
+	Database   *database.Database
+	Analytics  *analytics.Analytics
+	Streaming  *streaming.Streaming
+	Domain     *edge.Domain // nil when cats:domain is "none"
+	Compute    *compute.Compute
+	Monitoring *monitoring.Monitoring
 
 	VpcID               pulumi.StringOutput `pulumi:"vpcId"`
 	TrailArn            pulumi.StringOutput `pulumi:"trailArn"`
@@ -56,6 +62,10 @@ type Platform struct {
 	AggregatorName     pulumi.StringOutput `pulumi:"aggregatorFunctionName"`
 	GlueDatabaseName   pulumi.StringOutput `pulumi:"glueDatabaseName"`
 	AthenaWorkgroup    pulumi.StringOutput `pulumi:"athenaWorkgroup"`
+	// ZoneID is the hosted zone municipality stacks take by StackReference ("" without a domain).
+	ZoneID        pulumi.StringOutput `pulumi:"zoneId"`
+	AppURL        pulumi.StringOutput `pulumi:"appUrl"`
+	AlarmTopicArn pulumi.StringOutput `pulumi:"alarmTopicArn"`
 }
 
 // NewPlatform registers the platform and its tiers. Every resource below it
@@ -94,9 +104,10 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		OwnsBaseline:       c.OwnsBaseline(),
 		Prod:               c.IsProd(),
 	}
+	var env *pulumi.StackReference
 	if !c.OwnsBaseline() {
-		// A shared-tenancy municipality stack uses its environment's trail.
-		env, err := pulumi.NewStackReference(ctx, name+"-environment", &pulumi.StackReferenceArgs{
+		// A shared-tenancy municipality stack uses its environment's trail and zone.
+		env, err = pulumi.NewStackReference(ctx, name+"-environment", &pulumi.StackReferenceArgs{
 			Name: pulumi.String(c.EnvironmentStack),
 		}, pulumi.Parent(p))
 		if err != nil {
@@ -125,6 +136,9 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 	if err := newDataTiers(ctx, name, c, args.AccountID, p); err != nil {
 		return nil, err
 	}
+	if err := p.servingTiers(ctx, name, args, cloudFront, env); err != nil {
+		return nil, err
+	}
 
 	p.VpcID = p.Network.VpcID
 	p.TrailArn = p.Security.TrailArn
@@ -144,6 +158,9 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		"aggregatorFunctionName": p.AggregatorName,
 		"glueDatabaseName":       p.GlueDatabaseName,
 		"athenaWorkgroup":        p.AthenaWorkgroup,
+		"zoneId":                 p.ZoneID,
+		"appUrl":                 p.AppURL,
+		"alarmTopicArn":          p.AlarmTopicArn,
 	}); err != nil {
 		return nil, fmt.Errorf("register %s outputs: %w", name, err)
 	}
@@ -226,6 +243,76 @@ func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID s
 	return nil
 }
 
+// servingTiers wires the tiers that serve the product: the stack's names and
+// certificates, the ECS application behind its ALB, and the alarms on it.
+// The api tier and the distribution (edge.NewCdn) take the data tiers'
+// outputs (cats-info, the stream, the data lake) and are wired with them;
+// see docs/serving-tiers.md.
+func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformArgs, cloudFront pulumi.ProviderResource, env *pulumi.StackReference) error {
+	c := args.Config
+	namer := c.Namer()
+	var appDomain *compute.AppDomain
+	p.ZoneID = pulumi.String("").ToStringOutput()
+	if c.Edge.Domain != "" {
+		domainArgs := edge.DomainArgs{
+			Namer:              namer,
+			Domain:             c.Edge.Domain,
+			CloudFrontProvider: cloudFront,
+			OwnsZone:           c.OwnsBaseline(),
+			MunicipalityCode:   c.MunicipalityCode,
+			MunicipalityStack:  c.MunicipalityStack,
+			Prod:               c.IsProd(),
+		}
+		if env != nil {
+			domainArgs.EnvironmentZoneID = env.GetStringOutput(pulumi.String("zoneId"))
+		}
+		var err error
+		p.Domain, err = edge.NewDomain(ctx, name+"-domain", domainArgs, pulumi.Parent(p))
+		if err != nil {
+			return fmt.Errorf("edge tier (domain): %w", err)
+		}
+		p.ZoneID = p.Domain.ZoneID
+		appDomain = &compute.AppDomain{ZoneID: p.Domain.ZoneID, Hostname: p.Domain.AppHost, CertificateArn: p.Domain.AppCertificateArn}
+	}
+
+	var err error
+	p.Compute, err = compute.NewCompute(ctx, name+"-compute", compute.ComputeArgs{
+		Namer:              namer,
+		AccountID:          args.AccountID,
+		Region:             c.Region,
+		Compute:            c.Compute,
+		VpcID:              p.Network.VpcID,
+		PublicSubnetIDs:    p.Network.PublicSubnetIDs,
+		PrivateSubnetIDs:   p.Network.PrivateSubnetIDs,
+		AlbSecurityGroupID: p.Network.AlbSecurityGroupID,
+		AppSecurityGroupID: p.Network.AppSecurityGroupID,
+		RegionalWebAclArn:  p.Security.RegionalWebAclArn,
+		LogsKeyArn:         p.Security.LogsKeyArn,
+		InstanceTags:       c.Tags(),
+		LogRetentionDays:   c.Security.LogRetentionDays,
+		Prod:               c.IsProd(),
+		Domain:             appDomain,
+	}, pulumi.Parent(p))
+	if err != nil {
+		return fmt.Errorf("compute tier: %w", err)
+	}
+	p.AppURL = p.Compute.URL
+
+	p.Monitoring, err = monitoring.NewMonitoring(ctx, name+"-monitoring", monitoring.MonitoringArgs{
+		Namer:      namer,
+		AccountID:  args.AccountID,
+		Region:     c.Region,
+		DataKeyArn: p.Security.DataKeyArn,
+		AlarmEmail: c.Monitoring.AlarmEmail,
+		Ecs:        &monitoring.EcsTarget{ClusterName: p.Compute.ClusterName, ServiceName: p.Compute.ServiceName},
+	}, pulumi.Parent(p))
+	if err != nil {
+		return fmt.Errorf("monitoring tier: %w", err)
+	}
+	p.AlarmTopicArn = p.Monitoring.AlarmTopicArn
+	return nil
+}
+
 // LoadConfig reads and validates the stack's configuration from the program's context.
 func LoadConfig(ctx *pulumi.Context) (config.Config, error) {
 	return config.Parse(ctx.Organization(), ctx.Project(), ctx.Stack(), ctx.GetConfig)
@@ -261,5 +348,9 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("aggregatorFunctionName", p.AggregatorName)
 	ctx.Export("glueDatabaseName", p.GlueDatabaseName)
 	ctx.Export("athenaWorkgroup", p.AthenaWorkgroup)
+	// Shared municipality stacks read zoneId from their environment stack.
+	ctx.Export("zoneId", p.ZoneID)
+	ctx.Export("appUrl", p.AppURL)
+	ctx.Export("alarmTopicArn", p.AlarmTopicArn)
 	return nil
 }

@@ -48,6 +48,7 @@ func environmentOutputs() []harness.Option {
 	for _, env := range stacks {
 		opts = append(opts, harness.WithStackOutputs("organization/cats-analytics/"+env, map[string]any{
 			"trailArn": "arn:aws:cloudtrail:ap-northeast-1:" + harness.AccountID + ":trail/cats-trail-" + env,
+			"zoneId":   "Z0123456789" + env,
 		}))
 	}
 	return opts

@@ -59,7 +59,7 @@ func TestFirehose(t *testing.T) {
 				t.Errorf("with a Kinesis source Firehose's at-rest encryption is the stream's KMS; its own SSE block is rejected")
 			}
 			s3 := in(fh, "extendedS3Configuration")
-			if fh.Str("destination") != "extended_s3" || !strings.HasSuffix(str(get(s3, "bucketArn")), "cats-datalake-bucket") {
+			if fh.Str("destination") != "extended_s3" || str(get(s3, "bucketArn")) != "arn:aws:s3:::cats-data-lake-"+stack {
 				t.Errorf("cats-data-stream must deliver to cats-data-lake (seed §4 Firehose 宛先), got %s", str(get(s3, "bucketArn")))
 			}
 			if num(get(s3, "bufferingInterval")) != 60 {

@@ -14,13 +14,15 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 // Project is the project name the harness runs programs under.
 const Project = "cats-analytics"
 
-// AccountID is the account the mocks answer for.
-const AccountID = "123456789012"
+// AccountID is the account the mocks answer for (the offline plan's).
+const AccountID = plan.AccountID
 
 // Resource is one registration seen by the mocks.
 type Resource struct {
@@ -67,25 +69,8 @@ var _ pulumi.MockResourceMonitor = (*Mocks)(nil)
 // NewResource records a registration and returns plausible outputs: the inputs,
 // an id, an ARN and a name, plus type-specific outputs the program reads.
 func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	outputs := args.Inputs.Copy()
-	id := args.Name + "-id"
-	setDefault := func(k string, v any) {
-		if _, ok := outputs[resource.PropertyKey(k)]; !ok {
-			outputs[resource.PropertyKey(k)] = resource.NewPropertyValue(v)
-		}
-	}
-	if args.Custom {
-		setDefault("arn", fmt.Sprintf("arn:aws:%s:ap-northeast-1:%s:%s", service(args.TypeToken), AccountID, args.Name))
-		setDefault("name", args.Name)
-	}
-	switch args.TypeToken {
-	case "awsx:ec2:Vpc":
-		outputs["vpcId"] = resource.NewStringProperty(args.Name + "-vpc-id")
-		outputs["publicSubnetIds"] = resource.NewPropertyValue([]any{args.Name + "-public-1", args.Name + "-public-2"})
-		outputs["privateSubnetIds"] = resource.NewPropertyValue([]any{args.Name + "-private-1", args.Name + "-private-2"})
-	case "aws:kms/key:Key":
-		setDefault("keyId", args.Name+"-key-id")
-	case "pulumi:pulumi:StackReference":
+	id, outputs := plan.ResourceOutputs(args.TypeToken, args.Name, "ap-northeast-1", args.Custom, args.Inputs)
+	if args.TypeToken == "pulumi:pulumi:StackReference" {
 		name := args.Inputs["name"].StringValue()
 		stackOutputs, ok := m.StackOutputs[name]
 		if !ok {
@@ -120,20 +105,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 
 // Call answers the provider functions the program invokes.
 func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	switch args.Token {
-	case "aws:index/getCallerIdentity:getCallerIdentity":
-		return resource.NewPropertyMapFromMap(map[string]any{
-			"accountId": AccountID,
-			"arn":       "arn:aws:iam::" + AccountID + ":user/test",
-			"userId":    "AIDTEST",
-			"id":        AccountID,
-		}), nil
-	case "aws:index/getRegion:getRegion":
-		return resource.NewPropertyMapFromMap(map[string]any{"name": "ap-northeast-1", "id": "ap-northeast-1"}), nil
-	case "aws:index/getPartition:getPartition":
-		return resource.NewPropertyMapFromMap(map[string]any{"partition": "aws", "dnsSuffix": "amazonaws.com"}), nil
-	}
-	return nil, fmt.Errorf("mock: unexpected call %s", args.Token)
+	return plan.CallResult(args.Token, "ap-northeast-1", args.Args)
 }
 
 // urn rebuilds the URN the engine would give the resource, from its parent's URN.
@@ -158,15 +130,6 @@ func parseURN(urn string) urnParts {
 		return urnParts{}
 	}
 	return urnParts{qualifiedType: parts[2], name: parts[3]}
-}
-
-// service guesses the ARN service segment from a type token (aws:s3/bucketV2:BucketV2 → s3).
-func service(token string) string {
-	parts := strings.Split(token, ":")
-	if len(parts) < 2 {
-		return "mock"
-	}
-	return strings.SplitN(parts[1], "/", 2)[0]
 }
 
 // Recording is what a finished program registered.

@@ -1,0 +1,559 @@
+// Package api is the api tier (seed §4 API Gateway): the REST API cats-api
+// with IAM authorisation on every method, reads integrated directly with
+// DynamoDB, writes through the write-path Lambda (functions/catsapi), and a
+// stage with access logs, throttling, X-Ray and the regional WAF ACL.
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/apigateway"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/wafv2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cats-analytics/cats-analytics/components/iamdoc"
+	"github.com/cats-analytics/cats-analytics/components/naming"
+)
+
+// Type is the component's type token.
+const Type = "cats:api:Api"
+
+// StageName is the API's one stage.
+const StageName = "v1"
+
+// Defaults of the write-path function and the stage's throttling.
+const (
+	// DefaultMemoryMB: the write path does two small API calls per request.
+	DefaultMemoryMB = 256
+	// DefaultTimeoutSeconds stays under API Gateway's 29-second integration
+	// timeout, so a slow call ends as the function's answer, not a gateway 504.
+	DefaultTimeoutSeconds = 15
+	DefaultRateLimit      = 50.0 // requests per second, steady
+	DefaultBurstLimit     = 100
+)
+
+// ApiArgs configures the tier.
+type ApiArgs struct {
+	// Mandatory.
+	Namer     naming.Namer
+	AccountID string
+	Region    string
+	// The cats-info table and the stream the write path feeds (data tiers).
+	TableName  pulumi.StringInput
+	TableArn   pulumi.StringInput
+	StreamName pulumi.StringInput
+	StreamArn  pulumi.StringInput
+	// DataKeyArn encrypts the table and the stream; the function and the
+	// read integration need it to use them.
+	DataKeyArn        pulumi.StringInput
+	LogsKeyArn        pulumi.StringInput // log groups
+	RegionalWebAclArn pulumi.StringInput // security tier, REGIONAL scope
+	// Code is the write path packaged by BuildGoLambda.
+	Code LambdaZip
+
+	// Defaulted.
+	LogRetentionDays int     // 365 when zero
+	MemoryMB         int     // DefaultMemoryMB when zero
+	TimeoutSeconds   int     // DefaultTimeoutSeconds when zero
+	RateLimit        float64 // DefaultRateLimit when zero
+	BurstLimit       int     // DefaultBurstLimit when zero
+
+	// Optional.
+	// MunicipalityCode limits a municipality stack's API to that municipality's records.
+	MunicipalityCode string
+	// ManageAccountSettings sets API Gateway's account-wide CloudWatch Logs role,
+	// without which no stage can write access logs. It is one setting per
+	// account and region, so only the stack that owns the account's baseline sets it.
+	ManageAccountSettings bool
+}
+
+// Api is the api tier.
+type Api struct {
+	pulumi.ResourceState
+
+	RestApiID    pulumi.StringOutput `pulumi:"restApiId"`
+	RestApiName  pulumi.StringOutput `pulumi:"restApiName"`
+	StageName    pulumi.StringOutput `pulumi:"stageName"`
+	StageArn     pulumi.StringOutput `pulumi:"stageArn"`
+	InvokeURL    pulumi.StringOutput `pulumi:"invokeUrl"`
+	FunctionName pulumi.StringOutput `pulumi:"functionName"`
+	FunctionArn  pulumi.StringOutput `pulumi:"functionArn"`
+}
+
+func (a *ApiArgs) check() error {
+	var errs []error
+	if a.Namer.Stack() == "" {
+		errs = append(errs, errors.New("api: Namer is required"))
+	}
+	if a.AccountID == "" || a.Region == "" {
+		errs = append(errs, errors.New("api: AccountID and Region are required"))
+	}
+	for name, v := range map[string]pulumi.StringInput{
+		"TableName": a.TableName, "TableArn": a.TableArn, "StreamName": a.StreamName, "StreamArn": a.StreamArn,
+		"DataKeyArn": a.DataKeyArn, "LogsKeyArn": a.LogsKeyArn, "RegionalWebAclArn": a.RegionalWebAclArn,
+	} {
+		if v == nil {
+			errs = append(errs, fmt.Errorf("api: %s is required", name))
+		}
+	}
+	if a.Code.Path == "" || a.Code.SHA256 == "" {
+		errs = append(errs, errors.New("api: Code is required (api.BuildGoLambda of functions/catsapi/cmd/catsapi)"))
+	}
+	if a.LogRetentionDays == 0 {
+		a.LogRetentionDays = 365
+	}
+	if a.MemoryMB == 0 {
+		a.MemoryMB = DefaultMemoryMB
+	}
+	if a.TimeoutSeconds == 0 {
+		a.TimeoutSeconds = DefaultTimeoutSeconds
+	}
+	if a.TimeoutSeconds > 28 {
+		errs = append(errs, fmt.Errorf("api: TimeoutSeconds %d exceeds API Gateway's 29-second integration timeout", a.TimeoutSeconds))
+	}
+	if a.RateLimit == 0 {
+		a.RateLimit = DefaultRateLimit
+	}
+	if a.BurstLimit == 0 {
+		a.BurstLimit = DefaultBurstLimit
+	}
+	if a.RateLimit < 0 || a.BurstLimit < 0 {
+		errs = append(errs, errors.New("api: RateLimit and BurstLimit must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// route is one method of the API.
+type route struct {
+	method   string
+	resource string // "/cats" or "/cats/{id}"
+	read     bool   // integrated with DynamoDB; writes go to the Lambda
+}
+
+// Routes are the API's methods (seed §4: GET, POST, PUT, DELETE), every one IAM-authorised.
+var Routes = []route{
+	{"GET", "/cats", true},
+	{"POST", "/cats", false},
+	{"GET", "/cats/{id}", true},
+	{"PUT", "/cats/{id}", false},
+	{"DELETE", "/cats/{id}", false},
+}
+
+// NewApi registers the api tier.
+func NewApi(ctx *pulumi.Context, name string, args ApiArgs, opts ...pulumi.ResourceOption) (*Api, error) {
+	if err := args.check(); err != nil {
+		return nil, err
+	}
+	a := &Api{}
+	if err := ctx.RegisterComponentResource(Type, name, a, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(a)
+
+	fn, err := writeFunction(ctx, name, args, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	apiName := args.Namer.PerStack("cats-api")
+	restAPI, err := apigateway.NewRestApi(ctx, name+"-rest-api", &apigateway.RestApiArgs{
+		Name:        pulumi.String(apiName),
+		Description: pulumi.String("自治体猫データ分析プロダクト v18: cat records (seed §4 API Gateway)"),
+		EndpointConfiguration: &apigateway.RestApiEndpointConfigurationArgs{
+			Types: pulumi.String("REGIONAL"), // the WAF ACL is regional
+		},
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	collection, err := apigateway.NewResource(ctx, name+"-cats", &apigateway.ResourceArgs{
+		RestApi: restAPI.ID(), ParentId: restAPI.RootResourceId, PathPart: pulumi.String("cats"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	item, err := apigateway.NewResource(ctx, name+"-cats-id", &apigateway.ResourceArgs{
+		RestApi: restAPI.ID(), ParentId: collection.ID(), PathPart: pulumi.String("{id}"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	resources := map[string]*apigateway.Resource{"/cats": collection, "/cats/{id}": item}
+
+	readRole, err := dynamoDBReadRole(ctx, name, args, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	var integrations []pulumi.Resource
+	for _, r := range Routes {
+		res := resources[r.resource]
+		logical := fmt.Sprintf("%s-%s-%s", name, strings.ToLower(r.method), routeSlug(r.resource))
+		methodArgs := &apigateway.MethodArgs{
+			RestApi:       restAPI.ID(),
+			ResourceId:    res.ID(),
+			HttpMethod:    pulumi.String(r.method),
+			Authorization: pulumi.String("AWS_IAM"), // seed §4 API Gateway: 認証 IAM
+		}
+		if r.resource == "/cats/{id}" {
+			methodArgs.RequestParameters = pulumi.BoolMap{"method.request.path.id": pulumi.Bool(true)}
+		}
+		method, err := apigateway.NewMethod(ctx, logical, methodArgs, parent)
+		if err != nil {
+			return nil, err
+		}
+		var created []pulumi.Resource
+		if r.read {
+			created, err = readIntegration(ctx, logical, r, restAPI, res, method, readRole, args, parent)
+		} else {
+			created, err = writeIntegration(ctx, logical, r, restAPI, res, method, fn, parent)
+		}
+		if err != nil {
+			return nil, err
+		}
+		integrations = append(integrations, method)
+		integrations = append(integrations, created...)
+	}
+
+	accessLogs, err := cloudwatch.NewLogGroup(ctx, name+"-access-logs", &cloudwatch.LogGroupArgs{
+		Name:            pulumi.String("/aws/apigateway/" + apiName + "/access"),
+		RetentionInDays: pulumi.Int(args.LogRetentionDays),
+		KmsKeyId:        args.LogsKeyArn,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	stageDeps := []pulumi.Resource{accessLogs}
+	if args.ManageAccountSettings {
+		account, err := accountSettings(ctx, name, args, parent)
+		if err != nil {
+			return nil, err
+		}
+		stageDeps = append(stageDeps, account)
+	}
+
+	// A new deployment whenever the API's definition changes; the stage then moves to it.
+	deployment, err := apigateway.NewDeployment(ctx, name+"-deployment", &apigateway.DeploymentArgs{
+		RestApi:     restAPI.ID(),
+		Description: pulumi.String("cats-api " + args.Namer.Stack()),
+		Triggers: pulumi.StringMap{
+			"definition": args.TableName.ToStringOutput().ApplyT(definitionHash).(pulumi.StringOutput),
+		},
+	}, parent, pulumi.DependsOn(integrations))
+	if err != nil {
+		return nil, err
+	}
+	stage, err := apigateway.NewStage(ctx, name+"-stage", &apigateway.StageArgs{
+		RestApi:            restAPI.ID(),
+		Deployment:         deployment.ID(),
+		StageName:          pulumi.String(StageName),
+		XrayTracingEnabled: pulumi.Bool(true),
+		AccessLogSettings: &apigateway.StageAccessLogSettingsArgs{
+			DestinationArn: accessLogs.Arn,
+			Format:         pulumi.String(accessLogFormat),
+		},
+	}, parent, pulumi.DependsOn(stageDeps))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := apigateway.NewMethodSettings(ctx, name+"-stage-settings", &apigateway.MethodSettingsArgs{
+		RestApi:    restAPI.ID(),
+		StageName:  stage.StageName,
+		MethodPath: pulumi.String("*/*"), // every method
+		Settings: &apigateway.MethodSettingsSettingsArgs{
+			ThrottlingRateLimit:  pulumi.Float64(args.RateLimit),
+			ThrottlingBurstLimit: pulumi.Int(args.BurstLimit),
+			MetricsEnabled:       pulumi.Bool(true),
+			LoggingLevel:         pulumi.String("ERROR"),
+			DataTraceEnabled:     pulumi.Bool(false), // full bodies would put residents' reports in the logs
+		},
+	}, parent, pulumi.DependsOn(stageDeps)); err != nil {
+		return nil, err
+	}
+	if _, err := wafv2.NewWebAclAssociation(ctx, name+"-waf", &wafv2.WebAclAssociationArgs{
+		ResourceArn: stage.Arn,
+		WebAclArn:   args.RegionalWebAclArn,
+	}, parent); err != nil {
+		return nil, err
+	}
+
+	a.RestApiID = restAPI.ID().ToStringOutput()
+	a.RestApiName = restAPI.Name
+	a.StageName = stage.StageName
+	a.StageArn = stage.Arn
+	a.InvokeURL = stage.InvokeUrl
+	a.FunctionName = fn.Name
+	a.FunctionArn = fn.Arn
+	if err := ctx.RegisterResourceOutputs(a, pulumi.Map{
+		"restApiId":    a.RestApiID,
+		"restApiName":  a.RestApiName,
+		"stageName":    a.StageName,
+		"stageArn":     a.StageArn,
+		"invokeUrl":    a.InvokeURL,
+		"functionName": a.FunctionName,
+		"functionArn":  a.FunctionArn,
+	}); err != nil {
+		return nil, fmt.Errorf("register %s outputs: %w", name, err)
+	}
+	return a, nil
+}
+
+func routeSlug(resource string) string {
+	if resource == "/cats/{id}" {
+		return "cat"
+	}
+	return "cats"
+}
+
+// definitionHash identifies the API's definition: its routes and templates for a table.
+func definitionHash(table string) string {
+	parts := []string{table, GetItemRequestTemplate(table), ListRequestTemplate(table), GetItemResponseTemplate(), ListResponseTemplate()}
+	for _, r := range Routes {
+		parts = append(parts, fmt.Sprintf("%s %s read=%t auth=AWS_IAM", r.method, r.resource, r.read))
+	}
+	sort.Strings(parts)
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
+	return hex.EncodeToString(sum[:])
+}
+
+// writeFunction is the write path's Lambda with its own role and log group.
+func writeFunction(ctx *pulumi.Context, name string, args ApiArgs, parent pulumi.ResourceOption) (*lambda.Function, error) {
+	fnName := args.Namer.PerStack("cats-api-writer")
+	logGroup, err := cloudwatch.NewLogGroup(ctx, name+"-writer-logs", &cloudwatch.LogGroupArgs{
+		Name:            pulumi.String("/aws/lambda/" + fnName),
+		RetentionInDays: pulumi.Int(args.LogRetentionDays),
+		KmsKeyId:        args.LogsKeyArn,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	role, err := iam.NewRole(ctx, name+"-writer-role", &iam.RoleArgs{
+		Name:             pulumi.String(fnName),
+		Description:      pulumi.String("cats-api write path: cats-info items and the data stream, nothing else"),
+		AssumeRolePolicy: iamdoc.AssumeRole("lambda.amazonaws.com", args.AccountID),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	policy, err := iam.NewRolePolicy(ctx, name+"-writer-policy", &iam.RolePolicyArgs{
+		Role:   role.ID(),
+		Policy: WriterPolicy(logGroup.Arn, args.TableArn, args.StreamArn, args.DataKeyArn),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	env := pulumi.StringMap{"TABLE_NAME": args.TableName, "STREAM_NAME": args.StreamName}
+	if args.MunicipalityCode != "" {
+		env["MUNICIPALITY_CODE"] = pulumi.String(args.MunicipalityCode)
+	}
+	return lambda.NewFunction(ctx, name+"-writer", &lambda.FunctionArgs{
+		Name:           pulumi.String(fnName),
+		Description:    pulumi.String("cats-api write path: POST, PUT, DELETE of cat records"),
+		Role:           role.Arn,
+		Runtime:        pulumi.String("provided.al2023"),
+		Architectures:  pulumi.StringArray{pulumi.String("arm64")},
+		Handler:        pulumi.String("bootstrap"),
+		Code:           pulumi.NewFileArchive(args.Code.Path),
+		SourceCodeHash: pulumi.String(args.Code.SHA256),
+		MemorySize:     pulumi.Int(args.MemoryMB),
+		Timeout:        pulumi.Int(args.TimeoutSeconds),
+		Environment:    &lambda.FunctionEnvironmentArgs{Variables: env},
+		TracingConfig:  &lambda.FunctionTracingConfigArgs{Mode: pulumi.String("Active")},
+		LoggingConfig: &lambda.FunctionLoggingConfigArgs{
+			LogFormat: pulumi.String("JSON"),
+			LogGroup:  logGroup.Name,
+		},
+	}, parent, pulumi.DependsOn([]pulumi.Resource{logGroup, policy}))
+}
+
+// WriterPolicy is the write path's whole permission set: its own log group,
+// three item operations on cats-info, putting records on the stream, the data
+// key for both, and X-Ray.
+func WriterPolicy(logGroupArn, tableArn, streamArn, dataKeyArn pulumi.StringInput) pulumi.StringOutput {
+	return iamdoc.Document(
+		iamdoc.Statement{
+			Sid:       "OwnLogs",
+			Actions:   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
+			Resources: []pulumi.StringInput{pulumi.Sprintf("%s:*", logGroupArn)},
+		},
+		iamdoc.Statement{
+			Sid:       "CatsInfoItems",
+			Actions:   []string{"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"},
+			Resources: []pulumi.StringInput{tableArn},
+		},
+		iamdoc.Statement{
+			Sid:       "DataStreamPut",
+			Actions:   []string{"kinesis:PutRecord"},
+			Resources: []pulumi.StringInput{streamArn},
+		},
+		iamdoc.Statement{
+			Sid:       "DataKey",
+			Actions:   []string{"kms:Decrypt", "kms:GenerateDataKey"},
+			Resources: []pulumi.StringInput{dataKeyArn},
+		},
+		iamdoc.Statement{
+			Sid:       "Tracing",
+			Actions:   []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
+			Resources: []pulumi.StringInput{iamdoc.Str("*")}, // X-Ray has no resource-level permissions
+		},
+	)
+}
+
+// dynamoDBReadRole is the role API Gateway assumes to read cats-info for GET.
+func dynamoDBReadRole(ctx *pulumi.Context, name string, args ApiArgs, parent pulumi.ResourceOption) (*iam.Role, error) {
+	role, err := iam.NewRole(ctx, name+"-read-role", &iam.RoleArgs{
+		Name:             pulumi.String(args.Namer.PerStack("cats-api-read")),
+		Description:      pulumi.String("cats-api GET: read cats-info, nothing else"),
+		AssumeRolePolicy: iamdoc.AssumeRole("apigateway.amazonaws.com", args.AccountID),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	_, err = iam.NewRolePolicy(ctx, name+"-read-policy", &iam.RolePolicyArgs{
+		Role: role.ID(),
+		Policy: iamdoc.Document(
+			iamdoc.Statement{
+				Sid:       "CatsInfoRead",
+				Actions:   []string{"dynamodb:Query", "dynamodb:Scan"},
+				Resources: []pulumi.StringInput{args.TableArn},
+			},
+			iamdoc.Statement{
+				Sid:       "DataKeyDecrypt",
+				Actions:   []string{"kms:Decrypt"},
+				Resources: []pulumi.StringInput{args.DataKeyArn},
+			},
+		),
+	}, parent)
+	return role, err
+}
+
+// readIntegration sends a GET straight to DynamoDB through a mapping template.
+func readIntegration(ctx *pulumi.Context, logical string, r route, restAPI *apigateway.RestApi, res *apigateway.Resource,
+	method *apigateway.Method, role *iam.Role, args ApiArgs, parent pulumi.ResourceOption) ([]pulumi.Resource, error) {
+	action, request, response := "Query", GetItemRequestTemplate, GetItemResponseTemplate()
+	if r.resource == "/cats" {
+		action, request, response = "Scan", ListRequestTemplate, ListResponseTemplate()
+	}
+	integration, err := apigateway.NewIntegration(ctx, logical+"-integration", &apigateway.IntegrationArgs{
+		RestApi:               restAPI.ID(),
+		ResourceId:            res.ID(),
+		HttpMethod:            method.HttpMethod,
+		Type:                  pulumi.String("AWS"),
+		IntegrationHttpMethod: pulumi.String("POST"), // DynamoDB's API is POST
+		Uri:                   pulumi.String(fmt.Sprintf("arn:aws:apigateway:%s:dynamodb:action/%s", args.Region, action)),
+		Credentials:           role.Arn,
+		// Only the template's request reaches DynamoDB, never the client's body.
+		PassthroughBehavior: pulumi.String("NEVER"),
+		RequestTemplates: pulumi.StringMap{
+			"application/json": args.TableName.ToStringOutput().ApplyT(request).(pulumi.StringOutput),
+		},
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	created := []pulumi.Resource{integration}
+	answers := []struct {
+		status, pattern, template string
+	}{
+		{"200", "", response},
+		// DynamoDB's 400s are a bad start key or a refused request; its 500s are its own.
+		{"400", `4\d{2}`, `{"error": "the request could not be served: check startId and startTimestamp"}`},
+		{"503", `5\d{2}`, `{"error": "cats-info is unavailable: retry later"}`},
+	}
+	for _, ans := range answers {
+		mr, err := apigateway.NewMethodResponse(ctx, logical+"-response-"+ans.status, &apigateway.MethodResponseArgs{
+			RestApi:    restAPI.ID(),
+			ResourceId: res.ID(),
+			HttpMethod: method.HttpMethod,
+			StatusCode: pulumi.String(ans.status),
+		}, parent)
+		if err != nil {
+			return nil, err
+		}
+		irArgs := &apigateway.IntegrationResponseArgs{
+			RestApi:           restAPI.ID(),
+			ResourceId:        res.ID(),
+			HttpMethod:        method.HttpMethod,
+			StatusCode:        mr.StatusCode,
+			ResponseTemplates: pulumi.StringMap{"application/json": pulumi.String(ans.template)},
+		}
+		if ans.pattern != "" {
+			irArgs.SelectionPattern = pulumi.String(ans.pattern)
+		}
+		ir, err := apigateway.NewIntegrationResponse(ctx, logical+"-integration-response-"+ans.status, irArgs,
+			parent, pulumi.DependsOn([]pulumi.Resource{integration}))
+		if err != nil {
+			return nil, err
+		}
+		created = append(created, mr, ir)
+	}
+	if r.resource == "/cats/{id}" {
+		// The 200 template turns an empty Items into 404, which needs its method response.
+		mr, err := apigateway.NewMethodResponse(ctx, logical+"-response-404", &apigateway.MethodResponseArgs{
+			RestApi: restAPI.ID(), ResourceId: res.ID(), HttpMethod: method.HttpMethod, StatusCode: pulumi.String("404"),
+		}, parent)
+		if err != nil {
+			return nil, err
+		}
+		created = append(created, mr)
+	}
+	return created, nil
+}
+
+// writeIntegration hands a write to the Lambda (proxy integration) and lets
+// API Gateway invoke it for that method and path only.
+func writeIntegration(ctx *pulumi.Context, logical string, r route, restAPI *apigateway.RestApi, res *apigateway.Resource,
+	method *apigateway.Method, fn *lambda.Function, parent pulumi.ResourceOption) ([]pulumi.Resource, error) {
+	integration, err := apigateway.NewIntegration(ctx, logical+"-integration", &apigateway.IntegrationArgs{
+		RestApi:               restAPI.ID(),
+		ResourceId:            res.ID(),
+		HttpMethod:            method.HttpMethod,
+		Type:                  pulumi.String("AWS_PROXY"),
+		IntegrationHttpMethod: pulumi.String("POST"), // Lambda's Invoke is POST whatever the client's method
+		Uri:                   fn.InvokeArn,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	path := strings.ReplaceAll(r.resource, "{id}", "*")
+	permission, err := lambda.NewPermission(ctx, logical+"-invoke", &lambda.PermissionArgs{
+		Function:  fn.Name,
+		Action:    pulumi.String("lambda:InvokeFunction"),
+		Principal: pulumi.String("apigateway.amazonaws.com"),
+		SourceArn: pulumi.Sprintf("%s/*/%s%s", restAPI.ExecutionArn, r.method, path),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	return []pulumi.Resource{integration, permission}, nil
+}
+
+// accountSettings gives API Gateway (account-wide) the role it writes CloudWatch Logs with.
+func accountSettings(ctx *pulumi.Context, name string, args ApiArgs, parent pulumi.ResourceOption) (*apigateway.Account, error) {
+	role, err := iam.NewRole(ctx, name+"-cloudwatch-role", &iam.RoleArgs{
+		Name:             pulumi.String(args.Namer.PerStack("cats-apigateway-logs")),
+		Description:      pulumi.String("API Gateway (account-wide) writes access and execution logs"),
+		AssumeRolePolicy: iamdoc.AssumeRole("apigateway.amazonaws.com", args.AccountID),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	attachment, err := iam.NewRolePolicyAttachment(ctx, name+"-cloudwatch-role-managed", &iam.RolePolicyAttachmentArgs{
+		Role:      role.Name,
+		PolicyArn: pulumi.String("arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	return apigateway.NewAccount(ctx, name+"-account", &apigateway.AccountArgs{
+		CloudwatchRoleArn: role.Arn,
+	}, parent, pulumi.DependsOn([]pulumi.Resource{attachment}))
+}

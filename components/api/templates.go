@@ -1,0 +1,97 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The read path: API Gateway calls DynamoDB itself (seed §4 API Gateway:
+// 統合先 DynamoDB), so a GET costs no Lambda invocation. The mapping templates
+// below are API Gateway's Velocity (VTL) templates; they read and write the
+// attributes of the cat record as the write path stores them
+// (functions/catsapi.Cat).
+
+// ListLimit is how many records one GET /cats answers; the answer's next
+// holds the query parameters of the following page.
+const ListLimit = 100
+
+// esc escapes a value for a JSON string. escapeJavaScript also escapes single
+// quotes, which JSON does not allow, so they are put back.
+func esc(expr string) string {
+	return fmt.Sprintf(`$util.escapeJavaScript(%s).replaceAll("\\'","'")`, expr)
+}
+
+// GetItemRequestTemplate is the DynamoDB Query of GET /cats/{id}: the one item
+// whose partition key is the id (its sort key is the registration time).
+func GetItemRequestTemplate(table string) string {
+	return fmt.Sprintf(`{
+  "TableName": %q,
+  "KeyConditionExpression": "id = :id",
+  "ExpressionAttributeValues": {":id": {"S": "%s"}},
+  "Limit": 1
+}`, table, esc("$input.params('id')"))
+}
+
+// ListRequestTemplate is the DynamoDB Scan of GET /cats, one page at a time
+// (a stack serves one municipality, so its table holds only that one's records).
+func ListRequestTemplate(table string) string {
+	return fmt.Sprintf(`{
+  "TableName": %q,
+  "Limit": %d
+#if($input.params('startId') != "" && $input.params('startTimestamp') != "")
+  ,"ExclusiveStartKey": {"id": {"S": "%s"}, "timestamp": {"S": "%s"}}
+#end
+}`, table, ListLimit, esc("$input.params('startId')"), esc("$input.params('startTimestamp')"))
+}
+
+// recordTemplate renders one DynamoDB item held in a VTL variable as the record's JSON.
+func recordTemplate(v string) string {
+	s := func(attr string) string { return fmt.Sprintf(`"%s": "%s"`, attr, esc(v+"."+attr+".S")) }
+	return strings.Join([]string{
+		"{",
+		s("id") + ",",
+		s("timestamp") + ",",
+		s("municipalityCode") + ",",
+		s("kind") + ",",
+		s("observedAt") + ",",
+		fmt.Sprintf(`"count": %s.count.N,`, v),
+		fmt.Sprintf(`#if(%[1]s.location)"location": {"lat": %[1]s.location.M.lat.N, "lon": %[1]s.location.M.lon.N},#end`, v),
+		fmt.Sprintf(`#if(%[1]s.description)"description": "%[2]s",#end`, v, esc(v+".description.S")),
+		s("updatedAt"),
+		"}",
+	}, "\n")
+}
+
+// GetItemResponseTemplate answers GET /cats/{id}: the record, or 404.
+func GetItemResponseTemplate() string {
+	return `#set($items = $input.path('$.Items'))
+#if($items.size() == 0)
+#set($context.responseOverride.status = 404)
+{"error": "cat ` + esc("$input.params('id')") + ` not found"}
+#else
+#set($item = $items[0])
+` + recordTemplate("$item") + `
+#end`
+}
+
+// ListResponseTemplate answers GET /cats: {"cats": [...], "next": {...}}.
+func ListResponseTemplate() string {
+	return `#set($items = $input.path('$.Items'))
+#set($last = $input.path('$.LastEvaluatedKey'))
+{"cats": [
+#foreach($item in $items)
+` + recordTemplate("$item") + `#if($foreach.hasNext),#end
+#end
+]#if($last && $last.id), "next": {"startId": "` + esc("$last.id.S") + `", "startTimestamp": "` + esc("$last.timestamp.S") + `"}#end
+}`
+}
+
+// accessLogFormat is the stage's access log line (JSON, one per request): who
+// called (the IAM caller), what, and how it ended.
+const accessLogFormat = `{"requestId":"$context.requestId","extendedRequestId":"$context.extendedRequestId",` +
+	`"ip":"$context.identity.sourceIp","caller":"$context.identity.caller","user":"$context.identity.user",` +
+	`"userArn":"$context.identity.userArn","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod",` +
+	`"resourcePath":"$context.resourcePath","path":"$context.path","status":"$context.status",` +
+	`"protocol":"$context.protocol","responseLength":"$context.responseLength",` +
+	`"integrationStatus":"$context.integration.status","integrationLatency":"$context.integration.latency",` +
+	`"integrationError":"$context.integration.error","wafStatus":"$context.waf.status","xrayTraceId":"$context.xrayTraceId"}`

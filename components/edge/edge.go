@@ -1,0 +1,382 @@
+// Package edge is the edge tier (seed §4 Route53, CloudFront): the stack's
+// names on the hosted zone cats.example.com with their ACM certificates
+// (Domain), and the CloudFront distribution that serves the data lake's
+// published/ prefix, and nothing else of it, at www.cats.example.com (Cdn).
+//
+// They are two components because they sit on either side of the other tiers:
+// the ALB (compute) needs Domain's certificate, and Cdn needs the data lake.
+package edge
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/acm"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudfront"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/route53"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cats-analytics/cats-analytics/components/iamdoc"
+	"github.com/cats-analytics/cats-analytics/components/naming"
+)
+
+// Type tokens.
+const (
+	DomainType = "cats:edge:Domain"
+	CdnType    = "cats:edge:Cdn"
+)
+
+// PublishedPrefix is the only part of the data lake CloudFront may read
+// (DESIGN.md deviation 4: the rest holds residents' reports).
+const PublishedPrefix = "published"
+
+// Hostnames are the stack's names on the domain: www and app for an
+// environment (seed §4 レコードセット www.cats.example.com), <code> and
+// app-<code> for a municipality, one label deep so one zone holds them all.
+func Hostnames(domain, municipalityCode string, municipalityStack bool) (site, app string) {
+	if municipalityStack {
+		return municipalityCode + "." + domain, "app-" + municipalityCode + "." + domain
+	}
+	return "www." + domain, "app." + domain
+}
+
+// DomainArgs configures the stack's names and certificates.
+type DomainArgs struct {
+	// Mandatory.
+	Namer  naming.Namer
+	Domain string // cats:domain, e.g. cats.example.com
+	// CloudFrontProvider is an AWS provider in us-east-1, where CloudFront's
+	// certificates must live.
+	CloudFrontProvider pulumi.ProviderResource
+
+	// OwnsZone creates the hosted zone: environment stacks and municipalities
+	// with their own account. Other municipality stacks use the zone of their
+	// environment stack, EnvironmentZoneID (its zoneId output).
+	OwnsZone          bool
+	EnvironmentZoneID pulumi.StringInput
+
+	// Optional.
+	MunicipalityCode  string
+	MunicipalityStack bool
+	// Prod keeps the hosted zone if the stack is destroyed: the registrar's
+	// delegation points at its name servers.
+	Prod bool
+}
+
+// Domain is the stack's DNS names and certificates.
+type Domain struct {
+	pulumi.ResourceState
+
+	// SiteHost and AppHost are the names, known at plan time.
+	SiteHost string
+	AppHost  string
+
+	ZoneID      pulumi.StringOutput      `pulumi:"zoneId"`
+	NameServers pulumi.StringArrayOutput `pulumi:"nameServers"`
+	// SiteCertificateArn is validated, in us-east-1, for CloudFront.
+	SiteCertificateArn pulumi.StringOutput `pulumi:"siteCertificateArn"`
+	// AppCertificateArn is validated, in the stack's region, for the ALB.
+	AppCertificateArn pulumi.StringOutput `pulumi:"appCertificateArn"`
+}
+
+func (a *DomainArgs) check() error {
+	var errs []error
+	if a.Namer.Stack() == "" {
+		errs = append(errs, errors.New("edge: Namer is required"))
+	}
+	if a.Domain == "" {
+		errs = append(errs, errors.New(`cats:domain: a domain is required for the Domain component (with "none" the stack uses the default AWS names and creates no Domain)`))
+	}
+	if a.CloudFrontProvider == nil {
+		errs = append(errs, errors.New("edge: CloudFrontProvider (us-east-1) is required"))
+	}
+	if !a.OwnsZone && a.EnvironmentZoneID == nil {
+		errs = append(errs, errors.New("edge: EnvironmentZoneID is required when the stack does not own the zone (the environment stack exports zoneId)"))
+	}
+	if a.MunicipalityStack && a.MunicipalityCode == "" {
+		errs = append(errs, errors.New("cats:municipalityCode: a municipality stack needs its code for its hostname"))
+	}
+	return errors.Join(errs...)
+}
+
+// NewDomain registers the stack's zone (or takes its environment's), and the
+// certificates of its two names, validated through DNS.
+func NewDomain(ctx *pulumi.Context, name string, args DomainArgs, opts ...pulumi.ResourceOption) (*Domain, error) {
+	if err := args.check(); err != nil {
+		return nil, err
+	}
+	d := &Domain{}
+	if err := ctx.RegisterComponentResource(DomainType, name, d, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(d)
+	d.SiteHost, d.AppHost = Hostnames(args.Domain, args.MunicipalityCode, args.MunicipalityStack)
+
+	if args.OwnsZone {
+		zone, err := route53.NewZone(ctx, name+"-zone", &route53.ZoneArgs{
+			Name:    pulumi.String(args.Domain), // seed §4 ホストゾーン
+			Comment: pulumi.String("自治体猫データ分析プロダクト v18 (" + args.Namer.Stack() + ")"),
+		}, parent, pulumi.RetainOnDelete(args.Prod))
+		if err != nil {
+			return nil, err
+		}
+		d.ZoneID = zone.ZoneId
+		d.NameServers = zone.NameServers
+	} else {
+		d.ZoneID = args.EnvironmentZoneID.ToStringOutput()
+		d.NameServers = pulumi.StringArray{}.ToStringArrayOutput()
+	}
+
+	var err error
+	d.SiteCertificateArn, err = certificate(ctx, name+"-site-cert", d.SiteHost, d.ZoneID, parent, pulumi.Provider(args.CloudFrontProvider))
+	if err != nil {
+		return nil, err
+	}
+	d.AppCertificateArn, err = certificate(ctx, name+"-app-cert", d.AppHost, d.ZoneID, parent)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.RegisterResourceOutputs(d, pulumi.Map{
+		"zoneId":             d.ZoneID,
+		"nameServers":        d.NameServers,
+		"siteCertificateArn": d.SiteCertificateArn,
+		"appCertificateArn":  d.AppCertificateArn,
+		"siteHost":           pulumi.String(d.SiteHost),
+		"appHost":            pulumi.String(d.AppHost),
+	}); err != nil {
+		return nil, fmt.Errorf("register %s outputs: %w", name, err)
+	}
+	return d, nil
+}
+
+// certificate requests an ACM certificate for host, publishes its DNS
+// validation record in the zone and returns the ARN once ACM has issued it.
+func certificate(ctx *pulumi.Context, name, host string, zoneID pulumi.StringOutput, parent pulumi.ResourceOption, provider ...pulumi.ResourceOption) (pulumi.StringOutput, error) {
+	opts := append([]pulumi.ResourceOption{parent}, provider...)
+	cert, err := acm.NewCertificate(ctx, name, &acm.CertificateArgs{
+		DomainName:       pulumi.String(host),
+		ValidationMethod: pulumi.String("DNS"),
+		KeyAlgorithm:     pulumi.String("RSA_2048"),
+	}, opts...)
+	if err != nil {
+		return pulumi.StringOutput{}, err
+	}
+	option := cert.DomainValidationOptions.Index(pulumi.Int(0))
+	record, err := route53.NewRecord(ctx, name+"-validation", &route53.RecordArgs{
+		ZoneId:         zoneID,
+		Name:           option.ResourceRecordName().Elem(),
+		Type:           option.ResourceRecordType().Elem(),
+		Records:        pulumi.StringArray{option.ResourceRecordValue().Elem()},
+		Ttl:            pulumi.Int(60),
+		AllowOverwrite: pulumi.Bool(true),
+	}, parent)
+	if err != nil {
+		return pulumi.StringOutput{}, err
+	}
+	validation, err := acm.NewCertificateValidation(ctx, name+"-validated", &acm.CertificateValidationArgs{
+		CertificateArn:        cert.Arn,
+		ValidationRecordFqdns: pulumi.StringArray{record.Fqdn},
+	}, opts...)
+	if err != nil {
+		return pulumi.StringOutput{}, err
+	}
+	return validation.CertificateArn, nil
+}
+
+// SiteDomain is the distribution's own name (from Domain).
+type SiteDomain struct {
+	ZoneID         pulumi.StringInput
+	Hostname       string
+	CertificateArn pulumi.StringInput // us-east-1, validated
+}
+
+// CdnArgs configures the distribution.
+type CdnArgs struct {
+	// Mandatory.
+	Namer naming.Namer
+	// DataLakeRegionalDomainName is the data lake bucket's regional endpoint
+	// (<bucket>.s3.<region>.amazonaws.com), the origin.
+	DataLakeRegionalDomainName pulumi.StringInput
+	CloudFrontWebAclArn        pulumi.StringInput // security tier, CLOUDFRONT scope
+
+	// Defaulted.
+	DefaultTTLSeconds int // cats:cdnDefaultTtlSeconds; 86400 (seed §4: 1日) when zero
+
+	// Optional: nil serves on the distribution's cloudfront.net name.
+	Domain *SiteDomain
+}
+
+// Cdn is the CloudFront distribution of the published data.
+type Cdn struct {
+	pulumi.ResourceState
+
+	DistributionID  pulumi.StringOutput `pulumi:"distributionId"`
+	DistributionArn pulumi.StringOutput `pulumi:"distributionArn"`
+	DomainName      pulumi.StringOutput `pulumi:"domainName"`
+	URL             pulumi.StringOutput `pulumi:"url"`
+}
+
+func (a *CdnArgs) check() error {
+	var errs []error
+	if a.Namer.Stack() == "" {
+		errs = append(errs, errors.New("edge: Namer is required"))
+	}
+	if a.DataLakeRegionalDomainName == nil {
+		errs = append(errs, errors.New("edge: DataLakeRegionalDomainName is required (the data lake bucket's regional domain name)"))
+	}
+	if a.CloudFrontWebAclArn == nil {
+		errs = append(errs, errors.New("edge: CloudFrontWebAclArn is required (every distribution is behind WAF)"))
+	}
+	if a.DefaultTTLSeconds == 0 {
+		a.DefaultTTLSeconds = 86400
+	}
+	if a.DefaultTTLSeconds < 0 || a.DefaultTTLSeconds > maxTTL {
+		errs = append(errs, fmt.Errorf("cats:cdnDefaultTtlSeconds: %d must be between 0 and %d", a.DefaultTTLSeconds, maxTTL))
+	}
+	if a.Domain != nil && (a.Domain.ZoneID == nil || a.Domain.Hostname == "" || a.Domain.CertificateArn == nil) {
+		errs = append(errs, errors.New("edge: Domain needs ZoneID, Hostname and CertificateArn"))
+	}
+	return errors.Join(errs...)
+}
+
+const maxTTL = 31536000 // one year
+
+// Managed CloudFront policies.
+const (
+	// SecurityHeadersPolicyID is AWS's Managed-SecurityHeadersPolicy (HSTS, nosniff, frame options…).
+	SecurityHeadersPolicyID = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+)
+
+// NewCdn registers the distribution of the data lake's published/ prefix.
+func NewCdn(ctx *pulumi.Context, name string, args CdnArgs, opts ...pulumi.ResourceOption) (*Cdn, error) {
+	if err := args.check(); err != nil {
+		return nil, err
+	}
+	c := &Cdn{}
+	if err := ctx.RegisterComponentResource(CdnType, name, c, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(c)
+
+	oac, err := cloudfront.NewOriginAccessControl(ctx, name+"-oac", &cloudfront.OriginAccessControlArgs{
+		Name:                          pulumi.String(args.Namer.PerStack("cats-data-lake-published")),
+		Description:                   pulumi.String("CloudFront signs its reads of the data lake's published/ prefix"),
+		OriginAccessControlOriginType: pulumi.String("s3"),
+		SigningBehavior:               pulumi.String("always"),
+		SigningProtocol:               pulumi.String("sigv4"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	cachePolicy, err := cloudfront.NewCachePolicy(ctx, name+"-cache", &cloudfront.CachePolicyArgs{
+		Name:       pulumi.String(args.Namer.PerStack("cats-published")),
+		Comment:    pulumi.String("Published data: cached a day by default (seed §4 CloudFront デフォルトキャッシュ期間 1日)"),
+		DefaultTtl: pulumi.Int(args.DefaultTTLSeconds),
+		MinTtl:     pulumi.Int(0),
+		MaxTtl:     pulumi.Int(max(maxTTL, args.DefaultTTLSeconds)),
+		ParametersInCacheKeyAndForwardedToOrigin: &cloudfront.CachePolicyParametersInCacheKeyAndForwardedToOriginArgs{
+			CookiesConfig: &cloudfront.CachePolicyParametersInCacheKeyAndForwardedToOriginCookiesConfigArgs{
+				CookieBehavior: pulumi.String("none"),
+			},
+			HeadersConfig: &cloudfront.CachePolicyParametersInCacheKeyAndForwardedToOriginHeadersConfigArgs{
+				HeaderBehavior: pulumi.String("none"),
+			},
+			QueryStringsConfig: &cloudfront.CachePolicyParametersInCacheKeyAndForwardedToOriginQueryStringsConfigArgs{
+				QueryStringBehavior: pulumi.String("none"),
+			},
+			EnableAcceptEncodingGzip:   pulumi.Bool(true),
+			EnableAcceptEncodingBrotli: pulumi.Bool(true),
+		},
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	const originID = "data-lake-published"
+	viewer := &cloudfront.DistributionViewerCertificateArgs{CloudfrontDefaultCertificate: pulumi.Bool(true)}
+	var aliases pulumi.StringArray
+	if args.Domain != nil {
+		viewer = &cloudfront.DistributionViewerCertificateArgs{
+			AcmCertificateArn:      args.Domain.CertificateArn,
+			SslSupportMethod:       pulumi.String("sni-only"),
+			MinimumProtocolVersion: pulumi.String("TLSv1.2_2021"),
+		}
+		aliases = pulumi.StringArray{pulumi.String(args.Domain.Hostname)}
+	}
+	distribution, err := cloudfront.NewDistribution(ctx, name+"-distribution", &cloudfront.DistributionArgs{
+		Enabled:           pulumi.Bool(true),
+		Comment:           pulumi.String("cats-analytics published data (" + args.Namer.Stack() + ")"),
+		Aliases:           aliases,
+		IsIpv6Enabled:     pulumi.Bool(true),
+		HttpVersion:       pulumi.String("http2and3"),
+		DefaultRootObject: pulumi.String("index.html"),
+		// PriceClass_200 includes the edge locations in Japan; PriceClass_100 would not.
+		PriceClass: pulumi.String("PriceClass_200"),
+		Origins: cloudfront.DistributionOriginArray{&cloudfront.DistributionOriginArgs{
+			OriginId:              pulumi.String(originID),
+			DomainName:            args.DataLakeRegionalDomainName,
+			OriginPath:            pulumi.String("/" + PublishedPrefix), // DESIGN.md deviation 4
+			OriginAccessControlId: oac.ID(),
+		}},
+		DefaultCacheBehavior: &cloudfront.DistributionDefaultCacheBehaviorArgs{
+			TargetOriginId:          pulumi.String(originID),
+			ViewerProtocolPolicy:    pulumi.String("redirect-to-https"), // HTTPS only
+			AllowedMethods:          pulumi.ToStringArray([]string{"GET", "HEAD", "OPTIONS"}),
+			CachedMethods:           pulumi.ToStringArray([]string{"GET", "HEAD"}),
+			CachePolicyId:           cachePolicy.ID(),
+			ResponseHeadersPolicyId: pulumi.String(SecurityHeadersPolicyID),
+			Compress:                pulumi.Bool(true),
+		},
+		Restrictions: &cloudfront.DistributionRestrictionsArgs{
+			GeoRestriction: &cloudfront.DistributionRestrictionsGeoRestrictionArgs{RestrictionType: pulumi.String("none")},
+		},
+		ViewerCertificate: viewer,
+		WebAclId:          args.CloudFrontWebAclArn, // seed §7 WAF
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	if args.Domain != nil {
+		for _, recordType := range []string{"A", "AAAA"} {
+			if _, err := route53.NewRecord(ctx, name+"-alias-"+recordType, &route53.RecordArgs{
+				ZoneId: args.Domain.ZoneID,
+				Name:   pulumi.String(args.Domain.Hostname), // seed §4 レコードセット
+				Type:   pulumi.String(recordType),
+				Aliases: route53.RecordAliasArray{&route53.RecordAliasArgs{
+					Name: distribution.DomainName, ZoneId: distribution.HostedZoneId, EvaluateTargetHealth: pulumi.Bool(false),
+				}},
+			}, parent); err != nil {
+				return nil, err
+			}
+		}
+		c.URL = pulumi.String("https://" + args.Domain.Hostname).ToStringOutput()
+	} else {
+		c.URL = pulumi.Sprintf("https://%s", distribution.DomainName)
+	}
+
+	c.DistributionID = distribution.ID().ToStringOutput()
+	c.DistributionArn = distribution.Arn
+	c.DomainName = distribution.DomainName
+	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"distributionId":  c.DistributionID,
+		"distributionArn": c.DistributionArn,
+		"domainName":      c.DomainName,
+		"url":             c.URL,
+	}); err != nil {
+		return nil, fmt.Errorf("register %s outputs: %w", name, err)
+	}
+	return c, nil
+}
+
+// PublishedReadStatement is the data lake bucket policy statement that lets
+// this distribution, and no other, read objects under published/. The data
+// lake tier adds it to its bucket's policy (a bucket has one policy).
+func PublishedReadStatement(bucketArn, distributionArn pulumi.StringInput) iamdoc.Statement {
+	return iamdoc.Statement{
+		Sid:       "CloudFrontReadsPublished",
+		Principal: map[string]any{"Service": "cloudfront.amazonaws.com"},
+		Actions:   []string{"s3:GetObject"},
+		Resources: []pulumi.StringInput{pulumi.Sprintf("%s/%s/*", bucketArn, PublishedPrefix)},
+		Condition: map[string]map[string]any{"StringEquals": {"AWS:SourceArn": distributionArn}},
+	}
+}

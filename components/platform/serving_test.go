@@ -1,0 +1,155 @@
+package platform_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cats-analytics/cats-analytics/components/platform"
+	"github.com/cats-analytics/cats-analytics/tests/harness"
+)
+
+// environmentOutputs are what a prod environment stack exports for its shared municipality stacks.
+var environmentOutputs = harness.WithStackOutputs("organization/cats-analytics/prod", map[string]any{
+	"trailArn": "arn:aws:cloudtrail:ap-northeast-1:123456789012:trail/cats-trail-prod",
+	"zoneId":   "ZPRODZONE",
+})
+
+// servingRun runs the platform for a stack and reads the outputs the serving tiers add.
+func servingRun(t *testing.T, stack string, cfg map[string]string) (*harness.Recording, map[string]string) {
+	t.Helper()
+	var mu sync.Mutex
+	outputs := map[string]string{}
+	rec := harness.MustRun(t, stack, cfg, func(ctx *pulumi.Context) error {
+		c, err := platform.LoadConfig(ctx)
+		if err != nil {
+			return err
+		}
+		p, err := platform.NewPlatform(ctx, "cats", platform.PlatformArgs{Config: c, AccountID: harness.AccountID})
+		if err != nil {
+			return err
+		}
+		// The run waits for every output, so these have their values when it returns.
+		for key, out := range map[string]pulumi.StringOutput{"zoneId": p.ZoneID, "appUrl": p.AppURL, "alarmTopicArn": p.AlarmTopicArn} {
+			out.ApplyT(func(v string) string {
+				mu.Lock()
+				defer mu.Unlock()
+				outputs[key] = v
+				return v
+			})
+		}
+		return nil
+	}, environmentOutputs)
+	return rec, outputs
+}
+
+func TestServingTiersPerStack(t *testing.T) {
+	for _, tc := range []struct {
+		name, stack string
+		cfg         map[string]string
+		wantZone    string // "" none, "own" created here, else the referenced id
+		wantURL     string
+		prod        bool
+	}{
+		{"dev", "dev", nil, "own", "https://app.cats.example.com", false},
+		{"prod", "prod", nil, "own", "https://app.cats.example.com", true},
+		{"shared municipality", "131016-prod", nil, "ZPRODZONE", "https://app-131016.cats.example.com", true},
+		{"municipality with its own account", "011002-dev", map[string]string{"cats:tenancy": "account"}, "own", "https://app-011002.cats.example.com", false},
+		{"no domain", "dev", map[string]string{"cats:domain": "none"}, "", "http://", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, outputs := servingRun(t, tc.stack, tc.cfg)
+
+			for _, tier := range []string{"cats:compute:Compute", "cats:monitoring:Monitoring"} {
+				r := rec.One(t, tier)
+				if p, ok := rec.Parent(r); !ok || p.Type != platform.Type {
+					t.Errorf("%s is not a child of the platform component", tier)
+				}
+			}
+			zones := rec.ByType("aws:route53/zone:Zone")
+			switch tc.wantZone {
+			case "":
+				if len(zones) != 0 || len(rec.ByType("aws:acm/certificate:Certificate")) != 0 || outputs["zoneId"] != "" {
+					t.Errorf("cats:domain none: want no zone and no certificates, got %d zones, zoneId %q", len(zones), outputs["zoneId"])
+				}
+			case "own":
+				if len(zones) != 1 || zones[0].Str("name") != "cats.example.com" {
+					t.Fatalf("want the hosted zone cats.example.com in this stack (seed §4 Route53), got %d", len(zones))
+				}
+				if outputs["zoneId"] != zones[0].Outputs["zoneId"].StringValue() {
+					t.Errorf("zoneId output %q, want the zone's id: shared municipality stacks read it", outputs["zoneId"])
+				}
+			default:
+				if len(zones) != 0 {
+					t.Errorf("a shared municipality stack must not create a second zone")
+				}
+				record, ok := rec.Find("aws:route53/record:Record", "cats-compute-app-record")
+				if !ok || record.Str("zoneId") != tc.wantZone {
+					t.Errorf("app record in zone %q, want the environment's %s (StackReference zoneId)", record.Str("zoneId"), tc.wantZone)
+				}
+			}
+			if !strings.HasPrefix(outputs["appUrl"], tc.wantURL) {
+				t.Errorf("appUrl %q, want %s…", outputs["appUrl"], tc.wantURL)
+			}
+
+			https := false
+			for _, l := range rec.ByType("aws:lb/listener:Listener") {
+				if l.Str("protocol") == "HTTPS" {
+					https = true
+				}
+			}
+			if https != (tc.wantZone != "") {
+				t.Errorf("HTTPS listener %v, want it exactly when a domain (and so a certificate) exists", https)
+			}
+			alb := rec.One(t, "aws:lb/loadBalancer:LoadBalancer")
+			if alb.Input("enableDeletionProtection").BoolValue() != tc.prod {
+				t.Errorf("ALB deletion protection %v, want %v", alb.Input("enableDeletionProtection").BoolValue(), tc.prod)
+			}
+			waf := map[string]bool{}
+			for _, a := range rec.ByType("aws:wafv2/webAclAssociation:WebAclAssociation") {
+				waf[a.Str("resourceArn")] = true
+			}
+			if !waf[alb.Outputs["arn"].StringValue()] {
+				t.Error("the ALB is not associated with the regional WAF ACL (seed §7 WAF)")
+			}
+			topic := rec.One(t, "aws:sns/topic:Topic")
+			if outputs["alarmTopicArn"] != topic.Outputs["arn"].StringValue() {
+				t.Errorf("alarmTopicArn output %q, want the topic", outputs["alarmTopicArn"])
+			}
+			if n := len(rec.ByType("aws:cloudwatch/metricAlarm:MetricAlarm")); n != 2 {
+				t.Errorf("%d alarms, want the ECS CPU and memory alarms until the api and data tiers are wired", n)
+			}
+		})
+	}
+}
+
+func TestAlarmEmailIsSubscribed(t *testing.T) {
+	rec, _ := servingRun(t, "dev", map[string]string{"cats:alarmEmail": "ops@example.jp"})
+	sub := rec.One(t, "aws:sns/topicSubscription:TopicSubscription")
+	if sub.Str("endpoint") != "ops@example.jp" {
+		t.Errorf("subscription endpoint %q, want cats:alarmEmail", sub.Str("endpoint"))
+	}
+}
+
+// TestProgramRunsForEveryKindOfStack runs the program itself (main.go's
+// entry point, with its exports) on each kind of stack the serving tiers
+// distinguish.
+func TestProgramRunsForEveryKindOfStack(t *testing.T) {
+	for _, tc := range []struct {
+		stack string
+		cfg   map[string]string
+	}{
+		{"dev", nil},
+		{"prod", nil},
+		{"131016-prod", nil},
+		{"011002-dev", map[string]string{"cats:tenancy": "account"}},
+		{"dev", map[string]string{"cats:domain": "none", "cats:alarmEmail": "ops@example.jp"}},
+	} {
+		rec := harness.MustRun(t, tc.stack, tc.cfg, platform.Program, environmentOutputs)
+		if n := len(rec.ByType("aws:ecs/service:Service")); n != 1 {
+			t.Errorf("%s %v: %d ECS services, want 1", tc.stack, tc.cfg, n)
+		}
+	}
+}
