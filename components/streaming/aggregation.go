@@ -72,18 +72,7 @@ func newAggregation(ctx *pulumi.Context, name string, args StreamingArgs, stream
 	}
 	// Least privilege: no wildcard actions, every resource named. Metrics go
 	// out as embedded metric format log lines, so no cloudwatch:PutMetricData.
-	statements := []iamdoc.Statement{
-		{
-			Sid:       "ReadRecordStream",
-			Actions:   []string{"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"},
-			Resources: []pulumi.StringInput{stream.Arn},
-		},
-		{
-			Sid:       "DecryptRecordStream",
-			Actions:   []string{"kms:Decrypt"},
-			Resources: []pulumi.StringInput{args.DataKeyArn},
-			Condition: map[string]map[string]any{"StringEquals": {"kms:ViaService": "kinesis." + args.Region + ".amazonaws.com"}},
-		},
+	statements := append(readStreamStatements(stream, args), []iamdoc.Statement{
 		{
 			Sid:     "WriteAggregatesAndRejections",
 			Actions: []string{"s3:PutObject"},
@@ -97,7 +86,7 @@ func newAggregation(ctx *pulumi.Context, name string, args StreamingArgs, stream
 			Actions:   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
 			Resources: []pulumi.StringInput{pulumi.Sprintf("%s:log-stream:*", logGroup.Arn)},
 		},
-	}
+	}...)
 	if args.DataLakeKMSKey != nil {
 		statements = append(statements, iamdoc.Statement{
 			Sid:       "EncryptDataLake",

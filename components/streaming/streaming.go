@@ -236,18 +236,7 @@ func newFirehose(ctx *pulumi.Context, name string, args StreamingArgs, stream *k
 	if err != nil {
 		return nil, err
 	}
-	statements := []iamdoc.Statement{
-		{
-			Sid:       "ReadRecordStream",
-			Actions:   []string{"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"},
-			Resources: []pulumi.StringInput{stream.Arn},
-		},
-		{
-			Sid:       "DecryptRecordStream",
-			Actions:   []string{"kms:Decrypt"},
-			Resources: []pulumi.StringInput{args.DataKeyArn},
-			Condition: map[string]map[string]any{"StringEquals": {"kms:ViaService": "kinesis." + args.Region + ".amazonaws.com"}},
-		},
+	statements := append(readStreamStatements(stream, args), []iamdoc.Statement{
 		{
 			Sid:       "LocateDataLake",
 			Actions:   []string{"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"},
@@ -271,7 +260,7 @@ func newFirehose(ctx *pulumi.Context, name string, args StreamingArgs, stream *k
 			Actions:   []string{"logs:PutLogEvents"},
 			Resources: []pulumi.StringInput{pulumi.Sprintf("%s:log-stream:*", logGroup.Arn)},
 		},
-	}
+	}...)
 	if args.DataLakeKMSKey != nil {
 		statements = append(statements, iamdoc.Statement{
 			Sid:       "EncryptDataLake",
@@ -366,4 +355,22 @@ func newFirehose(ctx *pulumi.Context, name string, args StreamingArgs, stream *k
 			},
 		},
 	}, parent, pulumi.DependsOn([]pulumi.Resource{policy}))
+}
+
+// readStreamStatements let a consumer (Firehose, the aggregation) read the
+// record stream and decrypt it through Kinesis only.
+func readStreamStatements(stream *kinesis.Stream, args StreamingArgs) []iamdoc.Statement {
+	return []iamdoc.Statement{
+		{
+			Sid:       "ReadRecordStream",
+			Actions:   []string{"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"},
+			Resources: []pulumi.StringInput{stream.Arn},
+		},
+		{
+			Sid:       "DecryptRecordStream",
+			Actions:   []string{"kms:Decrypt"},
+			Resources: []pulumi.StringInput{args.DataKeyArn},
+			Condition: map[string]map[string]any{"StringEquals": {"kms:ViaService": "kinesis." + args.Region + ".amazonaws.com"}},
+		},
+	}
 }
