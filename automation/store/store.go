@@ -173,7 +173,28 @@ func (s *Store) CreateMunicipality(ctx context.Context, m Municipality, job Job,
 
 const municipalityColumns = `code, environment, name, prefecture, config, state, created_at, updated_at`
 
-func scanMunicipality(row interface{ Scan(...any) error }) (Municipality, error) {
+// rowScanner is a *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(...any) error }
+
+// queryAll runs a query and scans every row; an empty result is an empty slice.
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func scanMunicipality(row rowScanner) (Municipality, error) {
 	var m Municipality
 	var cfg string
 	if err := row.Scan(&m.Code, &m.Environment, &m.Name, &m.Prefecture, &cfg, &m.State, &m.CreatedAt, &m.UpdatedAt); err != nil {
@@ -198,20 +219,7 @@ func (s *Store) ListMunicipalities(ctx context.Context, code string) ([]Municipa
 		q += ` WHERE code = ?`
 		args = append(args, code)
 	}
-	rows, err := s.DB.QueryContext(ctx, q+` ORDER BY code, environment`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []Municipality{}
-	for rows.Next() {
-		m, err := scanMunicipality(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.DB, scanMunicipality, q+` ORDER BY code, environment`, args...)
 }
 
 // GetMunicipality returns one municipality's stack.
@@ -307,7 +315,7 @@ func (s *Store) MarkDeleting(ctx context.Context, code, environment string, j Jo
 
 const jobColumns = `id, stack, code, environment, operation, remove_stack, state, attempts, error, result, created_by, created_at, started_at, finished_at`
 
-func scanJob(row interface{ Scan(...any) error }) (Job, error) {
+func scanJob(row rowScanner) (Job, error) {
 	var j Job
 	var result string
 	if err := row.Scan(&j.ID, &j.Stack, &j.Code, &j.Environment, &j.Operation, &j.RemoveStack, &j.State, &j.Attempts,
@@ -330,20 +338,7 @@ func (s *Store) GetJob(ctx context.Context, id int64) (Job, error) {
 
 // ListJobs returns the jobs of a stack, newest first.
 func (s *Store) ListJobs(ctx context.Context, stack string, limit int) ([]Job, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE stack = ? ORDER BY id DESC LIMIT ?`, stack, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []Job{}
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.DB, scanJob, `SELECT `+jobColumns+` FROM jobs WHERE stack = ? ORDER BY id DESC LIMIT ?`, stack, limit)
 }
 
 // Start claims a queued job for running. It succeeds only when no other job of
@@ -423,20 +418,7 @@ func (s *Store) CancelQueued(ctx context.Context, id int64, reason string) (bool
 // RunningJobs returns the jobs marked running: after a restart, jobs the
 // previous process did not finish.
 func (s *Store) RunningJobs(ctx context.Context) ([]Job, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = ? ORDER BY id`, JobRunning)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.DB, scanJob, `SELECT `+jobColumns+` FROM jobs WHERE state = ? ORDER BY id`, JobRunning)
 }
 
 // AppendEvent stores one engine event of a job.
@@ -454,22 +436,13 @@ type Event struct {
 
 // Events returns a job's events after seq, in order.
 func (s *Store) Events(ctx context.Context, jobID int64, after int) ([]Event, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT seq, at, event FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq`, jobID, after)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
+	return queryAll(ctx, s.DB, func(row rowScanner) (Event, error) {
 		var e Event
 		var raw string
-		if err := rows.Scan(&e.Seq, &e.At, &raw); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&e.Seq, &e.At, &raw)
 		e.Event = json.RawMessage(raw)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, err
+	}, `SELECT seq, at, event FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq`, jobID, after)
 }
 
 // LastEventSeq returns the highest event sequence of a job (0 when none), so a
@@ -584,18 +557,9 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 
 // AuditLog returns the audit entries, oldest first.
 func (s *Store) AuditLog(ctx context.Context) ([]AuditEntry, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT id, at, token_id, scope, method, path, status, detail FROM audit ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []AuditEntry
-	for rows.Next() {
+	return queryAll(ctx, s.DB, func(row rowScanner) (AuditEntry, error) {
 		var e AuditEntry
-		if err := rows.Scan(&e.ID, &e.At, &e.TokenID, &e.Scope, &e.Method, &e.Path, &e.Status, &e.Detail); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		err := row.Scan(&e.ID, &e.At, &e.TokenID, &e.Scope, &e.Method, &e.Path, &e.Status, &e.Detail)
+		return e, err
+	}, `SELECT id, at, token_id, scope, method, path, status, detail FROM audit ORDER BY id`)
 }
