@@ -138,19 +138,29 @@ type MunicipalityView struct {
 	Stacks []store.Municipality `json:"stacks"`
 }
 
-func (s *server) getMunicipality(w http.ResponseWriter, r *http.Request) {
-	code := r.PathValue("code")
+// registeredStacks loads the stacks of the municipality in the path, if the
+// token may act for it; it has answered the request when ok is false.
+func (s *server) registeredStacks(w http.ResponseWriter, r *http.Request) (code string, stacks []store.Municipality, ok bool) {
+	code = r.PathValue("code")
 	if !mayAccess(r, code) {
 		forbidden(w, code)
-		return
+		return code, nil, false
 	}
 	stacks, err := s.Store.ListMunicipalities(r.Context(), code)
 	if err != nil {
-		s.fail(w, r, "get municipality "+code, err)
-		return
+		s.fail(w, r, "find municipality "+code, err)
+		return code, nil, false
 	}
 	if len(stacks) == 0 {
 		writeJSON(w, http.StatusNotFound, apiError{Error: "municipality " + code + " is not registered"})
+		return code, nil, false
+	}
+	return code, stacks, true
+}
+
+func (s *server) getMunicipality(w http.ResponseWriter, r *http.Request) {
+	code, stacks, ok := s.registeredStacks(w, r)
+	if !ok {
 		return
 	}
 	m, _ := municipality.Lookup(code)
@@ -160,14 +170,8 @@ func (s *server) getMunicipality(w http.ResponseWriter, r *http.Request) {
 // deleteMunicipality queues the destroy of a municipality's stack; the stack
 // and the registration are removed when it succeeds.
 func (s *server) deleteMunicipality(w http.ResponseWriter, r *http.Request) {
-	code := r.PathValue("code")
-	if !mayAccess(r, code) {
-		forbidden(w, code)
-		return
-	}
-	stacks, err := s.Store.ListMunicipalities(r.Context(), code)
-	if err != nil {
-		s.fail(w, r, "delete municipality "+code, err)
+	code, stacks, ok := s.registeredStacks(w, r)
+	if !ok {
 		return
 	}
 	env := r.URL.Query().Get("environment")
@@ -178,9 +182,6 @@ func (s *server) deleteMunicipality(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch {
-	case len(stacks) == 0:
-		writeJSON(w, http.StatusNotFound, apiError{Error: "municipality " + code + " is not registered"})
-		return
 	case target == nil && env == "":
 		badRequest(w, "environment", "the municipality has stacks in several environments: add ?environment=dev or ?environment=prod")
 		return
