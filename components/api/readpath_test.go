@@ -96,8 +96,10 @@ func TestReadPathReturnsWhatTheWritePathStored(t *testing.T) {
 
 	var stored []map[string]any
 	for _, body := range []string{
-		`{"municipalityCode":"131016","kind":"tnr","observedAt":"2026-03-31T18:30:00+09:00","count":1,"location":{"lat":35.6,"lon":139.7},"description":"耳カット済み \"さくら猫\" は 'よく' 来る \\ </script>"}`,
-		`{"municipalityCode":"131016","kind":"adoption","observedAt":"2026-03-30T10:00:00Z","count":3}`,
+		`{"municipality_code":"131016","event_time":"2026-03-31T18:30:00+09:00","event_type":"neuter","district":"神田 \"錦町\" 'よく' \\ </script>",` +
+			`"latitude":35.6,"longitude":139.7,"reporter_role":"veterinarian","cat_estimated_age_months":30,"cat_sex":"male",` +
+			`"cat_colour_pattern":"キジトラ","cat_ear_tipped":true,"cat_microchip_id":"392141000012345"}`,
+		`{"municipality_code":"131016","event_time":"2026-03-30T10:00:00Z","event_type":"adoption","district":"千代田一丁目","reporter_role":"shelter","cat_sex":"unknown","cat_ear_tipped":false}`,
 	} {
 		resp, err := handler.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/cats", Body: body})
 		if err != nil || resp.StatusCode != http.StatusCreated {
@@ -109,7 +111,7 @@ func TestReadPathReturnsWhatTheWritePathStored(t *testing.T) {
 		}
 		stored = append(stored, record)
 	}
-	id := stored[0]["id"].(string)
+	id := stored[0]["record_id"].(string)
 
 	// GET /cats/{id}
 	request := renderTemplates(t, []renderJob{{Template: api.GetItemRequestTemplate(readTable), Params: map[string]string{"id": id}}})[0]
@@ -133,11 +135,11 @@ func TestReadPathReturnsWhatTheWritePathStored(t *testing.T) {
 	page := decode(t, "GET /cats", renderTemplates(t, []renderJob{{Template: api.ListResponseTemplate(), Body: answer}})[0])
 	listed := map[string]any{}
 	for _, c := range page["cats"].([]any) {
-		listed[c.(map[string]any)["id"].(string)] = c
+		listed[c.(map[string]any)["record_id"].(string)] = c
 	}
 	for _, want := range stored {
-		if !reflect.DeepEqual(listed[want["id"].(string)], want) {
-			t.Errorf("GET /cats lists %v, want %v", listed[want["id"].(string)], want)
+		if !reflect.DeepEqual(listed[want["record_id"].(string)], want) {
+			t.Errorf("GET /cats lists %v, want %v", listed[want["record_id"].(string)], want)
 		}
 	}
 	if len(listed) != len(stored) || page["next"] != nil {
