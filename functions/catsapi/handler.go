@@ -311,8 +311,8 @@ func (h *Handler) remove(ctx context.Context, stored Stored) error {
 	_, err := h.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: aws.String(h.TableName),
 		Key: map[string]types.AttributeValue{
-			attrID:        &types.AttributeValueMemberS{Value: stored.RecordID},
-			attrTimestamp: &types.AttributeValueMemberS{Value: stored.Timestamp},
+			AttrID:        &types.AttributeValueMemberS{Value: stored.RecordID},
+			AttrTimestamp: &types.AttributeValueMemberS{Value: stored.Timestamp},
 		},
 		ConditionExpression:       aws.String("updated_at = :previous"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":previous": &types.AttributeValueMemberS{Value: stored.UpdatedAt}},

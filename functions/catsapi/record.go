@@ -44,12 +44,15 @@ type Stored struct {
 // width keeps the sort key's string order the time order.
 const TimeLayout = "2006-01-02T15:04:05.000Z"
 
-// Attribute names of the item beyond the record's own.
+// Attribute names of the item beyond the record's own. AttrID, AttrTimestamp
+// and AttrMunicipality are cats-info's key schema and index
+// (components/database; a test in components/api holds them equal).
 const (
-	attrID        = "id"
-	attrTimestamp = "timestamp"
-	attrUpdatedAt = "updated_at"
-	attrRecordID  = "record_id" // stored as id
+	AttrID           = "id"
+	AttrTimestamp    = "timestamp"
+	AttrMunicipality = "municipality_code" // the record's own JSON name
+	attrUpdatedAt    = "updated_at"
+	attrRecordID     = "record_id" // stored as id
 )
 
 // MarshalJSON writes the record's JSON (catrecord's encoding) with timestamp
@@ -80,8 +83,8 @@ func (s Stored) item() (map[string]types.AttributeValue, error) {
 		return nil, fmt.Errorf("marshal record %s: %w", s.RecordID, err)
 	}
 	delete(item, attrRecordID)
-	item[attrID] = &types.AttributeValueMemberS{Value: s.RecordID}
-	item[attrTimestamp] = &types.AttributeValueMemberS{Value: s.Timestamp}
+	item[AttrID] = &types.AttributeValueMemberS{Value: s.RecordID}
+	item[AttrTimestamp] = &types.AttributeValueMemberS{Value: s.Timestamp}
 	item[attrUpdatedAt] = &types.AttributeValueMemberS{Value: s.UpdatedAt}
 	return item, nil
 }
@@ -98,7 +101,7 @@ func storedFromItem(item map[string]types.AttributeValue) (Stored, error) {
 		}
 		return ""
 	}
-	s.RecordID, s.Timestamp, s.UpdatedAt = str(attrID), str(attrTimestamp), str(attrUpdatedAt)
+	s.RecordID, s.Timestamp, s.UpdatedAt = str(AttrID), str(AttrTimestamp), str(attrUpdatedAt)
 	s.EventTime = s.EventTime.UTC()
 	if s.RecordID == "" || s.Timestamp == "" || s.UpdatedAt == "" {
 		return Stored{}, fmt.Errorf("item lacks id, timestamp or updated_at")
