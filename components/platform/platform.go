@@ -11,6 +11,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/analytics"
+	"github.com/cats-analytics/cats-analytics/components/api"
 	"github.com/cats-analytics/cats-analytics/components/compute"
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/database"
@@ -46,6 +47,7 @@ type Platform struct {
 	Analytics  *analytics.Analytics
 	Streaming  *streaming.Streaming
 	Domain     *edge.Domain // nil when cats:domain is "none"
+	Api        *api.Api
 	Compute    *compute.Compute
 	Monitoring *monitoring.Monitoring
 
@@ -65,6 +67,7 @@ type Platform struct {
 	// ZoneID is the hosted zone municipality stacks take by StackReference ("" without a domain).
 	ZoneID        pulumi.StringOutput `pulumi:"zoneId"`
 	AppURL        pulumi.StringOutput `pulumi:"appUrl"`
+	ApiURL        pulumi.StringOutput `pulumi:"apiUrl"`
 	AlarmTopicArn pulumi.StringOutput `pulumi:"alarmTopicArn"`
 }
 
@@ -160,6 +163,7 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		"athenaWorkgroup":        p.AthenaWorkgroup,
 		"zoneId":                 p.ZoneID,
 		"appUrl":                 p.AppURL,
+		"apiUrl":                 p.ApiURL,
 		"alarmTopicArn":          p.AlarmTopicArn,
 	}); err != nil {
 		return nil, fmt.Errorf("register %s outputs: %w", name, err)
@@ -244,10 +248,8 @@ func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID s
 }
 
 // servingTiers wires the tiers that serve the product: the stack's names and
-// certificates, the ECS application behind its ALB, and the alarms on it.
-// The api tier and the distribution (edge.NewCdn) take the data tiers'
-// outputs (cats-info, the stream, the data lake) and are wired with them;
-// see docs/serving-tiers.md.
+// certificates, the REST API on cats-info and the record stream, the ECS
+// application behind its ALB, and the alarms on all of them.
 func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformArgs, cloudFront pulumi.ProviderResource, env *pulumi.StackReference) error {
 	c := args.Config
 	namer := c.Namer()
@@ -275,7 +277,32 @@ func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformA
 		appDomain = &compute.AppDomain{ZoneID: p.Domain.ZoneID, Hostname: p.Domain.AppHost, CertificateArn: p.Domain.AppCertificateArn}
 	}
 
+	apiArgs := api.ApiArgs{
+		Namer:             namer,
+		AccountID:         args.AccountID,
+		Region:            c.Region,
+		TableName:         p.Database.TableName,
+		TableArn:          p.Database.TableArn,
+		StreamName:        p.Streaming.StreamName,
+		StreamArn:         p.Streaming.StreamArn,
+		DataKeyArn:        p.Security.DataKeyArn,
+		LogsKeyArn:        p.Security.LogsKeyArn,
+		RegionalWebAclArn: p.Security.RegionalWebAclArn,
+		LogRetentionDays:  c.Security.LogRetentionDays,
+		// API Gateway's CloudWatch Logs role is one setting per account and
+		// region: the stack that owns the account's baseline sets it.
+		ManageAccountSettings: c.OwnsBaseline(),
+	}
+	if c.MunicipalityStack {
+		apiArgs.MunicipalityCode = c.MunicipalityCode // a municipality stack's API takes its own records only
+	}
 	var err error
+	p.Api, err = api.NewApi(ctx, name+"-api", apiArgs, pulumi.Parent(p))
+	if err != nil {
+		return fmt.Errorf("api tier: %w", err)
+	}
+	p.ApiURL = p.Api.InvokeURL
+
 	p.Compute, err = compute.NewCompute(ctx, name+"-compute", compute.ComputeArgs{
 		Namer:              namer,
 		AccountID:          args.AccountID,
@@ -305,6 +332,12 @@ func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformA
 		DataKeyArn: p.Security.DataKeyArn,
 		AlarmEmail: c.Monitoring.AlarmEmail,
 		Ecs:        &monitoring.EcsTarget{ClusterName: p.Compute.ClusterName, ServiceName: p.Compute.ServiceName},
+		Api:        &monitoring.ApiTarget{ApiName: p.Api.RestApiName, StageName: p.Api.StageName},
+		Functions: map[string]pulumi.StringInput{
+			"api-writer": p.Api.FunctionName,
+			"analysis":   p.Streaming.AggregatorName, // cats-data-analysis
+		},
+		DeliveryStreams: map[string]pulumi.StringInput{"data-stream": p.Streaming.FirehoseName},
 	}, pulumi.Parent(p))
 	if err != nil {
 		return fmt.Errorf("monitoring tier: %w", err)
@@ -351,6 +384,7 @@ func Program(ctx *pulumi.Context) error {
 	// Shared municipality stacks read zoneId from their environment stack.
 	ctx.Export("zoneId", p.ZoneID)
 	ctx.Export("appUrl", p.AppURL)
+	ctx.Export("apiUrl", p.ApiURL)
 	ctx.Export("alarmTopicArn", p.AlarmTopicArn)
 	return nil
 }

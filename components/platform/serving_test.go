@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/platform"
@@ -32,7 +33,7 @@ func servingRun(t *testing.T, stack string, cfg map[string]string) (*harness.Rec
 			return err
 		}
 		// The run waits for every output, so these have their values when it returns.
-		for key, out := range map[string]pulumi.StringOutput{"zoneId": p.ZoneID, "appUrl": p.AppURL, "alarmTopicArn": p.AlarmTopicArn} {
+		for key, out := range map[string]pulumi.StringOutput{"zoneId": p.ZoneID, "appUrl": p.AppURL, "apiUrl": p.ApiURL, "alarmTopicArn": p.AlarmTopicArn} {
 			out.ApplyT(func(v string) string {
 				mu.Lock()
 				defer mu.Unlock()
@@ -62,7 +63,7 @@ func TestServingTiersPerStack(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec, outputs := servingRun(t, tc.stack, tc.cfg)
 
-			for _, tier := range []string{"cats:compute:Compute", "cats:monitoring:Monitoring"} {
+			for _, tier := range []string{"cats:api:Api", "cats:compute:Compute", "cats:monitoring:Monitoring"} {
 				r := rec.One(t, tier)
 				if p, ok := rec.Parent(r); !ok || p.Type != platform.Type {
 					t.Errorf("%s is not a child of the platform component", tier)
@@ -118,10 +119,94 @@ func TestServingTiersPerStack(t *testing.T) {
 			if outputs["alarmTopicArn"] != topic.Outputs["arn"].StringValue() {
 				t.Errorf("alarmTopicArn output %q, want the topic", outputs["alarmTopicArn"])
 			}
-			if n := len(rec.ByType("aws:cloudwatch/metricAlarm:MetricAlarm")); n != 2 {
-				t.Errorf("%d alarms, want the ECS CPU and memory alarms until the api and data tiers are wired", n)
-			}
+			checkApiWiring(t, rec, tc.stack, outputs["apiUrl"], tc.wantZone != "ZPRODZONE")
+			checkAlarmTargets(t, rec, tc.stack)
 		})
+	}
+}
+
+// checkApiWiring: the api tier reads and writes the data tiers' cats-info and
+// record stream, a municipality stack's API takes its own records only, and
+// only the stack owning the account's baseline sets API Gateway's account role.
+func checkApiWiring(t *testing.T, rec *harness.Recording, stack, apiURL string, ownsBaseline bool) {
+	t.Helper()
+	table := rec.One(t, "aws:dynamodb/table:Table")
+	stream := rec.One(t, "aws:kinesis/stream:Stream")
+	writer, ok := rec.Find("aws:lambda/function:Function", "cats-api-writer")
+	if !ok {
+		t.Fatal("no write-path Lambda cats-api-writer (seed §4 API Gateway: 統合先 Lambda)")
+	}
+	vars := writer.Input("environment").ObjectValue()["variables"].ObjectValue()
+	if vars["TABLE_NAME"].StringValue() != table.Str("name") || vars["STREAM_NAME"].StringValue() != stream.Str("name") {
+		t.Errorf("write path writes %v, want the data tiers' table %s and stream %s", vars, table.Str("name"), stream.Str("name"))
+	}
+	code := ""
+	if v, ok := vars["MUNICIPALITY_CODE"]; ok {
+		code = v.StringValue()
+	}
+	if want := strings.SplitN(stack, "-", 2)[0]; (stack == "dev" || stack == "prod") && code != "" || stack != "dev" && stack != "prod" && code != want {
+		t.Errorf("%s: write path MUNICIPALITY_CODE %q: a municipality stack accepts its own records only, an environment stack any", stack, code)
+	}
+	for _, i := range rec.ByType("aws:apigateway/integration:Integration") {
+		if i.Str("type") == "AWS" && !strings.Contains(i.Str("requestTemplates"), table.Str("name")) && !strings.Contains(i.Input("requestTemplates").String(), table.Str("name")) {
+			t.Errorf("GET integration %s does not query the data tiers' table %s", i.Name, table.Str("name"))
+		}
+	}
+	if accounts := rec.ByType("aws:apigateway/account:Account"); (len(accounts) == 1) != ownsBaseline || len(accounts) > 1 {
+		t.Errorf("%s: %d API Gateway account settings, want one exactly when the stack owns the account's baseline (one per account and region)", stack, len(accounts))
+	}
+	stage := rec.One(t, "aws:apigateway/stage:Stage")
+	if apiURL == "" || apiURL != stage.Outputs["invokeUrl"].StringValue() {
+		t.Errorf("apiUrl %q, want the stage's invoke URL %q", apiURL, stage.Outputs["invokeUrl"].StringValue())
+	}
+}
+
+// checkAlarmTargets: every serving and data path has its alarm (seed §4
+// アラーム: CPU, memory, error rate), each on the resource this stack created.
+func checkAlarmTargets(t *testing.T, rec *harness.Recording, stack string) {
+	t.Helper()
+	dimension := func(alarm harness.Resource, key string) string {
+		if d := alarm.Input("dimensions"); d.IsObject() {
+			return d.ObjectValue()[resource.PropertyKey(key)].StringValue()
+		}
+		for _, q := range alarm.Input("metricQueries").ArrayValue() {
+			if m := q.ObjectValue()["metric"]; m.IsObject() {
+				return m.ObjectValue()["dimensions"].ObjectValue()[resource.PropertyKey(key)].StringValue()
+			}
+		}
+		return ""
+	}
+	writer, _ := rec.Find("aws:lambda/function:Function", "cats-api-writer")
+	analysis := ""
+	for _, fn := range rec.ByType("aws:lambda/function:Function") {
+		if strings.HasPrefix(fn.Str("name"), "cats-data-analysis") {
+			analysis = fn.Str("name")
+		}
+	}
+	firehose := rec.One(t, "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream").Str("name")
+	restAPI := rec.One(t, "aws:apigateway/restApi:RestApi").Str("name")
+	want := map[string][2]string{
+		"cats-ecs-cpu-" + stack:                        {"ServiceName", ""},
+		"cats-ecs-memory-" + stack:                     {"ServiceName", ""},
+		"cats-api-5xx-" + stack:                        {"ApiName", restAPI},
+		"cats-lambda-api-writer-errors-" + stack:       {"FunctionName", writer.Str("name")},
+		"cats-lambda-analysis-errors-" + stack:         {"FunctionName", analysis},
+		"cats-firehose-data-stream-delivery-" + stack:  {"DeliveryStreamName", firehose},
+		"cats-firehose-data-stream-freshness-" + stack: {"DeliveryStreamName", firehose},
+	}
+	alarms := rec.ByType("aws:cloudwatch/metricAlarm:MetricAlarm")
+	if len(alarms) != len(want) {
+		t.Errorf("%d alarms, want %d: ECS CPU and memory, API 5xx, the two functions' error rates, Firehose delivery and freshness", len(alarms), len(want))
+	}
+	for _, alarm := range alarms {
+		w, ok := want[alarm.Str("name")]
+		if !ok {
+			t.Errorf("unexpected alarm %s", alarm.Str("name"))
+			continue
+		}
+		if got := dimension(alarm, w[0]); w[1] != "" && got != w[1] || got == "" {
+			t.Errorf("alarm %s watches %s %q, want %q (the resource this stack created)", alarm.Str("name"), w[0], got, w[1])
+		}
 	}
 }
 
