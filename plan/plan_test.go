@@ -195,6 +195,19 @@ var breaks = map[string][]struct {
 			r.Inputs["resourceArn"] = resource.NewStringProperty("arn:aws:apigateway:ap-northeast-1::/restapis/other/stages/v1")
 			delete(r.PropertyDependencies, "resourceArn")
 		})}},
+	"apigateway-stage-waf": {{name: "cats-api stage's WAF association moved to another ARN", stack: "131016-prod",
+		mutate: on("aws:wafv2/webAclAssociation:WebAclAssociation", func(r *plan.Resource) {
+			if r.Name == "cats-api-waf" {
+				r.Inputs["resourceArn"] = resource.NewStringProperty("arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/other/1")
+				delete(r.PropertyDependencies, "resourceArn")
+			}
+		})}},
+	"cloudfront-https-only": {{name: "published data served over plain HTTP", stack: "prod",
+		mutate: on("aws:cloudfront/distribution:Distribution", func(r *plan.Resource) {
+			r.Inputs["defaultCacheBehavior"].ObjectValue()["viewerProtocolPolicy"] = resource.NewStringProperty("allow-all")
+		})}},
+	"cloudfront-waf": {{name: "distribution without its web ACL", stack: "dev",
+		mutate: on("aws:cloudfront/distribution:Distribution", func(r *plan.Resource) { delete(r.Inputs, "webAclId") })}},
 	"cloudtrail-enabled": {
 		{name: "single-region trail", stack: "prod",
 			mutate: on("aws:cloudtrail/trail:Trail", func(r *plan.Resource) { r.Inputs["isMultiRegionTrail"] = resource.NewBoolProperty(false) })},

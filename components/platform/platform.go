@@ -17,6 +17,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/database"
 	"github.com/cats-analytics/cats-analytics/components/datalake"
 	"github.com/cats-analytics/cats-analytics/components/edge"
+	"github.com/cats-analytics/cats-analytics/components/iamdoc"
 	"github.com/cats-analytics/cats-analytics/components/monitoring"
 	"github.com/cats-analytics/cats-analytics/components/naming"
 	"github.com/cats-analytics/cats-analytics/components/network"
@@ -47,6 +48,7 @@ type Platform struct {
 	Analytics  *analytics.Analytics
 	Streaming  *streaming.Streaming
 	Domain     *edge.Domain // nil when cats:domain is "none"
+	Cdn        *edge.Cdn
 	Api        *api.Api
 	Compute    *compute.Compute
 	Monitoring *monitoring.Monitoring
@@ -68,6 +70,7 @@ type Platform struct {
 	ZoneID        pulumi.StringOutput `pulumi:"zoneId"`
 	AppURL        pulumi.StringOutput `pulumi:"appUrl"`
 	ApiURL        pulumi.StringOutput `pulumi:"apiUrl"`
+	CdnURL        pulumi.StringOutput `pulumi:"cdnUrl"`
 	AlarmTopicArn pulumi.StringOutput `pulumi:"alarmTopicArn"`
 }
 
@@ -106,6 +109,9 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		WafRateLimit:       c.Security.WafRateLimit,
 		OwnsBaseline:       c.OwnsBaseline(),
 		Prod:               c.IsProd(),
+		// With SSE-KMS the data key's policy names the CloudFront
+		// distribution, which needs this tier's web ACL: edgeTiers sets it.
+		DeferDataKeyPolicy: c.DataLake.Encryption == config.EncryptionKMS,
 	}
 	var env *pulumi.StackReference
 	if !c.OwnsBaseline() {
@@ -136,10 +142,13 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		return nil, fmt.Errorf("network tier: %w", err)
 	}
 
+	if err := p.edgeTiers(ctx, name, c, cloudFront, env); err != nil {
+		return nil, err
+	}
 	if err := newDataTiers(ctx, name, c, args.AccountID, p); err != nil {
 		return nil, err
 	}
-	if err := p.servingTiers(ctx, name, args, cloudFront, env); err != nil {
+	if err := p.servingTiers(ctx, name, args); err != nil {
 		return nil, err
 	}
 
@@ -164,6 +173,7 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		"zoneId":                 p.ZoneID,
 		"appUrl":                 p.AppURL,
 		"apiUrl":                 p.ApiURL,
+		"cdnUrl":                 p.CdnURL,
 		"alarmTopicArn":          p.AlarmTopicArn,
 	}); err != nil {
 		return nil, fmt.Errorf("register %s outputs: %w", name, err)
@@ -183,6 +193,10 @@ func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID s
 		Encryption: c.DataLake.Encryption,
 		DataKeyArn: p.Security.DataKeyArn,
 		Retain:     c.IsProd(),
+		// The distribution, and no other, reads published/ (DESIGN.md deviation 4).
+		PolicyStatements: func(bucketArn pulumi.StringOutput) []iamdoc.Statement {
+			return []iamdoc.Statement{edge.PublishedReadStatement(bucketArn, p.Cdn.DistributionArn)}
+		},
 	}, pulumi.Parent(p))
 	if err != nil {
 		return fmt.Errorf("data lake tier: %w", err)
@@ -247,13 +261,13 @@ func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID s
 	return nil
 }
 
-// servingTiers wires the tiers that serve the product: the stack's names and
-// certificates, the REST API on cats-info and the record stream, the ECS
-// application behind its ALB, and the alarms on all of them.
-func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformArgs, cloudFront pulumi.ProviderResource, env *pulumi.StackReference) error {
-	c := args.Config
+// edgeTiers wires the stack's names and certificates and the CloudFront
+// distribution of the data lake's published/ prefix. They come before the
+// data tiers: the data lake's bucket policy (and, with SSE-KMS, the data
+// key's policy) names the distribution, which needs only the bucket's
+// regional domain name, known from the stack's names.
+func (p *Platform) edgeTiers(ctx *pulumi.Context, name string, c config.Config, cloudFront pulumi.ProviderResource, env *pulumi.StackReference) error {
 	namer := c.Namer()
-	var appDomain *compute.AppDomain
 	p.ZoneID = pulumi.String("").ToStringOutput()
 	if c.Edge.Domain != "" {
 		domainArgs := edge.DomainArgs{
@@ -274,6 +288,45 @@ func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformA
 			return fmt.Errorf("edge tier (domain): %w", err)
 		}
 		p.ZoneID = p.Domain.ZoneID
+	}
+
+	origin, err := datalake.RegionalDomainName(namer, c.Region)
+	if err != nil {
+		return fmt.Errorf("edge tier (cdn): %w", err)
+	}
+	cdnArgs := edge.CdnArgs{
+		Namer:                      namer,
+		DataLakeRegionalDomainName: pulumi.String(origin),
+		CloudFrontWebAclArn:        p.Security.CloudFrontWebAclArn,
+		DefaultTTLSeconds:          c.Edge.DefaultTTLSeconds,
+	}
+	if p.Domain != nil {
+		cdnArgs.Domain = &edge.SiteDomain{ZoneID: p.Domain.ZoneID, Hostname: p.Domain.SiteHost, CertificateArn: p.Domain.SiteCertificateArn}
+	}
+	p.Cdn, err = edge.NewCdn(ctx, name+"-cdn", cdnArgs, pulumi.Parent(p))
+	if err != nil {
+		return fmt.Errorf("edge tier (cdn): %w", err)
+	}
+	p.CdnURL = p.Cdn.URL
+
+	if p.Security.DataKeyPolicyPending() {
+		// cats:dataLakeEncryption: aws:kms: S3 decrypts published objects for
+		// the distribution only if the data key's policy lets it.
+		if _, err := p.Security.SetDataKeyPolicy(ctx, name+"-security-data-key-policy", edge.PublishedDecryptStatement(p.Cdn.DistributionArn)); err != nil {
+			return fmt.Errorf("security tier (data key policy): %w", err)
+		}
+	}
+	return nil
+}
+
+// servingTiers wires the tiers that serve the product: the REST API on
+// cats-info and the record stream, the ECS application behind its ALB, and
+// the alarms on all of them.
+func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformArgs) error {
+	c := args.Config
+	namer := c.Namer()
+	var appDomain *compute.AppDomain
+	if p.Domain != nil {
 		appDomain = &compute.AppDomain{ZoneID: p.Domain.ZoneID, Hostname: p.Domain.AppHost, CertificateArn: p.Domain.AppCertificateArn}
 	}
 
@@ -385,6 +438,7 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("zoneId", p.ZoneID)
 	ctx.Export("appUrl", p.AppURL)
 	ctx.Export("apiUrl", p.ApiURL)
+	ctx.Export("cdnUrl", p.CdnURL)
 	ctx.Export("alarmTopicArn", p.AlarmTopicArn)
 	return nil
 }

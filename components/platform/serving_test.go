@@ -1,6 +1,8 @@
 package platform_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -236,5 +238,143 @@ func TestProgramRunsForEveryKindOfStack(t *testing.T) {
 		if n := len(rec.ByType("aws:ecs/service:Service")); n != 1 {
 			t.Errorf("%s %v: %d ECS services, want 1", tc.stack, tc.cfg, n)
 		}
+	}
+}
+
+// policyDoc is an IAM policy document as iamdoc writes it.
+type policyDoc struct {
+	Statement []struct {
+		Sid       string
+		Principal map[string]any
+		Action    any
+		Resource  any
+		Condition map[string]map[string]any
+	}
+}
+
+func statement(t *testing.T, policy, sid string) (found bool, resource any, condition map[string]map[string]any) {
+	t.Helper()
+	var doc policyDoc
+	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
+		t.Fatalf("policy %q: %v", policy, err)
+	}
+	for _, s := range doc.Statement {
+		if s.Sid == sid {
+			return true, s.Resource, s.Condition
+		}
+	}
+	return false, nil, nil
+}
+
+// TestCdnServesOnlyPublishedData: the distribution's origin is this stack's
+// data lake, through origin access control on published/ only, and the data
+// lake's one bucket policy lets exactly this distribution read that prefix
+// (DESIGN.md deviation 4: CloudFront on the raw data lake would publish
+// residents' reports).
+func TestCdnServesOnlyPublishedData(t *testing.T) {
+	for _, tc := range []struct {
+		name, stack string
+		cfg         map[string]string
+		wantURL     string
+	}{
+		{"dev", "dev", nil, "https://www.cats.example.com"},
+		{"shared municipality", "131016-prod", nil, "https://131016.cats.example.com"},
+		{"no domain", "dev", map[string]string{"cats:domain": "none"}, "https://cats-cdn-distribution.cloudfront.net"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cdnURL string
+			var mu sync.Mutex
+			rec := harness.MustRun(t, tc.stack, tc.cfg, func(ctx *pulumi.Context) error {
+				c, err := platform.LoadConfig(ctx)
+				if err != nil {
+					return err
+				}
+				p, err := platform.NewPlatform(ctx, "cats", platform.PlatformArgs{Config: c, AccountID: harness.AccountID})
+				if err != nil {
+					return err
+				}
+				p.CdnURL.ApplyT(func(v string) string { mu.Lock(); defer mu.Unlock(); cdnURL = v; return v })
+				return nil
+			}, environmentOutputs)
+
+			dist := rec.One(t, "aws:cloudfront/distribution:Distribution")
+			var lake harness.Resource
+			for _, b := range rec.ByType("aws:s3/bucketV2:BucketV2") {
+				if strings.HasPrefix(b.Str("bucket"), "cats-data-lake-") && !strings.HasPrefix(b.Str("bucket"), "cats-data-lake-logs-") {
+					lake = b
+				}
+			}
+			origins := dist.Input("origins").ArrayValue()
+			if len(origins) != 1 {
+				t.Fatalf("distribution has %d origins, want the data lake only", len(origins))
+			}
+			origin := origins[0].ObjectValue()
+			if got, want := origin["domainName"].StringValue(), lake.Outputs["bucketRegionalDomainName"].StringValue(); got != want || want == "" {
+				t.Errorf("CDN origin %q, want this stack's data lake %q (seed §4 CloudFront オリジン S3)", got, want)
+			}
+			// CloudFront refuses an origin path that ends in a slash.
+			if origin["originPath"].StringValue() != "/published" || origin["originAccessControlId"].StringValue() == "" {
+				t.Errorf("origin path %q with OAC %q, want /published through origin access control (DESIGN.md deviation 4)",
+					origin["originPath"].StringValue(), origin["originAccessControlId"].StringValue())
+			}
+			if cdnURL != tc.wantURL {
+				t.Errorf("cdnUrl %q, want %q", cdnURL, tc.wantURL)
+			}
+
+			var lakePolicy string
+			for _, bp := range rec.ByType("aws:s3/bucketPolicy:BucketPolicy") {
+				if bp.Str("bucket") == lake.Str("bucket") {
+					lakePolicy = bp.Str("policy")
+				}
+			}
+			found, res, cond := statement(t, lakePolicy, "CloudFrontReadsPublished")
+			distArn := dist.Outputs["arn"].StringValue()
+			if !found || fmt.Sprint(res) != "[arn:aws:s3:::"+lake.Str("bucket")+"/published/*]" || cond["StringEquals"]["AWS:SourceArn"] != distArn {
+				t.Errorf("data lake policy %s: want CloudFrontReadsPublished on published/* for the distribution %s only", lakePolicy, distArn)
+			}
+			if !strings.Contains(lakePolicy, "aws:SecureTransport") {
+				t.Errorf("the data lake's one policy must keep its TLS-only statement beside the CloudFront read: %s", lakePolicy)
+			}
+			if n := len(rec.ByType("aws:kms/keyPolicy:KeyPolicy")); n != 0 {
+				t.Errorf("with SSE-S3 (the seed's AES-256) the data key needs no CloudFront statement, got %d key policies", n)
+			}
+		})
+	}
+}
+
+// TestKMSDataLakeLetsTheDistributionDecrypt: with cats:dataLakeEncryption
+// aws:kms, S3 decrypts published objects for CloudFront only if the data
+// key's policy allows the distribution; it must, and only that distribution,
+// while keeping the key's own statements.
+func TestKMSDataLakeLetsTheDistributionDecrypt(t *testing.T) {
+	for _, stack := range []string{"dev", "131016-prod"} {
+		t.Run(stack, func(t *testing.T) {
+			rec, _ := servingRun(t, stack, map[string]string{"cats:dataLakeEncryption": "aws:kms"})
+			dataKey, ok := rec.Find("aws:kms/key:Key", "cats-security-data-key")
+			if !ok {
+				t.Fatal("no data key")
+			}
+			if p := dataKey.Str("policy"); p != "" {
+				t.Errorf("the data key's policy must be set once, by its KeyPolicy, not also inline: %s", p)
+			}
+			policies := rec.ByType("aws:kms/keyPolicy:KeyPolicy")
+			if len(policies) != 1 || policies[0].Str("keyId") != dataKey.Outputs["keyId"].StringValue() {
+				t.Fatalf("want one KeyPolicy on the data key, got %d", len(policies))
+			}
+			policy := policies[0].Str("policy")
+			dist := rec.One(t, "aws:cloudfront/distribution:Distribution")
+			found, _, cond := statement(t, policy, "CloudFrontDecryptsPublished")
+			if !found || cond["StringEquals"]["AWS:SourceArn"] != dist.Outputs["arn"].StringValue() {
+				t.Errorf("data key policy %s: want CloudFrontDecryptsPublished for the distribution %s only", policy, dist.Outputs["arn"].StringValue())
+			}
+			for _, sid := range []string{"AccountAdministers", "CloudWatchAlarmsPublish"} {
+				if ok, _, _ := statement(t, policy, sid); !ok {
+					t.Errorf("data key policy lost its own statement %s: %s", sid, policy)
+				}
+			}
+			if strings.Contains(policy, "kms:Encrypt") || strings.Contains(policy, "kms:GenerateDataKey\"") {
+				t.Errorf("CloudFront only reads: %s", policy)
+			}
+		})
 	}
 }
