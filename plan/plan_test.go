@@ -54,6 +54,25 @@ func TestStacksPlanWithoutMandatoryViolations(t *testing.T) {
 	}
 }
 
+// TestKMSDataLakePlans: with cats:dataLakeEncryption aws:kms (the data key
+// encrypts the data lake and its policy admits the CloudFront distribution)
+// every kind of stack still plans with no mandatory violation.
+func TestKMSDataLakePlans(t *testing.T) {
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			res := mustPlan(t, stack, func(cfg map[string]string) { cfg["cats:dataLakeEncryption"] = "aws:kms" }, plan.Options{})
+			for _, v := range res.Violations {
+				if v.Mandatory() {
+					t.Errorf("mandatory violation on %s with aws:kms: %s %s: %s", stack, v.Policy, v.URN, v.Message)
+				}
+			}
+			if !slices.ContainsFunc(res.Resources, func(r plan.Resource) bool { return r.Type == "aws:kms/keyPolicy:KeyPolicy" }) {
+				t.Errorf("%s with aws:kms: the data key's policy (with the CloudFront statement) is missing from the plan", stack)
+			}
+		})
+	}
+}
+
 func TestGraph(t *testing.T) {
 	res := mustPlan(t, "dev", nil, plan.Options{})
 	byURN := map[string]plan.Resource{}
