@@ -188,6 +188,20 @@ const MaxClockSkew = 5 * time.Minute
 // Parse decodes one JSON record strictly (unknown fields are an error, so a
 // producer's typo is reported rather than lost) and validates it.
 func Parse(data []byte, now time.Time) (Record, error) {
+	r, err := Decode(data)
+	if err != nil {
+		return Record{}, err
+	}
+	if err := r.Validate(now); err != nil {
+		return Record{}, err
+	}
+	return r, nil
+}
+
+// Decode is Parse without the validation, for producers that complete a
+// record (the API assigns record_id) before validating it: the same strict
+// decoding, errors naming the field, event time in UTC.
+func Decode(data []byte) (Record, error) {
 	var r Record
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -198,10 +212,32 @@ func Parse(data []byte, now time.Time) (Record, error) {
 		return Record{}, &FieldError{Field: "(record)", Reason: "trailing data after the JSON object"}
 	}
 	r.EventTime = r.EventTime.UTC()
-	if err := r.Validate(now); err != nil {
-		return Record{}, err
-	}
 	return r, nil
+}
+
+// FieldErrors lists the field errors of an error returned by Validate, Parse
+// or Decode, in the order the fields were checked.
+func FieldErrors(err error) []*FieldError {
+	var out []*FieldError
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		if fe, ok := err.(*FieldError); ok {
+			out = append(out, fe)
+			return
+		}
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		walk(errors.Unwrap(err))
+	}
+	walk(err)
+	return out
 }
 
 // decodeError names the field a JSON error is about where the decoder says.

@@ -136,3 +136,33 @@ func TestColumnsMatchTheJSONEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeLeavesValidationToTheCaller: a producer that completes a record
+// (the API assigns record_id) decodes it strictly first and validates after;
+// FieldErrors then lists every problem, each naming its field.
+func TestDecodeLeavesValidationToTheCaller(t *testing.T) {
+	r := valid()
+	r.RecordID = ""
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(b)
+	if err != nil || got.RecordID != "" || got.District != r.District {
+		t.Fatalf("Decode of a record without record_id: %+v %v, want it decoded and not yet validated", got, err)
+	}
+	if _, err := Decode([]byte(`{"colour":"black"}`)); len(FieldErrors(err)) != 1 || FieldErrors(err)[0].Field != "colour" {
+		t.Errorf("Decode must refuse unknown fields naming them, got %v", err)
+	}
+	r.EventType, r.Sex = "feeding", "tom"
+	var fields []string
+	for _, fe := range FieldErrors(r.Validate(now)) {
+		fields = append(fields, fe.Field)
+	}
+	if strings.Join(fields, ",") != "record_id,event_type,cat_sex" {
+		t.Errorf("FieldErrors = %v, want record_id,event_type,cat_sex: every problem, in the order the fields are checked", fields)
+	}
+	if FieldErrors(nil) != nil {
+		t.Error("FieldErrors(nil) must be empty")
+	}
+}

@@ -54,6 +54,25 @@ func TestStacksPlanWithoutMandatoryViolations(t *testing.T) {
 	}
 }
 
+// TestKMSDataLakePlans: with cats:dataLakeEncryption aws:kms (the data key
+// encrypts the data lake and its policy admits the CloudFront distribution)
+// every kind of stack still plans with no mandatory violation.
+func TestKMSDataLakePlans(t *testing.T) {
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			res := mustPlan(t, stack, func(cfg map[string]string) { cfg["cats:dataLakeEncryption"] = "aws:kms" }, plan.Options{})
+			for _, v := range res.Violations {
+				if v.Mandatory() {
+					t.Errorf("mandatory violation on %s with aws:kms: %s %s: %s", stack, v.Policy, v.URN, v.Message)
+				}
+			}
+			if !slices.ContainsFunc(res.Resources, func(r plan.Resource) bool { return r.Type == "aws:kms/keyPolicy:KeyPolicy" }) {
+				t.Errorf("%s with aws:kms: the data key's policy (with the CloudFront statement) is missing from the plan", stack)
+			}
+		})
+	}
+}
+
 func TestGraph(t *testing.T) {
 	res := mustPlan(t, "dev", nil, plan.Options{})
 	byURN := map[string]plan.Resource{}
@@ -195,6 +214,19 @@ var breaks = map[string][]struct {
 			r.Inputs["resourceArn"] = resource.NewStringProperty("arn:aws:apigateway:ap-northeast-1::/restapis/other/stages/v1")
 			delete(r.PropertyDependencies, "resourceArn")
 		})}},
+	"apigateway-stage-waf": {{name: "cats-api stage's WAF association moved to another ARN", stack: "131016-prod",
+		mutate: on("aws:wafv2/webAclAssociation:WebAclAssociation", func(r *plan.Resource) {
+			if r.Name == "cats-api-waf" {
+				r.Inputs["resourceArn"] = resource.NewStringProperty("arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/other/1")
+				delete(r.PropertyDependencies, "resourceArn")
+			}
+		})}},
+	"cloudfront-https-only": {{name: "published data served over plain HTTP", stack: "prod",
+		mutate: on("aws:cloudfront/distribution:Distribution", func(r *plan.Resource) {
+			r.Inputs["defaultCacheBehavior"].ObjectValue()["viewerProtocolPolicy"] = resource.NewStringProperty("allow-all")
+		})}},
+	"cloudfront-waf": {{name: "distribution without its web ACL", stack: "dev",
+		mutate: on("aws:cloudfront/distribution:Distribution", func(r *plan.Resource) { delete(r.Inputs, "webAclId") })}},
 	"cloudtrail-enabled": {
 		{name: "single-region trail", stack: "prod",
 			mutate: on("aws:cloudtrail/trail:Trail", func(r *plan.Resource) { r.Inputs["isMultiRegionTrail"] = resource.NewBoolProperty(false) })},

@@ -11,14 +11,17 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/acm"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/apigateway"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/appautoscaling"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/athena"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cfg"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudfront"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecs"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/glue"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kms"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/route53"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sns"
@@ -473,6 +476,18 @@ var untaggable = map[string]any{
 	"aws:route53/record:Record":                                                                  route53.RecordArgs{},
 	"aws:sns/topicPolicy:TopicPolicy":                                                            sns.TopicPolicyArgs{},
 	"aws:wafv2/webAclAssociation:WebAclAssociation":                                              wafv2.WebAclAssociationArgs{},
+	"aws:apigateway/account:Account":                                                             apigateway.AccountArgs{},
+	"aws:apigateway/deployment:Deployment":                                                       apigateway.DeploymentArgs{},
+	"aws:apigateway/integration:Integration":                                                     apigateway.IntegrationArgs{},
+	"aws:apigateway/integrationResponse:IntegrationResponse":                                     apigateway.IntegrationResponseArgs{},
+	"aws:apigateway/method:Method":                                                               apigateway.MethodArgs{},
+	"aws:apigateway/methodResponse:MethodResponse":                                               apigateway.MethodResponseArgs{},
+	"aws:apigateway/methodSettings:MethodSettings":                                               apigateway.MethodSettingsArgs{},
+	"aws:apigateway/resource:Resource":                                                           apigateway.ResourceArgs{},
+	"aws:cloudfront/cachePolicy:CachePolicy":                                                     cloudfront.CachePolicyArgs{},
+	"aws:cloudfront/originAccessControl:OriginAccessControl":                                     cloudfront.OriginAccessControlArgs{},
+	"aws:lambda/permission:Permission":                                                           lambda.PermissionArgs{},
+	"aws:kms/keyPolicy:KeyPolicy":                                                                kms.KeyPolicyArgs{},
 }
 
 // listTagged are the types whose tags are a list of {key, value} rather than a map.

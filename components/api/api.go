@@ -20,11 +20,16 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/iamdoc"
+	"github.com/cats-analytics/cats-analytics/components/lambdapkg"
 	"github.com/cats-analytics/cats-analytics/components/naming"
 )
 
 // Type is the component's type token.
 const Type = "cats:api:Api"
+
+// WriterPackage is the write path's main package, packaged by lambdapkg like
+// every function of the project.
+const WriterPackage = lambdapkg.Module + "/functions/catsapi/cmd/catsapi"
 
 // StageName is the API's one stage.
 const StageName = "v1"
@@ -56,8 +61,6 @@ type ApiArgs struct {
 	DataKeyArn        pulumi.StringInput
 	LogsKeyArn        pulumi.StringInput // log groups
 	RegionalWebAclArn pulumi.StringInput // security tier, REGIONAL scope
-	// Code is the write path packaged by BuildGoLambda.
-	Code LambdaZip
 
 	// Defaulted.
 	LogRetentionDays int     // 365 when zero
@@ -104,9 +107,6 @@ func (a *ApiArgs) check() error {
 			errs = append(errs, fmt.Errorf("api: %s is required", name))
 		}
 	}
-	if a.Code.Path == "" || a.Code.SHA256 == "" {
-		errs = append(errs, errors.New("api: Code is required (api.BuildGoLambda of functions/catsapi/cmd/catsapi)"))
-	}
 	if a.LogRetentionDays == 0 {
 		a.LogRetentionDays = 365
 	}
@@ -152,13 +152,19 @@ func NewApi(ctx *pulumi.Context, name string, args ApiArgs, opts ...pulumi.Resou
 	if err := args.check(); err != nil {
 		return nil, err
 	}
+	// Built before anything is registered: a package that does not compile
+	// fails the program instead of leaving a half-registered tier.
+	code, codeHash, err := lambdapkg.Build(WriterPackage)
+	if err != nil {
+		return nil, fmt.Errorf("api: package the write path: %w", err)
+	}
 	a := &Api{}
 	if err := ctx.RegisterComponentResource(Type, name, a, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(a)
 
-	fn, err := writeFunction(ctx, name, args, parent)
+	fn, err := writeFunction(ctx, name, args, code, codeHash, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +331,7 @@ func definitionHash(table string) string {
 }
 
 // writeFunction is the write path's Lambda with its own role and log group.
-func writeFunction(ctx *pulumi.Context, name string, args ApiArgs, parent pulumi.ResourceOption) (*lambda.Function, error) {
+func writeFunction(ctx *pulumi.Context, name string, args ApiArgs, code pulumi.Archive, codeHash string, parent pulumi.ResourceOption) (*lambda.Function, error) {
 	fnName := args.Namer.PerStack("cats-api-writer")
 	logGroup, err := cloudwatch.NewLogGroup(ctx, name+"-writer-logs", &cloudwatch.LogGroupArgs{
 		Name:            pulumi.String("/aws/lambda/" + fnName),
@@ -358,11 +364,11 @@ func writeFunction(ctx *pulumi.Context, name string, args ApiArgs, parent pulumi
 		Name:           pulumi.String(fnName),
 		Description:    pulumi.String("cats-api write path: POST, PUT, DELETE of cat records"),
 		Role:           role.Arn,
-		Runtime:        pulumi.String("provided.al2023"),
-		Architectures:  pulumi.StringArray{pulumi.String("arm64")},
-		Handler:        pulumi.String("bootstrap"),
-		Code:           pulumi.NewFileArchive(args.Code.Path),
-		SourceCodeHash: pulumi.String(args.Code.SHA256),
+		Runtime:        pulumi.String(lambdapkg.Runtime),
+		Architectures:  pulumi.StringArray{pulumi.String(lambdapkg.Architecture)},
+		Handler:        pulumi.String(lambdapkg.Handler),
+		Code:           code,
+		SourceCodeHash: pulumi.String(codeHash),
 		MemorySize:     pulumi.Int(args.MemoryMB),
 		Timeout:        pulumi.Int(args.TimeoutSeconds),
 		Environment:    &lambda.FunctionEnvironmentArgs{Variables: env},

@@ -9,6 +9,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/api"
+	"github.com/cats-analytics/cats-analytics/components/lambdapkg"
 	"github.com/cats-analytics/cats-analytics/components/naming"
 	"github.com/cats-analytics/cats-analytics/tests/harness"
 )
@@ -31,7 +32,6 @@ func testArgs(t *testing.T, stack, code string, ownsBaseline bool) api.ApiArgs {
 		TableName: pulumi.String("cats-info-test"), TableArn: pulumi.String(tableArn),
 		StreamName: pulumi.String("cats-data-stream-test"), StreamArn: pulumi.String(streamArn),
 		DataKeyArn: pulumi.String(dataKey), LogsKeyArn: pulumi.String(logsKey), RegionalWebAclArn: pulumi.String(webACL),
-		Code:                  api.LambdaZip{Path: "testdata/bootstrap.zip", SHA256: "c2hhMjU2"},
 		LogRetentionDays:      30,
 		MunicipalityCode:      code,
 		ManageAccountSettings: ownsBaseline,
@@ -184,6 +184,14 @@ func checkFunction(t *testing.T, rec *harness.Recording, stack, code string) {
 	}
 	if arch := fn.Input("architectures").ArrayValue(); len(arch) != 1 || arch[0].StringValue() != "arm64" {
 		t.Errorf("writer architectures %v, want [arm64]", arch)
+	}
+	// The write path is packaged by lambdapkg, like every function of the project.
+	_, hash, err := lambdapkg.Build(api.WriterPackage)
+	if err != nil {
+		t.Fatalf("package the write path: %v", err)
+	}
+	if !fn.Input("code").IsArchive() || fn.Str("sourceCodeHash") != hash {
+		t.Errorf("writer code must be lambdapkg's reproducible archive of %s with its hash %s, got %q (an unchanged function must never redeploy)", api.WriterPackage, hash, fn.Str("sourceCodeHash"))
 	}
 	if fn.Input("tracingConfig").ObjectValue()["mode"].StringValue() != "Active" {
 		t.Error("writer must trace with X-Ray (Active)")

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/cats-analytics/cats-analytics/components/api"
+	"github.com/cats-analytics/cats-analytics/components/database"
 	"github.com/cats-analytics/cats-analytics/functions/catsapi"
 	"github.com/cats-analytics/cats-analytics/internal/localaws"
 )
@@ -67,14 +68,24 @@ func TestReadPathReturnsWhatTheWritePathStored(t *testing.T) {
 	ctx := context.Background()
 	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName: aws.String(readTable),
+		// cats-info's key schema and index, as components/database declares them.
 		AttributeDefinitions: []dbtypes.AttributeDefinition{
-			{AttributeName: aws.String("id"), AttributeType: dbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("timestamp"), AttributeType: dbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String(database.AttrID), AttributeType: dbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String(database.AttrTimestamp), AttributeType: dbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String(database.AttrMunicipality), AttributeType: dbtypes.ScalarAttributeTypeS},
 		},
 		KeySchema: []dbtypes.KeySchemaElement{
-			{AttributeName: aws.String("id"), KeyType: dbtypes.KeyTypeHash},
-			{AttributeName: aws.String("timestamp"), KeyType: dbtypes.KeyTypeRange},
+			{AttributeName: aws.String(database.AttrID), KeyType: dbtypes.KeyTypeHash},
+			{AttributeName: aws.String(database.AttrTimestamp), KeyType: dbtypes.KeyTypeRange},
 		},
+		GlobalSecondaryIndexes: []dbtypes.GlobalSecondaryIndex{{
+			IndexName: aws.String(database.IndexByMunicipalityTime),
+			KeySchema: []dbtypes.KeySchemaElement{
+				{AttributeName: aws.String(database.AttrMunicipality), KeyType: dbtypes.KeyTypeHash},
+				{AttributeName: aws.String(database.AttrTimestamp), KeyType: dbtypes.KeyTypeRange},
+			},
+			Projection: &dbtypes.Projection{ProjectionType: dbtypes.ProjectionTypeAll},
+		}},
 		BillingMode: dbtypes.BillingModePayPerRequest,
 	}); err != nil {
 		t.Fatal(err)
@@ -96,8 +107,10 @@ func TestReadPathReturnsWhatTheWritePathStored(t *testing.T) {
 
 	var stored []map[string]any
 	for _, body := range []string{
-		`{"municipalityCode":"131016","kind":"tnr","observedAt":"2026-03-31T18:30:00+09:00","count":1,"location":{"lat":35.6,"lon":139.7},"description":"耳カット済み \"さくら猫\" は 'よく' 来る \\ </script>"}`,
-		`{"municipalityCode":"131016","kind":"adoption","observedAt":"2026-03-30T10:00:00Z","count":3}`,
+		`{"municipality_code":"131016","event_time":"2026-03-31T18:30:00+09:00","event_type":"neuter","district":"神田 \"錦町\" 'よく' \\ </script>",` +
+			`"latitude":35.6,"longitude":139.7,"reporter_role":"veterinarian","cat_estimated_age_months":30,"cat_sex":"male",` +
+			`"cat_colour_pattern":"キジトラ","cat_ear_tipped":true,"cat_microchip_id":"392141000012345"}`,
+		`{"municipality_code":"131016","event_time":"2026-03-30T10:00:00Z","event_type":"adoption","district":"千代田一丁目","reporter_role":"shelter","cat_sex":"unknown","cat_ear_tipped":false}`,
 	} {
 		resp, err := handler.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/cats", Body: body})
 		if err != nil || resp.StatusCode != http.StatusCreated {
@@ -109,7 +122,7 @@ func TestReadPathReturnsWhatTheWritePathStored(t *testing.T) {
 		}
 		stored = append(stored, record)
 	}
-	id := stored[0]["id"].(string)
+	id := stored[0]["record_id"].(string)
 
 	// GET /cats/{id}
 	request := renderTemplates(t, []renderJob{{Template: api.GetItemRequestTemplate(readTable), Params: map[string]string{"id": id}}})[0]
@@ -133,14 +146,44 @@ func TestReadPathReturnsWhatTheWritePathStored(t *testing.T) {
 	page := decode(t, "GET /cats", renderTemplates(t, []renderJob{{Template: api.ListResponseTemplate(), Body: answer}})[0])
 	listed := map[string]any{}
 	for _, c := range page["cats"].([]any) {
-		listed[c.(map[string]any)["id"].(string)] = c
+		listed[c.(map[string]any)["record_id"].(string)] = c
 	}
 	for _, want := range stored {
-		if !reflect.DeepEqual(listed[want["id"].(string)], want) {
-			t.Errorf("GET /cats lists %v, want %v", listed[want["id"].(string)], want)
+		if !reflect.DeepEqual(listed[want["record_id"].(string)], want) {
+			t.Errorf("GET /cats lists %v, want %v", listed[want["record_id"].(string)], want)
 		}
 	}
 	if len(listed) != len(stored) || page["next"] != nil {
 		t.Errorf("GET /cats lists %d records with next %v, want %d and no next page", len(listed), page["next"], len(stored))
+	}
+
+	// "All records of a municipality in a time range" (the database tier's index) finds what the API wrote.
+	byMunicipality, err := db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(readTable), IndexName: aws.String(database.IndexByMunicipalityTime),
+		KeyConditionExpression:   aws.String("municipality_code = :m AND #t BETWEEN :from AND :to"),
+		ExpressionAttributeNames: map[string]string{"#t": "timestamp"},
+		ExpressionAttributeValues: map[string]dbtypes.AttributeValue{
+			":m":    &dbtypes.AttributeValueMemberS{Value: "131016"},
+			":from": &dbtypes.AttributeValueMemberS{Value: "2000-01-01T00:00:00.000Z"},
+			":to":   &dbtypes.AttributeValueMemberS{Value: "2999-01-01T00:00:00.000Z"},
+		},
+	})
+	if err != nil || len(byMunicipality.Items) != len(stored) {
+		t.Errorf("index %s finds %v records of 131016 (%v), want %d: the write path must store municipality_code", database.IndexByMunicipalityTime, byMunicipality, err, len(stored))
+	}
+}
+
+// TestItemKeysAreTheTables holds the write path's item to cats-info's real
+// key schema and index (components/database): a different attribute name
+// would leave items out of the by-municipality-time index or fail every put.
+func TestItemKeysAreTheTables(t *testing.T) {
+	for _, c := range []struct{ handler, table, what string }{
+		{catsapi.AttrID, database.AttrID, "partition key"},
+		{catsapi.AttrTimestamp, database.AttrTimestamp, "sort key"},
+		{catsapi.AttrMunicipality, database.AttrMunicipality, "partition key of " + database.IndexByMunicipalityTime},
+	} {
+		if c.handler != c.table {
+			t.Errorf("the write path stores the %s as %q, cats-info declares %q (seed §4 DynamoDB: id/timestamp)", c.what, c.handler, c.table)
+		}
 	}
 }

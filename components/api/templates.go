@@ -9,7 +9,8 @@ import (
 // 統合先 DynamoDB), so a GET costs no Lambda invocation. The mapping templates
 // below are API Gateway's Velocity (VTL) templates; they read and write the
 // attributes of the cat record as the write path stores them
-// (functions/catsapi.Cat).
+// (functions/catsapi.Stored: catrecord.Record's JSON names, id, timestamp,
+// updated_at).
 
 // ListLimit is how many records one GET /cats answers; the answer's next
 // holds the query parameters of the following page.
@@ -44,20 +45,32 @@ func ListRequestTemplate(table string) string {
 }`, table, ListLimit, esc("$input.params('startId')"), esc("$input.params('startTimestamp')"))
 }
 
-// recordTemplate renders one DynamoDB item held in a VTL variable as the record's JSON.
+// recordTemplate renders one DynamoDB item held in a VTL variable as the
+// record's JSON: catrecord.Record's encoding (record_id is the item's id) with
+// the table's timestamp and updated_at, as functions/catsapi.Stored answers a
+// write. Optional attributes are absent from the item when absent from the
+// record, and so from the answer.
 func recordTemplate(v string) string {
-	s := func(attr string) string { return fmt.Sprintf(`"%s": "%s"`, attr, esc(v+"."+attr+".S")) }
+	s := func(key, attr string) string { return fmt.Sprintf(`"%s": "%s",`, key, esc(v+"."+attr+".S")) }
+	optionalS := func(attr string) string {
+		return fmt.Sprintf(`#if(%[1]s.%[2]s)"%[2]s": "%[3]s",#end`, v, attr, esc(v+"."+attr+".S"))
+	}
 	return strings.Join([]string{
 		"{",
-		s("id") + ",",
-		s("timestamp") + ",",
-		s("municipalityCode") + ",",
-		s("kind") + ",",
-		s("observedAt") + ",",
-		fmt.Sprintf(`"count": %s.count.N,`, v),
-		fmt.Sprintf(`#if(%[1]s.location)"location": {"lat": %[1]s.location.M.lat.N, "lon": %[1]s.location.M.lon.N},#end`, v),
-		fmt.Sprintf(`#if(%[1]s.description)"description": "%[2]s",#end`, v, esc(v+".description.S")),
-		s("updatedAt"),
+		s("record_id", "id"),
+		s("municipality_code", "municipality_code"),
+		s("event_time", "event_time"),
+		s("event_type", "event_type"),
+		s("district", "district"),
+		fmt.Sprintf(`#if(%[1]s.latitude)"latitude": %[1]s.latitude.N, "longitude": %[1]s.longitude.N,#end`, v),
+		s("reporter_role", "reporter_role"),
+		fmt.Sprintf(`#if(%[1]s.cat_estimated_age_months)"cat_estimated_age_months": %[1]s.cat_estimated_age_months.N,#end`, v),
+		s("cat_sex", "cat_sex"),
+		optionalS("cat_colour_pattern"),
+		fmt.Sprintf(`"cat_ear_tipped": %s.cat_ear_tipped.BOOL,`, v),
+		optionalS("cat_microchip_id"),
+		s("timestamp", "timestamp"),
+		fmt.Sprintf(`"updated_at": "%s"`, esc(v+".updated_at.S")),
 		"}",
 	}, "\n")
 }

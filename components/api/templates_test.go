@@ -100,19 +100,25 @@ func renderTemplates(t *testing.T, jobs []renderJob) []rendered {
 	return results
 }
 
-// item is a cats-info item as the write path stores it (DynamoDB JSON).
-func item(id, description string, withLocation bool) map[string]any {
+// item is a cats-info item as the write path stores it (DynamoDB JSON; the
+// layout is documented on functions/catsapi.Stored).
+func item(id, colour string, withOptional bool) map[string]any {
 	it := map[string]any{
 		"id": map[string]string{"S": id}, "timestamp": map[string]string{"S": "2026-04-01T00:00:00.001Z"},
-		"municipalityCode": map[string]string{"S": "131016"}, "kind": map[string]string{"S": "sighting"},
-		"observedAt": map[string]string{"S": "2026-03-31T09:30:00.000Z"}, "count": map[string]string{"N": "2"},
-		"updatedAt": map[string]string{"S": "2026-04-01T00:00:00.001Z"},
+		"municipality_code": map[string]string{"S": "131016"}, "event_time": map[string]string{"S": "2026-03-31T09:30:00Z"},
+		"event_type": map[string]string{"S": "sighting"}, "district": map[string]string{"S": "千代田一丁目"},
+		"reporter_role": map[string]string{"S": "resident"}, "cat_sex": map[string]string{"S": "female"},
+		"cat_ear_tipped": map[string]bool{"BOOL": true},
+		"updated_at":     map[string]string{"S": "2026-04-01T00:00:00.001Z"},
 	}
-	if description != "" {
-		it["description"] = map[string]string{"S": description}
+	if colour != "" {
+		it["cat_colour_pattern"] = map[string]string{"S": colour}
 	}
-	if withLocation {
-		it["location"] = map[string]any{"M": map[string]any{"lat": map[string]string{"N": "35.694"}, "lon": map[string]string{"N": "139.753"}}}
+	if withOptional {
+		it["latitude"] = map[string]string{"N": "35.694"}
+		it["longitude"] = map[string]string{"N": "139.753"}
+		it["cat_estimated_age_months"] = map[string]string{"N": "18"}
+		it["cat_microchip_id"] = map[string]string{"S": "392141000012345"}
 	}
 	return it
 }
@@ -139,7 +145,7 @@ func TestMappingTemplatesRender(t *testing.T) {
 		{Template: api.ListRequestTemplate("cats-info-dev"), Params: map[string]string{"startId": id, "startTimestamp": "2026-04-01T00:00:00.001Z"}},
 		{Template: api.GetItemResponseTemplate(), Body: map[string]any{"Count": 1, "Items": []any{item(id, tricky, true)}}, Params: map[string]string{"id": id}},
 		{Template: api.GetItemResponseTemplate(), Body: map[string]any{"Count": 0, "Items": []any{}}, Params: map[string]string{"id": id}},
-		{Template: api.ListResponseTemplate(), Body: map[string]any{"Count": 2, "Items": []any{item(id, "", false), item("1f8fad5b-d9cb-469f-a165-70867728950e", "黒猫", true)},
+		{Template: api.ListResponseTemplate(), Body: map[string]any{"Count": 2, "Items": []any{item(id, "", false), item("1f8fad5b-d9cb-469f-a165-70867728950e", "黒", true)},
 			"LastEvaluatedKey": map[string]any{"id": map[string]string{"S": "1f8fad5b-d9cb-469f-a165-70867728950e"}, "timestamp": map[string]string{"S": "2026-04-01T00:00:00.001Z"}}}},
 		{Template: api.ListResponseTemplate(), Body: map[string]any{"Count": 0, "Items": []any{}}},
 	})
@@ -163,9 +169,11 @@ func TestMappingTemplatesRender(t *testing.T) {
 
 	record := decode(t, "GET /cats/{id} answer", results[3])
 	want := map[string]any{
-		"id": id, "timestamp": "2026-04-01T00:00:00.001Z", "municipalityCode": "131016", "kind": "sighting",
-		"observedAt": "2026-03-31T09:30:00.000Z", "count": float64(2), "updatedAt": "2026-04-01T00:00:00.001Z",
-		"location": map[string]any{"lat": 35.694, "lon": 139.753}, "description": tricky,
+		"record_id": id, "municipality_code": "131016", "event_time": "2026-03-31T09:30:00Z", "event_type": "sighting",
+		"district": "千代田一丁目", "latitude": 35.694, "longitude": 139.753, "reporter_role": "resident",
+		"cat_estimated_age_months": float64(18), "cat_sex": "female", "cat_colour_pattern": tricky,
+		"cat_ear_tipped": true, "cat_microchip_id": "392141000012345",
+		"timestamp": "2026-04-01T00:00:00.001Z", "updated_at": "2026-04-01T00:00:00.001Z",
 	}
 	if !reflect.DeepEqual(record, want) || results[3].Status != 0 {
 		t.Errorf("GET /cats/{id} answer (status %d)\n got %v\nwant %v", results[3].Status, record, want)
@@ -177,7 +185,7 @@ func TestMappingTemplatesRender(t *testing.T) {
 
 	page := decode(t, "GET /cats answer", results[5])
 	cats := page["cats"].([]any)
-	if len(cats) != 2 || cats[1].(map[string]any)["description"] != "黒猫" || cats[0].(map[string]any)["location"] != nil {
+	if len(cats) != 2 || cats[1].(map[string]any)["cat_colour_pattern"] != "黒" || cats[0].(map[string]any)["latitude"] != nil || cats[0].(map[string]any)["cat_colour_pattern"] != nil {
 		t.Errorf("GET /cats answer %v, want both records with their optional fields as stored", page)
 	}
 	if nextKey := page["next"].(map[string]any); nextKey["startId"] != "1f8fad5b-d9cb-469f-a165-70867728950e" || nextKey["startTimestamp"] != "2026-04-01T00:00:00.001Z" {

@@ -98,6 +98,18 @@ func (a *DataLakeArgs) check() error {
 	return errors.Join(errs...)
 }
 
+// RegionalDomainName is the data lake bucket's regional endpoint
+// (<bucket>.s3.<region>.amazonaws.com), known from the stack's names before
+// the bucket exists: the CloudFront distribution of published/ is created
+// first, because the bucket's one policy names it (PolicyStatements).
+func RegionalDomainName(namer naming.Namer, region string) (string, error) {
+	bucket, err := namer.Global("cats-data-lake")
+	if err != nil {
+		return "", err
+	}
+	return bucket + ".s3." + region + ".amazonaws.com", nil
+}
+
 // NewDataLake registers the data lake tier.
 func NewDataLake(ctx *pulumi.Context, name string, args DataLakeArgs, opts ...pulumi.ResourceOption) (*DataLake, error) {
 	if err := args.check(); err != nil {

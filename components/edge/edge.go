@@ -380,3 +380,18 @@ func PublishedReadStatement(bucketArn, distributionArn pulumi.StringInput) iamdo
 		Condition: map[string]map[string]any{"StringEquals": {"AWS:SourceArn": distributionArn}},
 	}
 }
+
+// PublishedDecryptStatement is the data key policy statement that lets this
+// distribution, and no other, decrypt what it reads from a data lake
+// encrypted with SSE-KMS (cats:dataLakeEncryption: aws:kms): origin access
+// control signs the read, and S3 decrypts on CloudFront's behalf only if the
+// key policy allows it. Read only: no kms:Encrypt or GenerateDataKey.
+func PublishedDecryptStatement(distributionArn pulumi.StringInput) iamdoc.Statement {
+	return iamdoc.Statement{
+		Sid:       "CloudFrontDecryptsPublished",
+		Principal: map[string]any{"Service": "cloudfront.amazonaws.com"},
+		Actions:   []string{"kms:Decrypt"},
+		Resources: []pulumi.StringInput{iamdoc.Str("*")}, // in a key policy, "*" is this key
+		Condition: map[string]map[string]any{"StringEquals": {"AWS:SourceArn": distributionArn}},
+	}
+}

@@ -64,8 +64,8 @@ func TestSameSourceSameArchive(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bootstrap must be a Linux ELF executable: %v", err)
 	}
-	if exe.Machine != elf.EM_AARCH64 {
-		t.Errorf("bootstrap must be built for arm64 (the functions' architecture), got %v", exe.Machine)
+	if exe.Machine != elf.EM_AARCH64 || exe.Type != elf.ET_EXEC {
+		t.Errorf("bootstrap must be an executable built for arm64 (the functions' architecture), got %v %v", exe.Machine, exe.Type)
 	}
 	dir, err := moduleDir()
 	if err != nil {

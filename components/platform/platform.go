@@ -11,11 +11,13 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/analytics"
+	"github.com/cats-analytics/cats-analytics/components/api"
 	"github.com/cats-analytics/cats-analytics/components/compute"
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/database"
 	"github.com/cats-analytics/cats-analytics/components/datalake"
 	"github.com/cats-analytics/cats-analytics/components/edge"
+	"github.com/cats-analytics/cats-analytics/components/iamdoc"
 	"github.com/cats-analytics/cats-analytics/components/monitoring"
 	"github.com/cats-analytics/cats-analytics/components/naming"
 	"github.com/cats-analytics/cats-analytics/components/network"
@@ -46,6 +48,8 @@ type Platform struct {
 	Analytics  *analytics.Analytics
 	Streaming  *streaming.Streaming
 	Domain     *edge.Domain // nil when cats:domain is "none"
+	Cdn        *edge.Cdn
+	Api        *api.Api
 	Compute    *compute.Compute
 	Monitoring *monitoring.Monitoring
 
@@ -65,6 +69,8 @@ type Platform struct {
 	// ZoneID is the hosted zone municipality stacks take by StackReference ("" without a domain).
 	ZoneID        pulumi.StringOutput `pulumi:"zoneId"`
 	AppURL        pulumi.StringOutput `pulumi:"appUrl"`
+	ApiURL        pulumi.StringOutput `pulumi:"apiUrl"`
+	CdnURL        pulumi.StringOutput `pulumi:"cdnUrl"`
 	AlarmTopicArn pulumi.StringOutput `pulumi:"alarmTopicArn"`
 }
 
@@ -103,6 +109,9 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		WafRateLimit:       c.Security.WafRateLimit,
 		OwnsBaseline:       c.OwnsBaseline(),
 		Prod:               c.IsProd(),
+		// With SSE-KMS the data key's policy names the CloudFront
+		// distribution, which needs this tier's web ACL: edgeTiers sets it.
+		DeferDataKeyPolicy: c.DataLake.Encryption == config.EncryptionKMS,
 	}
 	var env *pulumi.StackReference
 	if !c.OwnsBaseline() {
@@ -133,10 +142,13 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		return nil, fmt.Errorf("network tier: %w", err)
 	}
 
+	if err := p.edgeTiers(ctx, name, c, cloudFront, env); err != nil {
+		return nil, err
+	}
 	if err := newDataTiers(ctx, name, c, args.AccountID, p); err != nil {
 		return nil, err
 	}
-	if err := p.servingTiers(ctx, name, args, cloudFront, env); err != nil {
+	if err := p.servingTiers(ctx, name, args); err != nil {
 		return nil, err
 	}
 
@@ -160,6 +172,8 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		"athenaWorkgroup":        p.AthenaWorkgroup,
 		"zoneId":                 p.ZoneID,
 		"appUrl":                 p.AppURL,
+		"apiUrl":                 p.ApiURL,
+		"cdnUrl":                 p.CdnURL,
 		"alarmTopicArn":          p.AlarmTopicArn,
 	}); err != nil {
 		return nil, fmt.Errorf("register %s outputs: %w", name, err)
@@ -179,6 +193,10 @@ func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID s
 		Encryption: c.DataLake.Encryption,
 		DataKeyArn: p.Security.DataKeyArn,
 		Retain:     c.IsProd(),
+		// The distribution, and no other, reads published/ (DESIGN.md deviation 4).
+		PolicyStatements: func(bucketArn pulumi.StringOutput) []iamdoc.Statement {
+			return []iamdoc.Statement{edge.PublishedReadStatement(bucketArn, p.Cdn.DistributionArn)}
+		},
 	}, pulumi.Parent(p))
 	if err != nil {
 		return fmt.Errorf("data lake tier: %w", err)
@@ -243,15 +261,13 @@ func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID s
 	return nil
 }
 
-// servingTiers wires the tiers that serve the product: the stack's names and
-// certificates, the ECS application behind its ALB, and the alarms on it.
-// The api tier and the distribution (edge.NewCdn) take the data tiers'
-// outputs (cats-info, the stream, the data lake) and are wired with them;
-// see docs/serving-tiers.md.
-func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformArgs, cloudFront pulumi.ProviderResource, env *pulumi.StackReference) error {
-	c := args.Config
+// edgeTiers wires the stack's names and certificates and the CloudFront
+// distribution of the data lake's published/ prefix. They come before the
+// data tiers: the data lake's bucket policy (and, with SSE-KMS, the data
+// key's policy) names the distribution, which needs only the bucket's
+// regional domain name, known from the stack's names.
+func (p *Platform) edgeTiers(ctx *pulumi.Context, name string, c config.Config, cloudFront pulumi.ProviderResource, env *pulumi.StackReference) error {
 	namer := c.Namer()
-	var appDomain *compute.AppDomain
 	p.ZoneID = pulumi.String("").ToStringOutput()
 	if c.Edge.Domain != "" {
 		domainArgs := edge.DomainArgs{
@@ -272,10 +288,74 @@ func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformA
 			return fmt.Errorf("edge tier (domain): %w", err)
 		}
 		p.ZoneID = p.Domain.ZoneID
+	}
+
+	origin, err := datalake.RegionalDomainName(namer, c.Region)
+	if err != nil {
+		return fmt.Errorf("edge tier (cdn): %w", err)
+	}
+	cdnArgs := edge.CdnArgs{
+		Namer:                      namer,
+		DataLakeRegionalDomainName: pulumi.String(origin),
+		CloudFrontWebAclArn:        p.Security.CloudFrontWebAclArn,
+		DefaultTTLSeconds:          c.Edge.DefaultTTLSeconds,
+	}
+	if p.Domain != nil {
+		cdnArgs.Domain = &edge.SiteDomain{ZoneID: p.Domain.ZoneID, Hostname: p.Domain.SiteHost, CertificateArn: p.Domain.SiteCertificateArn}
+	}
+	p.Cdn, err = edge.NewCdn(ctx, name+"-cdn", cdnArgs, pulumi.Parent(p))
+	if err != nil {
+		return fmt.Errorf("edge tier (cdn): %w", err)
+	}
+	p.CdnURL = p.Cdn.URL
+
+	if p.Security.DataKeyPolicyPending() {
+		// cats:dataLakeEncryption: aws:kms: S3 decrypts published objects for
+		// the distribution only if the data key's policy lets it.
+		if _, err := p.Security.SetDataKeyPolicy(ctx, name+"-security-data-key-policy", edge.PublishedDecryptStatement(p.Cdn.DistributionArn)); err != nil {
+			return fmt.Errorf("security tier (data key policy): %w", err)
+		}
+	}
+	return nil
+}
+
+// servingTiers wires the tiers that serve the product: the REST API on
+// cats-info and the record stream, the ECS application behind its ALB, and
+// the alarms on all of them.
+func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformArgs) error {
+	c := args.Config
+	namer := c.Namer()
+	var appDomain *compute.AppDomain
+	if p.Domain != nil {
 		appDomain = &compute.AppDomain{ZoneID: p.Domain.ZoneID, Hostname: p.Domain.AppHost, CertificateArn: p.Domain.AppCertificateArn}
 	}
 
+	apiArgs := api.ApiArgs{
+		Namer:             namer,
+		AccountID:         args.AccountID,
+		Region:            c.Region,
+		TableName:         p.Database.TableName,
+		TableArn:          p.Database.TableArn,
+		StreamName:        p.Streaming.StreamName,
+		StreamArn:         p.Streaming.StreamArn,
+		DataKeyArn:        p.Security.DataKeyArn,
+		LogsKeyArn:        p.Security.LogsKeyArn,
+		RegionalWebAclArn: p.Security.RegionalWebAclArn,
+		LogRetentionDays:  c.Security.LogRetentionDays,
+		// API Gateway's CloudWatch Logs role is one setting per account and
+		// region: the stack that owns the account's baseline sets it.
+		ManageAccountSettings: c.OwnsBaseline(),
+	}
+	if c.MunicipalityStack {
+		apiArgs.MunicipalityCode = c.MunicipalityCode // a municipality stack's API takes its own records only
+	}
 	var err error
+	p.Api, err = api.NewApi(ctx, name+"-api", apiArgs, pulumi.Parent(p))
+	if err != nil {
+		return fmt.Errorf("api tier: %w", err)
+	}
+	p.ApiURL = p.Api.InvokeURL
+
 	p.Compute, err = compute.NewCompute(ctx, name+"-compute", compute.ComputeArgs{
 		Namer:              namer,
 		AccountID:          args.AccountID,
@@ -305,6 +385,12 @@ func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformA
 		DataKeyArn: p.Security.DataKeyArn,
 		AlarmEmail: c.Monitoring.AlarmEmail,
 		Ecs:        &monitoring.EcsTarget{ClusterName: p.Compute.ClusterName, ServiceName: p.Compute.ServiceName},
+		Api:        &monitoring.ApiTarget{ApiName: p.Api.RestApiName, StageName: p.Api.StageName},
+		Functions: map[string]pulumi.StringInput{
+			"api-writer": p.Api.FunctionName,
+			"analysis":   p.Streaming.AggregatorName, // cats-data-analysis
+		},
+		DeliveryStreams: map[string]pulumi.StringInput{"data-stream": p.Streaming.FirehoseName},
 	}, pulumi.Parent(p))
 	if err != nil {
 		return fmt.Errorf("monitoring tier: %w", err)
@@ -351,6 +437,8 @@ func Program(ctx *pulumi.Context) error {
 	// Shared municipality stacks read zoneId from their environment stack.
 	ctx.Export("zoneId", p.ZoneID)
 	ctx.Export("appUrl", p.AppURL)
+	ctx.Export("apiUrl", p.ApiURL)
+	ctx.Export("cdnUrl", p.CdnURL)
 	ctx.Export("alarmTopicArn", p.AlarmTopicArn)
 	return nil
 }

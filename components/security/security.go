@@ -47,6 +47,14 @@ type SecurityArgs struct {
 	// EnvironmentTrailArn is the trail of the environment stack, exported as
 	// TrailArn when the stack does not own the baseline.
 	EnvironmentTrailArn pulumi.StringInput
+	// DeferDataKeyPolicy creates the data key without its policy: the caller
+	// sets the whole policy with SetDataKeyPolicy once the resources its extra
+	// statements name exist (the CloudFront distribution that reads the
+	// KMS-encrypted data lake needs the CLOUDFRONT web ACL of this tier, so
+	// the key's policy cannot be written when the key is created). Until
+	// then the key has AWS's default policy, which gives the account, and so
+	// IAM policies, full use of it.
+	DeferDataKeyPolicy bool
 }
 
 // Security is the security tier.
@@ -59,6 +67,10 @@ type Security struct {
 	CloudFrontWebAclArn pulumi.StringOutput `pulumi:"cloudFrontWebAclArn"`
 	TrailArn            pulumi.StringOutput `pulumi:"trailArn"`
 	TrailBucketName     pulumi.StringOutput `pulumi:"trailBucketName"`
+
+	dataKey  *kms.Key
+	args     SecurityArgs
+	deferred bool // the data key's policy waits for SetDataKeyPolicy
 }
 
 func (a *SecurityArgs) check() error {
@@ -101,11 +113,16 @@ func NewSecurity(ctx *pulumi.Context, name string, args SecurityArgs, opts ...pu
 	}
 	parent := pulumi.Parent(s)
 
+	var dataStatements []iamdoc.Statement
+	if !args.DeferDataKeyPolicy {
+		dataStatements = dataKeyStatements(args)
+	}
 	dataKey, err := newKey(ctx, name+"-data-key", args, "cats-data",
-		"Data at rest: data lake, cats-info, streams, alarms topic, Athena results", dataKeyStatements(args), parent)
+		"Data at rest: data lake, cats-info, streams, alarms topic, Athena results", dataStatements, parent)
 	if err != nil {
 		return nil, err
 	}
+	s.dataKey, s.args, s.deferred = dataKey, args, args.DeferDataKeyPolicy
 	logsKey, err := newKey(ctx, name+"-logs-key", args, "cats-logs",
 		"CloudWatch Logs, CloudTrail and AWS Config deliveries", logsKeyStatements(args), parent)
 	if err != nil {
@@ -215,13 +232,34 @@ func logsKeyStatements(a SecurityArgs) []iamdoc.Statement {
 	}
 }
 
+// SetDataKeyPolicy sets the data key's whole policy, the tier's own
+// statements and extra, on a tier created with DeferDataKeyPolicy (a
+// kms.KeyPolicy resource, the provider's way to write a key policy that names
+// resources created after the key).
+func (s *Security) SetDataKeyPolicy(ctx *pulumi.Context, name string, extra ...iamdoc.Statement) (*kms.KeyPolicy, error) {
+	if !s.deferred {
+		return nil, errors.New("security: SetDataKeyPolicy needs DeferDataKeyPolicy (the key already has its policy)")
+	}
+	s.deferred = false
+	return kms.NewKeyPolicy(ctx, name, &kms.KeyPolicyArgs{
+		KeyId:  s.dataKey.KeyId,
+		Policy: iamdoc.Document(append(dataKeyStatements(s.args), extra...)...),
+	}, pulumi.Parent(s))
+}
+
+// DataKeyPolicyPending is true while a deferred data key policy has not been set.
+func (s *Security) DataKeyPolicyPending() bool { return s.deferred }
+
 func newKey(ctx *pulumi.Context, name string, args SecurityArgs, alias, description string, statements []iamdoc.Statement, opts ...pulumi.ResourceOption) (*kms.Key, error) {
-	key, err := kms.NewKey(ctx, name, &kms.KeyArgs{
+	keyArgs := &kms.KeyArgs{
 		Description:          pulumi.String(fmt.Sprintf("%s (%s)", description, args.Namer.Stack())),
 		EnableKeyRotation:    pulumi.Bool(true), // FSBP KMS.4
 		DeletionWindowInDays: pulumi.Int(30),
-		Policy:               iamdoc.Document(statements...),
-	}, opts...)
+	}
+	if statements != nil {
+		keyArgs.Policy = iamdoc.Document(statements...)
+	}
+	key, err := kms.NewKey(ctx, name, keyArgs, opts...)
 	if err != nil {
 		return nil, err
 	}

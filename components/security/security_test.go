@@ -4,8 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/cats-analytics/cats-analytics/components/iamdoc"
 	"github.com/cats-analytics/cats-analytics/components/naming"
 	"github.com/cats-analytics/cats-analytics/components/security"
 	"github.com/cats-analytics/cats-analytics/tests/harness"
@@ -36,5 +38,56 @@ func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
 				t.Errorf("%d resources registered before the error", len(rec.Resources))
 			}
 		})
+	}
+}
+
+// TestDeferredDataKeyPolicy: a tier created with DeferDataKeyPolicy leaves
+// the data key's policy to one SetDataKeyPolicy, which keeps the tier's own
+// statements; on a tier whose key already has its policy the call is refused
+// (two writers of one key policy would undo each other on every update).
+func TestDeferredDataKeyPolicy(t *testing.T) {
+	namer, _ := naming.NewNamer("dev", "")
+	for _, deferred := range []bool{true, false} {
+		var setErr error
+		var pendingBefore, pendingAfter bool
+		rec := harness.MustRun(t, "dev", nil, func(ctx *pulumi.Context) error {
+			east, err := aws.NewProvider(ctx, "us-east-1", &aws.ProviderArgs{Region: pulumi.String("us-east-1")})
+			if err != nil {
+				return err
+			}
+			s, err := security.NewSecurity(ctx, "sec", security.SecurityArgs{
+				Namer: namer, AccountID: harness.AccountID, Region: "ap-northeast-1", CloudFrontProvider: east,
+				OwnsBaseline: true, DeferDataKeyPolicy: deferred,
+			})
+			if err != nil {
+				return err
+			}
+			pendingBefore = s.DataKeyPolicyPending()
+			_, setErr = s.SetDataKeyPolicy(ctx, "sec-data-key-policy", iamdoc.Statement{
+				Sid: "Extra", Principal: map[string]any{"Service": "cloudfront.amazonaws.com"},
+				Actions: []string{"kms:Decrypt"}, Resources: []pulumi.StringInput{iamdoc.Str("*")},
+			})
+			pendingAfter = s.DataKeyPolicyPending()
+			return nil
+		})
+		key, _ := rec.Find("aws:kms/key:Key", "sec-data-key")
+		policies := rec.ByType("aws:kms/keyPolicy:KeyPolicy")
+		if !deferred {
+			if setErr == nil || len(policies) != 0 || key.Str("policy") == "" || pendingBefore {
+				t.Errorf("without DeferDataKeyPolicy the key keeps its inline policy and SetDataKeyPolicy is refused: err %v, %d key policies", setErr, len(policies))
+			}
+			continue
+		}
+		if setErr != nil || !pendingBefore || pendingAfter {
+			t.Fatalf("deferred: SetDataKeyPolicy err %v, pending %v → %v", setErr, pendingBefore, pendingAfter)
+		}
+		if key.Str("policy") != "" || len(policies) != 1 || policies[0].Str("keyId") != key.Outputs["keyId"].StringValue() {
+			t.Fatalf("deferred: the data key must have no inline policy and one KeyPolicy, got %q and %d", key.Str("policy"), len(policies))
+		}
+		for _, sid := range []string{`"Sid":"AccountAdministers"`, `"Sid":"CloudWatchAlarmsPublish"`, `"Sid":"Extra"`} {
+			if !strings.Contains(policies[0].Str("policy"), sid) {
+				t.Errorf("the data key's policy lacks %s (the account must keep administering the key; CloudWatch publishes to the encrypted alarm topic): %s", sid, policies[0].Str("policy"))
+			}
+		}
 	}
 }

@@ -1,9 +1,21 @@
 // Package catsapi is the write path of the cats-api REST API (seed §4 API
 // Gateway: 統合先 Lambda): POST /cats, PUT /cats/{id} and DELETE /cats/{id}
-// arrive through API Gateway's Lambda proxy integration, are validated, written
-// to cats-info and put on the Kinesis data stream that feeds Firehose and the
-// real-time aggregation (DESIGN.md deviation 1). Reads (GET) never reach this
-// function: API Gateway queries DynamoDB directly.
+// arrive through API Gateway's Lambda proxy integration, are validated as the
+// project's cat record (catrecord.Record), written to cats-info and put on the
+// Kinesis data stream that feeds Firehose and the real-time aggregation
+// (DESIGN.md deviation 1). Reads (GET) never reach this function: API Gateway
+// queries DynamoDB directly.
+//
+// What the stream carries is exactly catrecord's JSON encoding of the record,
+// nothing more: the aggregation decodes it with catrecord.Parse, which refuses
+// unknown fields, and Firehose converts it with the Glue table generated from
+// the same type. Creations and updates are streamed; deletions are not. The
+// data lake is the history of reports: a deleted record leaves cats-info (the
+// operational store the API reads) but not the counts already aggregated nor
+// the raw Parquet files, and an "operation" field would be rejected by the
+// aggregation and dropped by the Parquet conversion. An update is the same
+// record_id again: the aggregation counts a record_id once per window, and the
+// Athena queries keep one row per (municipality_code, record_id).
 package catsapi
 
 import (
@@ -20,23 +32,17 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/cats-analytics/cats-analytics/catrecord"
 )
 
 // Routes of the REST API, as API Gateway reports them in the request's Resource.
 const (
 	CollectionResource = "/cats"
 	ItemResource       = "/cats/{id}"
-)
-
-// Operations put on the stream with each record.
-const (
-	Created = "created"
-	Updated = "updated"
-	Deleted = "deleted"
 )
 
 // Table is the part of the DynamoDB API the write path uses.
@@ -62,13 +68,6 @@ type Handler struct {
 	MunicipalityCode string
 	Logger           *slog.Logger
 	Now              func() time.Time // time.Now when nil
-}
-
-// StreamRecord is what each change puts on the stream: the record as stored
-// (as deleted, for a deletion) and the operation.
-type StreamRecord struct {
-	Operation string `json:"operation"`
-	Cat
 }
 
 var idPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -97,7 +96,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 	if req.IsBase64Encoded {
 		decoded, decodeErr := base64.StdEncoding.DecodeString(req.Body)
 		if decodeErr != nil {
-			return respond(http.StatusBadRequest, errorBody{Error: "invalid cat record", Field: "body", Reason: "is marked base64 but is not"}, nil), nil
+			return respond(http.StatusBadRequest, errorBody{Error: "invalid cat record", Field: "(record)", Reason: "is marked base64 but is not"}, nil), nil
 		}
 		req.Body = string(decoded)
 	}
@@ -115,16 +114,21 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 	}
 	if err == nil {
 		var headers map[string]string
-		if c, ok := body.(Cat); ok && status == http.StatusCreated {
-			headers = map[string]string{"Location": "/cats/" + c.ID}
+		if s, ok := body.(Stored); ok && status == http.StatusCreated {
+			headers = map[string]string{"Location": "/cats/" + s.RecordID}
 		}
 		return respond(status, body, headers), nil
 	}
-	var fieldErr *FieldError
 	var unpublished *unpublishedError
-	switch {
-	case errors.As(err, &fieldErr):
-		return respond(http.StatusBadRequest, errorBody{Error: "invalid cat record", Field: fieldErr.Field, Reason: fieldErr.Reason}, nil), nil
+	switch problems := catrecord.FieldErrors(err); {
+	case len(problems) > 0:
+		// The first problem names the field; all of them are listed, so a
+		// client fixes its record in one round trip.
+		answer := errorBody{Error: "invalid cat record", Field: problems[0].Field, Reason: problems[0].Reason}
+		for _, p := range problems {
+			answer.Problems = append(answer.Problems, problem{Field: p.Field, Reason: p.Reason})
+		}
+		return respond(http.StatusBadRequest, answer, nil), nil
 	case errors.Is(err, errNotFound):
 		return respond(http.StatusNotFound, errorBody{Error: "cat " + req.PathParameters["id"] + " not found"}, nil), nil
 	case errors.Is(err, errConflict):
@@ -139,9 +143,15 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 }
 
 type errorBody struct {
-	Error  string `json:"error"`
-	Field  string `json:"field,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Error    string    `json:"error"`
+	Field    string    `json:"field,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Problems []problem `json:"problems,omitempty"`
+}
+
+type problem struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
 }
 
 func respond(status int, body any, headers map[string]string) events.APIGatewayProxyResponse {
@@ -174,75 +184,73 @@ func (h *Handler) now() time.Time {
 	return time.Now().UTC()
 }
 
-// create registers a new cat under a new id.
+// create registers a new record under a new id.
 func (h *Handler) create(ctx context.Context, body string) (int, any, error) {
-	in, err := DecodeInput(body)
+	record, err := decodeBody(body)
 	if err != nil {
 		return 0, nil, err
 	}
-	if in.ID != nil {
-		return 0, nil, &FieldError{Field: "id", Reason: "is assigned by the API: omit it when creating a record"}
+	if record.RecordID != "" {
+		return 0, nil, &catrecord.FieldError{Field: "record_id", Reason: "is assigned by the API: omit it when creating a record"}
+	}
+	if record.RecordID, err = newID(); err != nil {
+		return 0, nil, err
 	}
 	now := h.now()
-	cat, err := in.Validate(h.MunicipalityCode, now)
-	if err != nil {
+	if err := h.validate(record, now); err != nil {
 		return 0, nil, err
 	}
-	if cat.ID, err = newID(); err != nil {
+	stored := Stored{Record: record, Timestamp: now.Format(TimeLayout), UpdatedAt: now.Format(TimeLayout)}
+	if err := h.put(ctx, stored, expression{"attribute_not_exists(id)", nil}); err != nil {
+		return 0, nil, fmt.Errorf("create %s: %w", stored.RecordID, err)
+	}
+	if err := h.publish(ctx, "create", stored, func(ctx context.Context) error { return h.remove(ctx, stored) }); err != nil {
 		return 0, nil, err
 	}
-	cat.Timestamp = now.Format(TimeLayout)
-	cat.UpdatedAt = cat.Timestamp
-	if err := h.put(ctx, cat, expression{"attribute_not_exists(id)", nil}); err != nil {
-		return 0, nil, fmt.Errorf("create %s: %w", cat.ID, err)
-	}
-	if err := h.publish(ctx, Created, cat, func(ctx context.Context) error { return h.remove(ctx, cat) }); err != nil {
-		return 0, nil, err
-	}
-	return http.StatusCreated, cat, nil
+	return http.StatusCreated, stored, nil
 }
 
-// update replaces a cat's fields; its id and registration time stay.
+// update replaces a record's fields; its id and registration time stay.
 func (h *Handler) update(ctx context.Context, id, body string) (int, any, error) {
 	if err := checkID(id); err != nil {
 		return 0, nil, err
 	}
-	in, err := DecodeInput(body)
+	record, err := decodeBody(body)
 	if err != nil {
 		return 0, nil, err
 	}
-	if in.ID != nil && *in.ID != id {
-		return 0, nil, &FieldError{Field: "id", Reason: "must match the id in the path (or be omitted)"}
+	if record.RecordID != "" && record.RecordID != id {
+		return 0, nil, &catrecord.FieldError{Field: "record_id", Reason: "must match the id in the path (or be omitted)"}
 	}
+	record.RecordID = id
 	now := h.now()
-	cat, err := in.Validate(h.MunicipalityCode, now)
-	if err != nil {
+	if err := h.validate(record, now); err != nil {
 		return 0, nil, err
 	}
 	previous, err := h.find(ctx, id)
 	if err != nil {
 		return 0, nil, err
 	}
-	if h.MunicipalityCode == "" && previous.MunicipalityCode != cat.MunicipalityCode {
-		return 0, nil, &FieldError{Field: "municipalityCode", Reason: fmt.Sprintf("must stay %s: a record cannot move to another municipality", previous.MunicipalityCode)}
+	if previous.MunicipalityCode != record.MunicipalityCode {
+		return 0, nil, &catrecord.FieldError{Field: "municipality_code", Reason: fmt.Sprintf("must stay %s: a record cannot move to another municipality", previous.MunicipalityCode)}
 	}
-	cat.ID, cat.Timestamp = previous.ID, previous.Timestamp
-	cat.UpdatedAt = now.Format(TimeLayout)
+	stored := Stored{Record: record, Timestamp: previous.Timestamp, UpdatedAt: now.Format(TimeLayout)}
 	// Optimistic concurrency: the write applies only to the version just read.
-	unchanged := expression{"updatedAt = :previous", map[string]types.AttributeValue{
+	unchanged := expression{"updated_at = :previous", map[string]types.AttributeValue{
 		":previous": &types.AttributeValueMemberS{Value: previous.UpdatedAt},
 	}}
-	if err := h.put(ctx, cat, unchanged); err != nil {
+	if err := h.put(ctx, stored, unchanged); err != nil {
 		return 0, nil, fmt.Errorf("update %s: %w", id, err)
 	}
 	undo := func(ctx context.Context) error { return h.put(ctx, previous, expression{}) }
-	if err := h.publish(ctx, Updated, cat, undo); err != nil {
+	if err := h.publish(ctx, "update", stored, undo); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, cat, nil
+	return http.StatusOK, stored, nil
 }
 
-// delete removes a cat.
+// delete removes a record from cats-info. Deletions are not streamed (see the
+// package comment): the data lake keeps the history of reports.
 func (h *Handler) delete(ctx context.Context, id string) (int, any, error) {
 	if err := checkID(id); err != nil {
 		return 0, nil, err
@@ -254,16 +262,24 @@ func (h *Handler) delete(ctx context.Context, id string) (int, any, error) {
 	if err := h.remove(ctx, previous); err != nil {
 		return 0, nil, fmt.Errorf("delete %s: %w", id, err)
 	}
-	undo := func(ctx context.Context) error { return h.put(ctx, previous, expression{}) }
-	if err := h.publish(ctx, Deleted, previous, undo); err != nil {
-		return 0, nil, err
-	}
 	return http.StatusNoContent, nil, nil
+}
+
+// validate applies catrecord's rules (every problem, each naming its field)
+// and, on a municipality stack, accepts only its own municipality's records.
+func (h *Handler) validate(record catrecord.Record, now time.Time) error {
+	if err := record.Validate(now); err != nil {
+		return err
+	}
+	if h.MunicipalityCode != "" && record.MunicipalityCode != h.MunicipalityCode {
+		return &catrecord.FieldError{Field: "municipality_code", Reason: fmt.Sprintf("must be %s: this API serves that municipality only", h.MunicipalityCode)}
+	}
+	return nil
 }
 
 func checkID(id string) error {
 	if !idPattern.MatchString(id) {
-		return &FieldError{Field: "id", Reason: "must be a record id as returned by POST /cats (a lower-case UUID)"}
+		return &catrecord.FieldError{Field: "id", Reason: "must be a record id as returned by POST /cats (a lower-case UUID)"}
 	}
 	return nil
 }
@@ -273,10 +289,10 @@ type expression struct {
 	values    map[string]types.AttributeValue
 }
 
-func (h *Handler) put(ctx context.Context, cat Cat, cond expression) error {
-	item, err := attributevalue.MarshalMap(cat)
+func (h *Handler) put(ctx context.Context, stored Stored, cond expression) error {
+	item, err := stored.item()
 	if err != nil {
-		return fmt.Errorf("marshal record: %w", err)
+		return err
 	}
 	in := &dynamodb.PutItemInput{TableName: aws.String(h.TableName), Item: item}
 	if cond.condition != "" {
@@ -291,15 +307,15 @@ func (h *Handler) put(ctx context.Context, cat Cat, cond expression) error {
 	return err
 }
 
-func (h *Handler) remove(ctx context.Context, cat Cat) error {
+func (h *Handler) remove(ctx context.Context, stored Stored) error {
 	_, err := h.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: aws.String(h.TableName),
 		Key: map[string]types.AttributeValue{
-			"id":        &types.AttributeValueMemberS{Value: cat.ID},
-			"timestamp": &types.AttributeValueMemberS{Value: cat.Timestamp},
+			AttrID:        &types.AttributeValueMemberS{Value: stored.RecordID},
+			AttrTimestamp: &types.AttributeValueMemberS{Value: stored.Timestamp},
 		},
-		ConditionExpression:       aws.String("updatedAt = :previous"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":previous": &types.AttributeValueMemberS{Value: cat.UpdatedAt}},
+		ConditionExpression:       aws.String("updated_at = :previous"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":previous": &types.AttributeValueMemberS{Value: stored.UpdatedAt}},
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
@@ -308,8 +324,8 @@ func (h *Handler) remove(ctx context.Context, cat Cat) error {
 	return err
 }
 
-// find reads the record of a cat: one item per id, whose sort key is its registration time.
-func (h *Handler) find(ctx context.Context, id string) (Cat, error) {
+// find reads a record: one item per id, whose sort key is its registration time.
+func (h *Handler) find(ctx context.Context, id string) (Stored, error) {
 	out, err := h.DB.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(h.TableName),
 		KeyConditionExpression:    aws.String("id = :id"),
@@ -319,30 +335,31 @@ func (h *Handler) find(ctx context.Context, id string) (Cat, error) {
 		Limit:                     aws.Int32(1),
 	})
 	if err != nil {
-		return Cat{}, fmt.Errorf("read %s: %w", id, err)
+		return Stored{}, fmt.Errorf("read %s: %w", id, err)
 	}
 	if len(out.Items) == 0 {
-		return Cat{}, errNotFound
+		return Stored{}, errNotFound
 	}
-	var cat Cat
-	if err := attributevalue.UnmarshalMap(out.Items[0], &cat); err != nil {
-		return Cat{}, fmt.Errorf("read %s: %w", id, err)
+	stored, err := storedFromItem(out.Items[0])
+	if err != nil {
+		return Stored{}, fmt.Errorf("read %s: %w", id, err)
 	}
-	return cat, nil
+	return stored, nil
 }
 
-// publish puts the change on the stream, partitioned by municipality so each
-// municipality's changes stay in order. If the stream refuses it, the table
-// write is undone so the table and the data lake never disagree, and the
-// client is told to retry.
-func (h *Handler) publish(ctx context.Context, operation string, cat Cat, undo func(context.Context) error) error {
-	data, err := json.Marshal(StreamRecord{Operation: operation, Cat: cat})
+// publish puts the record on the stream as catrecord encodes it, with its
+// partition key (catrecord.Record.PartitionKey: a retried put lands on the
+// same shard, where the aggregation recognises the duplicate). If the stream
+// refuses it, the table write is undone so the table and the data lake never
+// disagree, and the client is told to retry.
+func (h *Handler) publish(ctx context.Context, change string, stored Stored, undo func(context.Context) error) error {
+	data, err := json.Marshal(stored.Record)
 	if err != nil {
 		return fmt.Errorf("marshal stream record: %w", err)
 	}
 	_, err = h.Stream.PutRecord(ctx, &kinesis.PutRecordInput{
 		StreamName:   aws.String(h.StreamName),
-		PartitionKey: aws.String(cat.MunicipalityCode),
+		PartitionKey: aws.String(stored.PartitionKey()),
 		Data:         data,
 	})
 	if err == nil {
@@ -352,7 +369,7 @@ func (h *Handler) publish(ctx context.Context, operation string, cat Cat, undo f
 	undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if undoErr := undo(undoCtx); undoErr != nil {
-		return fmt.Errorf("%s %s reached the table but not the stream, and undoing it failed: %w", operation, cat.ID, errors.Join(err, undoErr))
+		return fmt.Errorf("%s of %s reached the table but not the stream, and undoing it failed: %w", change, stored.RecordID, errors.Join(err, undoErr))
 	}
 	return &unpublishedError{err: err}
 }

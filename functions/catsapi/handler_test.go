@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/cats-analytics/cats-analytics/catrecord"
+	"github.com/cats-analytics/cats-analytics/functions/aggregator"
 	"github.com/cats-analytics/cats-analytics/functions/catsapi"
 	"github.com/cats-analytics/cats-analytics/internal/localaws"
 )
@@ -134,16 +136,31 @@ func (e *env) streamRecords() []kintypes.Record {
 	return out.Records
 }
 
-func decodeStream(t *testing.T, r kintypes.Record) catsapi.StreamRecord {
+// streamed decodes a stream record the way the aggregation
+// (cats-data-analysis) does, with catrecord.Parse: strictly, unknown fields
+// refused, every field validated.
+func streamed(t *testing.T, r kintypes.Record) catrecord.Record {
 	t.Helper()
-	var s catsapi.StreamRecord
-	if err := json.Unmarshal(r.Data, &s); err != nil {
-		t.Fatalf("stream record %q is not JSON: %v", r.Data, err)
+	rec, err := catrecord.Parse(r.Data, testNow.Add(time.Hour))
+	if err != nil {
+		t.Fatalf("stream record %s is not a valid catrecord.Record: %v (the aggregation would reject it)", r.Data, err)
+	}
+	return rec
+}
+
+// validBody is a cat record as catrecord encodes it, without record_id (the API assigns it).
+const validBody = `{"municipality_code":"131016","event_time":"2026-03-31T18:30:00+09:00","event_type":"sighting",` +
+	`"district":"千代田一丁目","latitude":35.694,"longitude":139.753,"reporter_role":"resident",` +
+	`"cat_estimated_age_months":18,"cat_sex":"female","cat_colour_pattern":"三毛","cat_ear_tipped":true}`
+
+func decodeStored(t *testing.T, resp events.APIGatewayProxyResponse) catsapi.Stored {
+	t.Helper()
+	var s catsapi.Stored
+	if err := json.Unmarshal([]byte(resp.Body), &s); err != nil {
+		t.Fatalf("answer %q is not a stored record: %v", resp.Body, err)
 	}
 	return s
 }
-
-const validBody = `{"municipalityCode":"131016","kind":"sighting","observedAt":"2026-03-31T18:30:00+09:00","count":2,"location":{"lat":35.694,"lon":139.753},"description":"三毛猫と黒猫"}`
 
 func TestWritePathAgainstDynamoDBAndKinesis(t *testing.T) {
 	e := newEnv(t, "131016")
@@ -152,15 +169,15 @@ func TestWritePathAgainstDynamoDBAndKinesis(t *testing.T) {
 	if created.StatusCode != http.StatusCreated {
 		t.Fatalf("POST /cats: got %d %s, want 201", created.StatusCode, created.Body)
 	}
-	var cat catsapi.Cat
-	if err := json.Unmarshal([]byte(created.Body), &cat); err != nil {
-		t.Fatalf("POST /cats answered %q: %v", created.Body, err)
+	cat := decodeStored(t, created)
+	if created.Headers["Location"] != "/cats/"+cat.RecordID {
+		t.Errorf("POST /cats Location = %q, want /cats/%s", created.Headers["Location"], cat.RecordID)
 	}
-	if created.Headers["Location"] != "/cats/"+cat.ID {
-		t.Errorf("POST /cats Location = %q, want /cats/%s", created.Headers["Location"], cat.ID)
+	if !strings.Contains(created.Body, `"record_id":"`+cat.RecordID+`"`) || !strings.Contains(created.Body, `"timestamp":"`) || !strings.Contains(created.Body, `"updated_at":"`) {
+		t.Errorf("POST answer %s must carry the record (record_id assigned) and timestamp and updated_at", created.Body)
 	}
-	if cat.ObservedAt != "2026-03-31T09:30:00.000Z" {
-		t.Errorf("observedAt stored as %q, want UTC 2026-03-31T09:30:00.000Z (one layout keeps string order = time order)", cat.ObservedAt)
+	if want := time.Date(2026, 3, 31, 9, 30, 0, 0, time.UTC); !cat.EventTime.Equal(want) || cat.EventTime.Location() != time.UTC {
+		t.Errorf("event_time stored as %v, want %v in UTC (catrecord keeps event times in UTC)", cat.EventTime, want)
 	}
 
 	items := e.items()
@@ -168,100 +185,172 @@ func TestWritePathAgainstDynamoDBAndKinesis(t *testing.T) {
 		t.Fatalf("after POST the table has %d items, want 1", len(items))
 	}
 	item := items[0]
-	if s, ok := item["id"].(*dbtypes.AttributeValueMemberS); !ok || s.Value != cat.ID {
-		t.Errorf("item id = %#v, want S %s (partition key id, seed §4)", item["id"], cat.ID)
+	wantS := map[string]string{
+		"id":                 cat.RecordID,  // partition key id (seed §4)
+		"timestamp":          cat.Timestamp, // sort key timestamp (seed §4)
+		"municipality_code":  "131016",      // partition key of the by-municipality-time index (components/database)
+		"event_time":         "2026-03-31T09:30:00Z",
+		"event_type":         "sighting",
+		"district":           "千代田一丁目",
+		"reporter_role":      "resident",
+		"cat_sex":            "female",
+		"cat_colour_pattern": "三毛",
+		"updated_at":         cat.UpdatedAt,
 	}
-	if s, ok := item["timestamp"].(*dbtypes.AttributeValueMemberS); !ok || s.Value != cat.Timestamp {
-		t.Errorf("item timestamp = %#v, want S %s (sort key timestamp, seed §4)", item["timestamp"], cat.Timestamp)
+	for attr, want := range wantS {
+		if s, ok := item[attr].(*dbtypes.AttributeValueMemberS); !ok || s.Value != want {
+			t.Errorf("item %s = %#v, want S %q (the GET mapping templates and the index read it)", attr, item[attr], want)
+		}
 	}
-	if n, ok := item["count"].(*dbtypes.AttributeValueMemberN); !ok || n.Value != "2" {
-		t.Errorf("item count = %#v, want N 2: the API's GET mapping template reads count as a number", item["count"])
+	for attr, want := range map[string]string{"latitude": "35.694", "longitude": "139.753", "cat_estimated_age_months": "18"} {
+		if n, ok := item[attr].(*dbtypes.AttributeValueMemberN); !ok || n.Value != want {
+			t.Errorf("item %s = %#v, want N %s: the GET mapping templates read it as a number", attr, item[attr], want)
+		}
 	}
-	if m, ok := item["location"].(*dbtypes.AttributeValueMemberM); !ok || m.Value["lat"] == nil {
-		t.Errorf("item location = %#v, want a map with lat and lon", item["location"])
+	if b, ok := item["cat_ear_tipped"].(*dbtypes.AttributeValueMemberBOOL); !ok || !b.Value {
+		t.Errorf("item cat_ear_tipped = %#v, want BOOL true", item["cat_ear_tipped"])
+	}
+	for _, absent := range []string{"record_id", "cat_microchip_id"} {
+		if v, ok := item[absent]; ok {
+			t.Errorf("item has %s = %#v: record_id is stored once, as id, and an absent optional field is no attribute", absent, v)
+		}
+	}
+	if !strings.HasPrefix(cat.Timestamp, "2026-04-01T00:00:00.") || len(cat.Timestamp) != len(catsapi.TimeLayout) {
+		t.Errorf("timestamp %q, want the registration time in the fixed-width layout %s (string order = time order)", cat.Timestamp, catsapi.TimeLayout)
 	}
 
-	// The same record exists once in the table even when a client retries with a changed body.
-	updatedBody := strings.Replace(validBody, `"count":2`, `"count":3`, 1)
-	updated := e.call(http.MethodPut, "/cats/{id}", cat.ID, updatedBody)
+	// An update keeps the record's id and registration time and replaces the rest.
+	updatedBody := strings.Replace(validBody, `"event_type":"sighting"`, `"event_type":"capture"`, 1)
+	updated := e.call(http.MethodPut, "/cats/{id}", cat.RecordID, updatedBody)
 	if updated.StatusCode != http.StatusOK {
-		t.Fatalf("PUT /cats/%s: got %d %s, want 200", cat.ID, updated.StatusCode, updated.Body)
+		t.Fatalf("PUT /cats/%s: got %d %s, want 200", cat.RecordID, updated.StatusCode, updated.Body)
 	}
-	var after catsapi.Cat
-	_ = json.Unmarshal([]byte(updated.Body), &after)
-	if after.ID != cat.ID || after.Timestamp != cat.Timestamp || after.Count != 3 || after.UpdatedAt <= cat.UpdatedAt {
-		t.Errorf("PUT changed the wrong things: before %+v after %+v; want same id and registration timestamp, count 3, later updatedAt", cat, after)
+	after := decodeStored(t, updated)
+	if after.RecordID != cat.RecordID || after.Timestamp != cat.Timestamp || after.EventType != catrecord.Capture || after.UpdatedAt <= cat.UpdatedAt {
+		t.Errorf("PUT changed the wrong things: before %+v after %+v; want same id and registration timestamp, event_type capture, later updated_at", cat, after)
 	}
 	if items := e.items(); len(items) != 1 {
 		t.Errorf("after PUT the table has %d items, want 1: an update replaces the record, it does not add one", len(items))
-	} else if n := items[0]["count"].(*dbtypes.AttributeValueMemberN); n.Value != "3" {
-		t.Errorf("after PUT count is %s in the table, want 3", n.Value)
+	} else if v := items[0]["event_type"].(*dbtypes.AttributeValueMemberS); v.Value != "capture" {
+		t.Errorf("after PUT event_type is %s in the table, want capture", v.Value)
 	}
 
-	deleted := e.call(http.MethodDelete, "/cats/{id}", cat.ID, "")
+	deleted := e.call(http.MethodDelete, "/cats/{id}", cat.RecordID, "")
 	if deleted.StatusCode != http.StatusNoContent {
-		t.Fatalf("DELETE /cats/%s: got %d %s, want 204", cat.ID, deleted.StatusCode, deleted.Body)
+		t.Fatalf("DELETE /cats/%s: got %d %s, want 204", cat.RecordID, deleted.StatusCode, deleted.Body)
 	}
 	if items := e.items(); len(items) != 0 {
 		t.Errorf("after DELETE the table has %d items, want 0", len(items))
 	}
-	if again := e.call(http.MethodDelete, "/cats/{id}", cat.ID, ""); again.StatusCode != http.StatusNotFound {
+	if again := e.call(http.MethodDelete, "/cats/{id}", cat.RecordID, ""); again.StatusCode != http.StatusNotFound {
 		t.Errorf("second DELETE: got %d %s, want 404", again.StatusCode, again.Body)
 	}
-	if missing := e.call(http.MethodPut, "/cats/{id}", cat.ID, validBody); missing.StatusCode != http.StatusNotFound {
+	if missing := e.call(http.MethodPut, "/cats/{id}", cat.RecordID, validBody); missing.StatusCode != http.StatusNotFound {
 		t.Errorf("PUT of a deleted record: got %d %s, want 404", missing.StatusCode, missing.Body)
 	}
 
-	// Every change reaches the stream that feeds Firehose and cats-data-analysis, in order.
+	// The creation and the update reach the stream that feeds Firehose and
+	// cats-data-analysis, as catrecord records; the deletion does not (the
+	// data lake keeps the history of reports, see the package comment).
 	records := e.streamRecords()
-	var ops []string
+	var types []string
 	for _, r := range records {
-		s := decodeStream(t, r)
-		ops = append(ops, s.Operation)
-		if aws.ToString(r.PartitionKey) != "131016" {
-			t.Errorf("stream record partition key %q, want the municipality code 131016 (keeps a municipality's changes in order)", aws.ToString(r.PartitionKey))
+		rec := streamed(t, r)
+		types = append(types, string(rec.EventType))
+		if aws.ToString(r.PartitionKey) != cat.RecordID {
+			t.Errorf("stream record partition key %q, want the record id %s (catrecord.Record.PartitionKey: a retry lands on the same shard)", aws.ToString(r.PartitionKey), cat.RecordID)
 		}
-		if s.ID != cat.ID || s.MunicipalityCode != "131016" || s.Kind != "sighting" {
-			t.Errorf("stream record %s carries %+v, want the record %s", s.Operation, s.Cat, cat.ID)
+		if rec.RecordID != cat.RecordID || rec.MunicipalityCode != "131016" || rec.District != "千代田一丁目" {
+			t.Errorf("stream record carries %+v, want the record %s", rec, cat.RecordID)
+		}
+		for _, key := range []string{`"timestamp"`, `"updated_at"`, `"operation"`, `"id"`} {
+			if strings.Contains(string(r.Data), key+":") {
+				t.Errorf("stream record %s carries %s: the stream carries catrecord's encoding only (Firehose's Glue schema and the aggregation know no other field)", r.Data, key)
+			}
 		}
 	}
-	if got := strings.Join(ops, ","); got != "created,updated,deleted" {
-		t.Errorf("stream operations = %s, want created,updated,deleted", got)
+	if got := strings.Join(types, ","); got != "sighting,capture" {
+		t.Errorf("stream carries event types %s, want sighting,capture (the creation and the update, no deletion)", got)
 	}
-	if s := decodeStream(t, records[1]); s.Count != 3 {
-		t.Errorf("updated stream record has count %d, want 3", s.Count)
+}
+
+// TestStreamedRecordsAreCountedByTheAggregation hands what the write path put
+// on the stream to the aggregation's own decoding and counting
+// (functions/aggregator, the Lambda cats-data-analysis): none may be
+// rejected, and each counts where its event type says.
+func TestStreamedRecordsAreCountedByTheAggregation(t *testing.T) {
+	e := newEnv(t, "")
+	bodies := []string{
+		validBody,
+		strings.Replace(validBody, `"event_type":"sighting"`, `"event_type":"complaint"`, 1),
+		strings.NewReplacer(`"131016"`, `"011002"`, `"latitude":35.694,"longitude":139.753,`, ``, `,"cat_estimated_age_months":18`, ``).Replace(validBody),
+	}
+	for _, body := range bodies {
+		if resp := e.call(http.MethodPost, "/cats", "", body); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST %s: got %d %s", body, resp.StatusCode, resp.Body)
+		}
+	}
+	records := e.streamRecords()
+	if len(records) != len(bodies) {
+		t.Fatalf("stream holds %d records, want %d", len(records), len(bodies))
+	}
+	batch := make([]aggregator.Input, len(records))
+	for i, r := range records {
+		batch[i] = aggregator.Input{SequenceNumber: aws.ToString(r.SequenceNumber), Arrival: aws.ToTime(r.ApproximateArrivalTimestamp), Data: r.Data}
+	}
+	agg := aggregator.Aggregator{Window: time.Minute}
+	state := aggregator.NewState()
+	if rejected := agg.Add(state, aggregator.WindowStart(testNow, time.Minute), batch); len(rejected) != 0 {
+		t.Fatalf("cats-data-analysis rejected what the API streamed: %+v (one cat record type, DESIGN.md; issue: producers and the aggregator share catrecord)", rejected)
+	}
+	if state.Stats.Records != len(bodies) || state.Stats.Duplicates != 0 {
+		t.Errorf("aggregation stats %+v, want %d records counted, no duplicates", state.Stats, len(bodies))
+	}
+	var sightings, complaints int
+	municipalities := map[string]bool{}
+	for _, row := range agg.Aggregates(state) {
+		sightings += row.Counts.Sightings
+		complaints += row.Counts.Complaints
+		municipalities[row.Municipality] = true
+	}
+	if sightings != 2 || complaints != 1 || !municipalities["131016"] || !municipalities["011002"] {
+		t.Errorf("aggregates count %d sightings and %d complaints in %v, want 2 and 1 in 131016 and 011002", sightings, complaints, municipalities)
 	}
 }
 
 func TestBadInputAnswers400NamingTheField(t *testing.T) {
 	e := newEnv(t, "131016")
 	const someID = "0f8fad5b-d9cb-469f-a165-70867728950e"
-	replace := func(old, new string) string { return strings.Replace(validBody, old, new, 1) }
-	long := strings.Repeat("猫", catsapi.MaxDescription+1)
+	replace := func(old, new string) string {
+		if !strings.Contains(validBody, old) {
+			t.Fatalf("test body lacks %s", old)
+		}
+		return strings.Replace(validBody, old, new, 1)
+	}
 	cases := []struct {
 		name, method, resource, id, body string
 		field, reason                    string
 	}{
-		{"empty body", "POST", "/cats", "", "", "body", "is empty"},
-		{"not JSON", "POST", "/cats", "", "{", "body", "not valid JSON"},
-		{"two objects", "POST", "/cats", "", validBody + validBody, "body", "after the JSON object"},
-		{"unknown field", "POST", "/cats", "", replace(`"count":2`, `"count":2,"colour":"black"`), "colour", "is not a field of a cat record"},
-		{"id on create", "POST", "/cats", "", replace(`{`, `{"id":"x",`), "id", "assigned by the API"},
-		{"missing municipality", "POST", "/cats", "", replace(`"municipalityCode":"131016",`, ``), "municipalityCode", "is required"},
-		{"bad check digit", "POST", "/cats", "", replace(`131016`, `131017`), "municipalityCode", "check digit"},
-		{"other municipality", "POST", "/cats", "", replace(`131016`, `011002`), "municipalityCode", "must be 131016"},
-		{"unknown kind", "POST", "/cats", "", replace(`"sighting"`, `"dog"`), "kind", `"dog" is not one of`},
-		{"missing kind", "POST", "/cats", "", replace(`"kind":"sighting",`, ``), "kind", "is required"},
-		{"bad time", "POST", "/cats", "", replace(`2026-03-31T18:30:00+09:00`, `yesterday`), "observedAt", "RFC 3339"},
-		{"future time", "POST", "/cats", "", replace(`2026-03-31T18:30:00+09:00`, `2026-04-02T00:00:00Z`), "observedAt", "in the future"},
-		{"count zero", "POST", "/cats", "", replace(`"count":2`, `"count":0`), "count", "between 1 and 1000"},
-		{"count as text", "POST", "/cats", "", replace(`"count":2`, `"count":"two"`), "count", "must be a JSON number"},
-		{"missing count", "POST", "/cats", "", replace(`"count":2,`, ``), "count", "is required"},
-		{"latitude outside Japan", "POST", "/cats", "", replace(`35.694`, `135.694`), "location.lat", "latitude in Japan"},
-		{"longitude outside Japan", "POST", "/cats", "", replace(`139.753`, `39.753`), "location.lon", "longitude in Japan"},
-		{"description too long", "POST", "/cats", "", replace(`"三毛猫と黒猫"`, `"`+long+`"`), "description", "at most 2000"},
+		{"empty body", "POST", "/cats", "", "", "(record)", "is empty"},
+		{"not JSON", "POST", "/cats", "", "{", "(record)", "not a JSON object"},
+		{"two objects", "POST", "/cats", "", validBody + validBody, "(record)", "trailing data"},
+		{"unknown field", "POST", "/cats", "", replace(`"cat_sex":"female"`, `"cat_sex":"female","colour":"black"`), "colour", "is not a field of the cat record"},
+		{"record id on create", "POST", "/cats", "", replace(`{`, `{"record_id":"x",`), "record_id", "assigned by the API"},
+		{"missing municipality", "POST", "/cats", "", replace(`"municipality_code":"131016",`, ``), "municipality_code", ""},
+		{"bad check digit", "POST", "/cats", "", replace(`131016`, `131017`), "municipality_code", "check digit"},
+		{"other municipality", "POST", "/cats", "", replace(`131016`, `011002`), "municipality_code", "must be 131016"},
+		{"unknown event type", "POST", "/cats", "", replace(`"sighting"`, `"feeding"`), "event_type", `"feeding" must be one of`},
+		{"missing event type", "POST", "/cats", "", replace(`"event_type":"sighting",`, ``), "event_type", "must be one of"},
+		{"bad time", "POST", "/cats", "", replace(`2026-03-31T18:30:00+09:00`, `yesterday`), "event_time", "RFC 3339"},
+		{"future time", "POST", "/cats", "", replace(`2026-03-31T18:30:00+09:00`, `2026-04-02T00:00:00Z`), "event_time", "in the future"},
+		{"missing district", "POST", "/cats", "", replace(`"district":"千代田一丁目",`, ``), "district", "is required"},
+		{"age as text", "POST", "/cats", "", replace(`"cat_estimated_age_months":18`, `"cat_estimated_age_months":"18"`), "cat_estimated_age_months", "must be a JSON int"},
+		{"latitude alone", "POST", "/cats", "", replace(`"longitude":139.753,`, ``), "latitude", "together"},
+		{"latitude out of range", "POST", "/cats", "", replace(`35.694`, `135.694`), "latitude", "outside -90..90"},
+		{"unknown reporter", "POST", "/cats", "", replace(`"resident"`, `"cat"`), "reporter_role", "must be one of"},
+		{"bad microchip", "POST", "/cats", "", replace(`"cat_ear_tipped":true`, `"cat_ear_tipped":true,"cat_microchip_id":"123"`), "cat_microchip_id", "15-digit"},
 		{"bad path id", "PUT", "/cats/{id}", "not-a-uuid", validBody, "id", "lower-case UUID"},
-		{"id differs from path", "PUT", "/cats/{id}", someID, replace(`{`, `{"id":"1f8fad5b-d9cb-469f-a165-70867728950e",`), "id", "must match the id in the path"},
+		{"record id differs from path", "PUT", "/cats/{id}", someID, replace(`{`, `{"record_id":"1f8fad5b-d9cb-469f-a165-70867728950e",`), "record_id", "must match the id in the path"},
 		{"bad delete id", "DELETE", "/cats/{id}", "../etc", "", "id", "lower-case UUID"},
 	}
 	for _, c := range cases {
@@ -270,12 +359,18 @@ func TestBadInputAnswers400NamingTheField(t *testing.T) {
 			if resp.StatusCode != http.StatusBadRequest {
 				t.Fatalf("got %d %s, want 400", resp.StatusCode, resp.Body)
 			}
-			var answer struct{ Error, Field, Reason string }
+			var answer struct {
+				Error, Field, Reason string
+				Problems             []struct{ Field, Reason string }
+			}
 			if err := json.Unmarshal([]byte(resp.Body), &answer); err != nil {
 				t.Fatalf("400 body %q is not JSON: %v", resp.Body, err)
 			}
 			if answer.Field != c.field || !strings.Contains(answer.Reason, c.reason) {
-				t.Errorf("400 answer %s: want field %q and a reason containing %q", resp.Body, c.field, c.reason)
+				t.Errorf("400 answer %s: want field %q and a reason containing %q (catrecord's error names the field)", resp.Body, c.field, c.reason)
+			}
+			if len(answer.Problems) == 0 || answer.Problems[0].Field != answer.Field {
+				t.Errorf("400 answer %s must list its problems, the named field first", resp.Body)
 			}
 			t.Logf("%s %s → 400 %s", c.method, c.resource, resp.Body)
 		})
@@ -288,17 +383,30 @@ func TestBadInputAnswers400NamingTheField(t *testing.T) {
 	}
 }
 
+func TestEveryProblemIsListed(t *testing.T) {
+	e := newEnv(t, "")
+	body := strings.NewReplacer(`"sighting"`, `"feeding"`, `"female"`, `"tom"`).Replace(validBody)
+	resp := e.call(http.MethodPost, "/cats", "", body)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("got %d %s, want 400", resp.StatusCode, resp.Body)
+	}
+	for _, field := range []string{`"field":"event_type"`, `"field":"cat_sex"`} {
+		if !strings.Contains(resp.Body, field) {
+			t.Errorf("400 answer %s must name every bad field (%s), so a client fixes its record in one round trip", resp.Body, field)
+		}
+	}
+}
+
 func TestMunicipalityCannotChangeOnEnvironmentStack(t *testing.T) {
 	e := newEnv(t, "") // an environment stack serves any municipality
 	created := e.call(http.MethodPost, "/cats", "", strings.Replace(validBody, "131016", "011002", 1))
 	if created.StatusCode != http.StatusCreated {
 		t.Fatalf("POST for 011002 on an environment stack: got %d %s, want 201", created.StatusCode, created.Body)
 	}
-	var cat catsapi.Cat
-	_ = json.Unmarshal([]byte(created.Body), &cat)
-	moved := e.call(http.MethodPut, "/cats/{id}", cat.ID, validBody)
-	if moved.StatusCode != http.StatusBadRequest || !strings.Contains(moved.Body, `"field":"municipalityCode"`) {
-		t.Errorf("moving a record to another municipality: got %d %s, want 400 on municipalityCode", moved.StatusCode, moved.Body)
+	cat := decodeStored(t, created)
+	moved := e.call(http.MethodPut, "/cats/{id}", cat.RecordID, validBody)
+	if moved.StatusCode != http.StatusBadRequest || !strings.Contains(moved.Body, `"field":"municipality_code"`) {
+		t.Errorf("moving a record to another municipality: got %d %s, want 400 on municipality_code", moved.StatusCode, moved.Body)
 	}
 }
 
@@ -308,26 +416,22 @@ func TestStreamFailureUndoesTheWrite(t *testing.T) {
 	if created.StatusCode != http.StatusCreated {
 		t.Fatalf("POST /cats: got %d %s", created.StatusCode, created.Body)
 	}
-	var cat catsapi.Cat
-	_ = json.Unmarshal([]byte(created.Body), &cat)
+	cat := decodeStored(t, created)
 
 	// The stream disappears: every change must be refused and leave the table as it was.
 	e.handler.StreamName = "cats-data-stream-missing"
 	if resp := e.call(http.MethodPost, "/cats", "", validBody); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("POST with the stream down: got %d %s, want 503", resp.StatusCode, resp.Body)
 	}
-	if resp := e.call(http.MethodPut, "/cats/{id}", cat.ID, strings.Replace(validBody, `"count":2`, `"count":9`, 1)); resp.StatusCode != http.StatusServiceUnavailable {
+	if resp := e.call(http.MethodPut, "/cats/{id}", cat.RecordID, strings.Replace(validBody, `"sighting"`, `"adoption"`, 1)); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("PUT with the stream down: got %d %s, want 503", resp.StatusCode, resp.Body)
-	}
-	if resp := e.call(http.MethodDelete, "/cats/{id}", cat.ID, ""); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("DELETE with the stream down: got %d %s, want 503", resp.StatusCode, resp.Body)
 	}
 	items := e.items()
 	if len(items) != 1 {
 		t.Fatalf("table has %d items after refused changes, want only the first record", len(items))
 	}
-	if n := items[0]["count"].(*dbtypes.AttributeValueMemberN); n.Value != "2" {
-		t.Errorf("refused PUT left count %s in the table, want 2: the table and the data lake must not disagree", n.Value)
+	if v := items[0]["event_type"].(*dbtypes.AttributeValueMemberS); v.Value != "sighting" {
+		t.Errorf("refused PUT left event_type %s in the table, want sighting: the table and the data lake must not disagree", v.Value)
 	}
 	if n := len(e.streamRecords()); n != 1 {
 		t.Errorf("stream has %d records, want only the first creation", n)
@@ -381,32 +485,32 @@ func (i *interleaved) PutItem(ctx context.Context, in *dynamodb.PutItemInput, op
 func TestConcurrentUpdateAnswers409(t *testing.T) {
 	e := newEnv(t, "131016")
 	created := e.call(http.MethodPost, "/cats", "", validBody)
-	var cat catsapi.Cat
-	if err := json.Unmarshal([]byte(created.Body), &cat); err != nil || created.StatusCode != http.StatusCreated {
+	if created.StatusCode != http.StatusCreated {
 		t.Fatalf("POST /cats: %d %s", created.StatusCode, created.Body)
 	}
+	cat := decodeStored(t, created)
 	other := *e.handler
 	e.handler.DB = &interleaved{Table: e.db, before: func() {
 		// Someone else updates the record after this request read it.
 		if resp, _ := other.Handle(context.Background(), events.APIGatewayProxyRequest{
-			HTTPMethod: http.MethodPut, Resource: "/cats/{id}", PathParameters: map[string]string{"id": cat.ID},
-			Body: strings.Replace(validBody, `"count":2`, `"count":7`, 1),
+			HTTPMethod: http.MethodPut, Resource: "/cats/{id}", PathParameters: map[string]string{"id": cat.RecordID},
+			Body: strings.Replace(validBody, `"sighting"`, `"capture"`, 1),
 		}); resp.StatusCode != http.StatusOK {
 			t.Errorf("the other writer's PUT: %d %s", resp.StatusCode, resp.Body)
 		}
 	}}
-	resp := e.call(http.MethodPut, "/cats/{id}", cat.ID, strings.Replace(validBody, `"count":2`, `"count":3`, 1))
+	resp := e.call(http.MethodPut, "/cats/{id}", cat.RecordID, strings.Replace(validBody, `"sighting"`, `"neuter"`, 1))
 	if resp.StatusCode != http.StatusConflict {
 		t.Fatalf("PUT over a concurrent change: got %d %s, want 409 (no lost update)", resp.StatusCode, resp.Body)
 	}
-	if n := e.items()[0]["count"].(*dbtypes.AttributeValueMemberN); n.Value != "7" {
-		t.Errorf("count is %s, want the other writer's 7 kept", n.Value)
+	if v := e.items()[0]["event_type"].(*dbtypes.AttributeValueMemberS); v.Value != "capture" {
+		t.Errorf("event_type is %s, want the other writer's capture kept", v.Value)
 	}
-	var ops []string
+	var types []string
 	for _, r := range e.streamRecords() {
-		ops = append(ops, decodeStream(t, r).Operation)
+		types = append(types, string(streamed(t, r).EventType))
 	}
-	if strings.Join(ops, ",") != "created,updated" {
-		t.Errorf("stream operations %v, want created,updated: the refused PUT publishes nothing", ops)
+	if strings.Join(types, ",") != "sighting,capture" {
+		t.Errorf("stream carries %v, want sighting,capture: the refused PUT publishes nothing", types)
 	}
 }
