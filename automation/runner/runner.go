@@ -12,6 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
@@ -31,6 +34,9 @@ const (
 	Refresh = "refresh"
 	Destroy = "destroy"
 )
+
+// eventDrainTimeout bounds the wait for the last engine events after the CLI exits.
+const eventDrainTimeout = 5 * time.Second
 
 // Runner runs operations for one project.
 type Runner struct {
@@ -142,12 +148,20 @@ func (r *Runner) Run(ctx context.Context, operation, stack string, config map[st
 		return Result{}, err
 	}
 	ch := make(chan events.EngineEvent)
-	done := make(chan struct{})
+	done, stop := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		for ev := range ch {
-			if b, err := json.Marshal(ev.EngineEvent); err == nil {
-				onEvent(b)
+		for {
+			select {
+			case ev, ok := <-ch:
+				if !ok {
+					return
+				}
+				if b, err := json.Marshal(ev.EngineEvent); err == nil {
+					onEvent(b)
+				}
+			case <-stop:
+				return
 			}
 		}
 	}()
@@ -176,19 +190,37 @@ func (r *Runner) Run(ctx context.Context, operation, stack string, config map[st
 		res.Changes = summaryChanges(out.Summary)
 		res.Removed = remove && err == nil
 	default:
-		close(ch)
+		close(stop)
 		<-done
 		return Result{}, fmt.Errorf("unknown operation %q", operation)
 	}
-	<-done // the SDK closes the event channel when the CLI is done
+	// The SDK closes the event channel once it has read the CLI's whole event
+	// log; when the CLI fails before writing one (a locked stack), it never
+	// does, so wait only briefly.
+	select {
+	case <-done:
+	case <-time.After(eventDrainTimeout):
+		close(stop)
+		<-done
+	}
 	if err != nil {
 		return res, fmt.Errorf("%s %s: %w", operation, stack, err)
 	}
 	return res, nil
 }
 
+// orphanWait bounds how long Unlock waits for a CLI that outlived its server.
+const orphanWait = time.Minute
+
 // Unlock removes a stack's lock left by a CLI that was killed (pulumi cancel).
+// A CLI started by a server that was killed runs on (it has its own process
+// group) until it notices its program is gone and writes its last
+// checkpoint: Unlock first waits for such a CLI on this host to exit, and
+// kills it after orphanWait, so the state is whole when the lock goes.
 func (r *Runner) Unlock(ctx context.Context, stack string) error {
+	if err := r.waitForOrphans(ctx, stack); err != nil {
+		return err
+	}
 	s, err := r.Stack(ctx, stack, nil)
 	if err != nil {
 		return err
@@ -246,3 +278,50 @@ func outputs(m auto.OutputMap) map[string]any {
 	}
 	return out
 }
+
+// lockHolder is the part of a file backend's lock file that names its process.
+type lockHolder struct {
+	Pid      int    `json:"pid"`
+	Hostname string `json:"hostname"`
+}
+
+// waitForOrphans waits until no live process on this host holds the stack's
+// lock in a file backend.
+func (r *Runner) waitForOrphans(ctx context.Context, stack string) error {
+	root, ok := strings.CutPrefix(r.Backend, "file://")
+	if !ok {
+		return nil
+	}
+	if i := strings.IndexByte(root, '?'); i >= 0 {
+		root = root[:i]
+	}
+	host, _ := os.Hostname()
+	locks, _ := filepath.Glob(filepath.Join(root, ".pulumi", "locks", "*", "*", stack, "*.json"))
+	for _, lock := range locks {
+		b, err := os.ReadFile(lock)
+		if err != nil {
+			continue
+		}
+		var h lockHolder
+		if json.Unmarshal(b, &h) != nil || h.Hostname != host || h.Pid <= 0 || h.Pid == os.Getpid() {
+			continue
+		}
+		deadline := time.Now().Add(orphanWait)
+		for alive(h.Pid) {
+			if time.Now().After(deadline) {
+				_ = syscall.Kill(h.Pid, syscall.SIGKILL)
+				time.Sleep(100 * time.Millisecond)
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("wait for the CLI (pid %d) holding %s: %w", h.Pid, stack, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// alive reports whether a process exists (signal 0 checks without signalling).
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }

@@ -38,7 +38,9 @@ type ServeOptions struct {
 	Planner     jobs.Planner
 	// BaseConfig is set on every stack under the municipality's own config.
 	BaseConfig map[string]string
-	Logger     *slog.Logger
+	// RetryBase is the delay before the first retry of a transient failure (5 s when zero).
+	RetryBase time.Duration
+	Logger    *slog.Logger
 	// Ready is called with the listening address once the server accepts requests.
 	Ready func(addr string)
 }
@@ -146,7 +148,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	defer st.Close()
 	run := &runner.Runner{Project: o.Project, Program: o.Program, CLI: o.CLI, WorkDir: o.DataDir, Backend: o.Backend, Passphrase: o.Passphrase}
-	queue, err := jobs.New(ctx, jobs.Config{Store: st, Runner: run, Planner: o.Planner, Logger: o.Logger, Concurrency: o.Concurrency, BaseConfig: o.BaseConfig})
+	queue, err := jobs.New(ctx, jobs.Config{Store: st, Runner: run, Planner: o.Planner, Logger: o.Logger, Concurrency: o.Concurrency, BaseConfig: o.BaseConfig, RetryBase: o.RetryBase})
 	if err != nil {
 		return err
 	}

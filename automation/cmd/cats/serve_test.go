@@ -84,6 +84,7 @@ func testOptions(dir, cliPath string, delay time.Duration, concurrency int) Serv
 		Project:     "cats-analytics",
 		Program:     func(string) pulumi.RunFunc { return testprogram.Program(delay) },
 		Planner:     testPlanner{},
+		RetryBase:   200 * time.Millisecond,
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
@@ -548,5 +549,42 @@ func TestKillMidUpAndRestart(t *testing.T) {
 	list := ts.do("GET", "/v1/municipalities/131016/dev/jobs", "platform", nil)
 	if n := len(list.body["jobs"].([]any)); n != 4 {
 		t.Errorf("%d jobs recorded, want 4 (plan, killed up, refresh, up): none lost", n)
+	}
+}
+
+// TestBusyStackIsRetried: an up that finds the stack locked by another process
+// goes back to the queue and is retried with backoff until the lock is gone.
+func TestBusyStackIsRetried(t *testing.T) {
+	ts := startServer(t, 0, 2)
+	mustSucceed(t, ts.wait(ts.register("131016", "千代田区", "東京都", "dev", nil)))
+	mustSucceed(t, ts.wait(ts.submit("131016", "dev", "up")))
+	lockDir := filepath.Join(ts.dir, "state", ".pulumi", "locks", "organization", "cats-analytics", "131016-dev")
+	if err := os.MkdirAll(lockDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(lockDir, "held-by-another-process.json")
+	content := `{"pid":4242,"username":"operator","hostname":"elsewhere","timestamp":"2026-11-27T00:00:00Z"}`
+	if err := os.WriteFile(lock, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := ts.submit("131016", "dev", "up")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		j := ts.job(id)
+		if j.State == store.JobQueued && strings.Contains(j.Error, "stack busy") {
+			break
+		}
+		if store.Terminal(j.State) || time.Now().After(deadline) {
+			t.Fatalf("up on a locked stack = %s %q; want it queued again as busy", j.State, j.Error)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	j := ts.wait(id)
+	mustSucceed(t, j)
+	if j.Attempts < 2 {
+		t.Errorf("up succeeded after %d attempts; want a retry after the busy one", j.Attempts)
 	}
 }
