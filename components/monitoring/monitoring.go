@@ -298,26 +298,21 @@ func (a *alarms) create(what string, args *cloudwatch.MetricAlarmArgs) {
 	a.created = append(a.created, alarm)
 }
 
-// threshold: the metric's average above threshold in every period.
+// threshold: the metric's average above threshold in every period. A
+// service with no data is down, which the target group's health shows; here
+// it is not "high".
 func (a *alarms) threshold(what, namespace, metric string, dims pulumi.StringMap, threshold float64, periods int, description string) {
-	a.create(what, &cloudwatch.MetricAlarmArgs{
-		AlarmDescription:   pulumi.String(description),
-		Namespace:          pulumi.String(namespace),
-		MetricName:         pulumi.String(metric),
-		Dimensions:         dims,
-		Statistic:          pulumi.String("Average"),
-		Period:             pulumi.Int(PeriodSeconds),
-		EvaluationPeriods:  pulumi.Int(periods),
-		DatapointsToAlarm:  pulumi.Int(periods),
-		ComparisonOperator: pulumi.String("GreaterThanThreshold"),
-		Threshold:          pulumi.Float64(threshold),
-		// A service with no data is down, which the target group's health shows; here it is not "high".
-		TreatMissingData: pulumi.String("missing"),
-	})
+	a.average(what, namespace, metric, dims, "GreaterThanThreshold", threshold, periods, "missing", description)
 }
 
-// below: the metric's average under threshold in every period.
+// below: the metric's average under threshold in every period; no data means
+// no deliveries attempted, so none failed.
 func (a *alarms) below(what, namespace, metric string, dims pulumi.StringMap, threshold float64, periods int, description string) {
+	a.average(what, namespace, metric, dims, "LessThanThreshold", threshold, periods, "notBreaching", description)
+}
+
+// average alarms on a metric's average compared with a threshold in every period.
+func (a *alarms) average(what, namespace, metric string, dims pulumi.StringMap, comparison string, threshold float64, periods int, missing, description string) {
 	a.create(what, &cloudwatch.MetricAlarmArgs{
 		AlarmDescription:   pulumi.String(description),
 		Namespace:          pulumi.String(namespace),
@@ -327,9 +322,9 @@ func (a *alarms) below(what, namespace, metric string, dims pulumi.StringMap, th
 		Period:             pulumi.Int(PeriodSeconds),
 		EvaluationPeriods:  pulumi.Int(periods),
 		DatapointsToAlarm:  pulumi.Int(periods),
-		ComparisonOperator: pulumi.String("LessThanThreshold"),
+		ComparisonOperator: pulumi.String(comparison),
 		Threshold:          pulumi.Float64(threshold),
-		TreatMissingData:   pulumi.String("notBreaching"), // no deliveries attempted, none failed
+		TreatMissingData:   pulumi.String(missing),
 	})
 }
 

@@ -174,9 +174,11 @@ func createTokens(t testing.TB, dir string) map[string]string {
 }
 
 type response struct {
-	status int
-	body   map[string]any
-	raw    []byte
+	status    int
+	body      map[string]any
+	raw       []byte
+	header    http.Header // the response's
+	reqHeader http.Header // the request's
 }
 
 func (ts *testServer) do(method, path, role string, body any) response {
@@ -206,7 +208,7 @@ func (ts *testServer) do(method, path, role string, body any) response {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	r := response{status: resp.StatusCode, raw: raw}
+	r := response{status: resp.StatusCode, raw: raw, header: resp.Header, reqHeader: req.Header}
 	_ = json.Unmarshal(raw, &r.body)
 	return r
 }
