@@ -253,18 +253,14 @@ func MustRun(t testing.TB, stack string, config map[string]string, program pulum
 // It fails the test if the output is unknown, rejected or slower than 10 s.
 func Await(t testing.TB, output pulumi.Output) any {
 	t.Helper()
-	type result struct {
-		v   any
-		err error
-	}
-	ch := make(chan result, 1)
-	output.ApplyT(func(v any) (any, error) {
-		ch <- result{v: v}
-		return nil, nil
+	ch := make(chan any, 1)
+	output.ApplyT(func(v any) any {
+		ch <- v
+		return nil
 	})
 	select {
-	case r := <-ch:
-		return r.v
+	case v := <-ch:
+		return v
 	case <-time.After(10 * time.Second):
 		t.Fatalf("output did not resolve within 10s (unknown or rejected)")
 		return nil

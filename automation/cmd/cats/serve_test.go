@@ -91,12 +91,11 @@ func testOptions(dir, cliPath string, delay time.Duration, concurrency int) Serv
 
 // testServer is a server running in the test process.
 type testServer struct {
-	t       testing.TB
-	url     string
-	dir     string
-	stop    func()
-	tokens  map[string]string // role → token
-	revoked string
+	t      testing.TB
+	url    string
+	dir    string
+	stop   func()
+	tokens map[string]string // role → token
 }
 
 func isolateCLI(t testing.TB) {
