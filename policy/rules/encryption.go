@@ -85,13 +85,7 @@ func encryptionRules() []Rule {
 			Level:       policyx.EnforcementLevelMandatory,
 			Types:       []string{"aws:dynamodb/table:Table"},
 			Resource: func(c *Check, r policyx.AnalyzerResource) {
-				enabled := get(r.Properties, "serverSideEncryption", "enabled")
-				switch {
-				case enabled.unknown:
-					c.Unknown(r.URN, enabled, "table "+display(r))
-				case !enabled.isTrue():
-					c.Fail(r.URN, "table %s: serverSideEncryption.enabled must be true (an AWS-owned key is not auditable)", display(r))
-				}
+				requireSSE(c, r, "table", " (an AWS-owned key is not auditable)")
 			},
 		},
 		{
@@ -130,13 +124,7 @@ func encryptionRules() []Rule {
 				if source.present() {
 					return // kinesis-stream-encryption checks the source stream
 				}
-				enabled := get(r.Properties, "serverSideEncryption", "enabled")
-				switch {
-				case enabled.unknown:
-					c.Unknown(r.URN, enabled, "delivery stream "+display(r))
-				case !enabled.isTrue():
-					c.Fail(r.URN, "delivery stream %s: serverSideEncryption.enabled must be true", display(r))
-				}
+				requireSSE(c, r, "delivery stream", "")
 			},
 		},
 		{
@@ -255,6 +243,18 @@ func requireKey(c *Check, r policyx.AnalyzerResource, prop, what string) {
 		c.Unknown(r.URN, key, what+" "+display(r))
 	case !key.nonEmpty():
 		c.Fail(r.URN, "%s %s: %s must name the stack's KMS key", what, display(r), prop)
+	}
+}
+
+// requireSSE checks serverSideEncryption.enabled, the switch DynamoDB and
+// Firehose share; why is added to the failure.
+func requireSSE(c *Check, r policyx.AnalyzerResource, what, why string) {
+	enabled := get(r.Properties, "serverSideEncryption", "enabled")
+	switch {
+	case enabled.unknown:
+		c.Unknown(r.URN, enabled, what+" "+display(r))
+	case !enabled.isTrue():
+		c.Fail(r.URN, "%s %s: serverSideEncryption.enabled must be true%s", what, display(r), why)
 	}
 }
 
