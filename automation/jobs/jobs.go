@@ -22,6 +22,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
@@ -180,7 +181,51 @@ func (q *Queue) Recover(ctx context.Context) ([]store.Job, error) {
 		j.State, j.Error = store.JobFailed, reason
 		recovered = append(recovered, j)
 	}
+	if err := q.releaseClaims(ctx); err != nil {
+		return recovered, err
+	}
 	return recovered, nil
+}
+
+// releaseClaims makes River's entries that the previous process held
+// ("running" in River's table) available again. Such an entry may belong to a
+// job that was only waiting for its turn (River had handed it to a worker that
+// found another operation of the stack ahead and was about to snooze it); left
+// alone, River would rescue it only after RescueStuckJobsAfter, an hour, and
+// the job would sit queued until then. Working an entry again is safe: the
+// store decides whether its job runs (a job failed above is final and skipped).
+//
+// This relies on one server per database, which store.LockServer enforces:
+// before Start, no worker of this database is alive.
+func (q *Queue) releaseClaims(ctx context.Context) error {
+	claimed, err := q.client.JobList(ctx, river.NewJobListParams().States(rivertype.JobStateRunning).First(10000))
+	if err != nil {
+		return fmt.Errorf("list claimed queue entries: %w", err)
+	}
+	if len(claimed.Jobs) == 0 {
+		return nil
+	}
+	params := &riverdriver.JobSetStateIfRunningManyParams{}
+	now := time.Now()
+	for _, row := range claimed.Jobs {
+		// Attempt goes back by one: the interrupted delivery did not run the job
+		// (or, if it did, the store has already finished it).
+		s := riverdriver.JobSetStateInterrupted(row.ID, now, max(row.Attempt-1, 0), nil)
+		params.ID = append(params.ID, s.ID)
+		params.Attempt = append(params.Attempt, s.Attempt)
+		params.ErrData = append(params.ErrData, s.ErrData)
+		params.FinalizedAt = append(params.FinalizedAt, s.FinalizedAt)
+		params.MetadataDoMerge = append(params.MetadataDoMerge, s.MetadataDoMerge)
+		params.MetadataUpdates = append(params.MetadataUpdates, s.MetadataUpdates)
+		params.ScheduledAt = append(params.ScheduledAt, s.ScheduledAt)
+		params.State = append(params.State, s.State)
+	}
+	rows, err := q.client.Driver().GetExecutor().JobSetStateIfRunningMany(ctx, params)
+	if err != nil {
+		return fmt.Errorf("release claimed queue entries: %w", err)
+	}
+	q.cfg.Logger.Warn("released queue entries a stopped server had claimed", "count", len(rows))
+	return nil
 }
 
 // Start starts working jobs.

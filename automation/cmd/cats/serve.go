@@ -142,6 +142,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		}
 		o.Backend = "file://" + state
 	}
+	unlock, err := store.LockServer(o.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, err := store.Open(ctx, o.DataDir)
 	if err != nil {
 		return err

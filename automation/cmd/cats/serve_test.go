@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -527,6 +528,11 @@ func TestKillMidUpAndRestart(t *testing.T) {
 		t.Fatal("the up never locked the stack")
 	}
 	queuedBehind := child.submit("131016", "dev", "refresh")
+	// A second server on the same data directory is refused while the first lives.
+	second := testOptions(dir, cli.Path(t), 0, 2)
+	if err := Serve(context.Background(), second); !errors.Is(err, store.ErrDirInUse) {
+		t.Errorf("a second server on the data directory: %v, want %v", err, store.ErrDirInUse)
+	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
