@@ -86,7 +86,40 @@ type Record struct {
 	// EarTipped: the cat carries the ear notch (さくら耳) of a TNR'd community cat.
 	EarTipped   bool   `json:"cat_ear_tipped" glue:"boolean"`
 	MicrochipID string `json:"cat_microchip_id,omitempty" glue:"string"` // 15-digit ISO 11784 number
+
+	// The record's history. A report can be corrected or withdrawn; every
+	// change is streamed as a new revision, so the data lake keeps each
+	// version and the aggregation can take back what an older one counted.
+
+	// Revision numbers the versions of a record: 1 when it is created, one
+	// more with each update and with its deletion. The API sets it; a producer
+	// that never changes its records may leave it out (read as 1).
+	Revision int `json:"revision,omitempty" glue:"int"`
+	// Deleted marks a tombstone: the record was deleted, and this last
+	// revision carries the content it had, so what it counted can be taken back.
+	Deleted bool `json:"deleted,omitempty" glue:"boolean"`
+	// Replaces is what the previous revision counted, on an update: the
+	// aggregation takes it back from its own window and district before
+	// counting this revision.
+	Replaces *Counted `json:"replaces,omitempty" glue:"struct"`
 }
+
+// Counted is the part of a record the aggregation counts by: when and where
+// it happened, and what it adds to the counts.
+type Counted struct {
+	EventTime time.Time `json:"event_time" glue:"timestamp"`
+	EventType EventType `json:"event_type" glue:"string"`
+	District  string    `json:"district" glue:"string"`
+	EarTipped bool      `json:"cat_ear_tipped" glue:"boolean"`
+}
+
+// Counted returns what the record counts.
+func (r Record) Counted() Counted {
+	return Counted{EventTime: r.EventTime.UTC(), EventType: r.EventType, District: r.District, EarTipped: r.EarTipped}
+}
+
+// Version is the record's revision, 1 when the producer left it out.
+func (r Record) Version() int { return max(r.Revision, 1) }
 
 // PartitionKey is the Kinesis partition key producers put the record with:
 // its id, so a retried put lands on the same shard, in the same window state,
@@ -178,6 +211,31 @@ func (r Record) Validate(now time.Time) error {
 	if r.MicrochipID != "" && !microchipPattern.MatchString(r.MicrochipID) {
 		fail("cat_microchip_id", "%q must be the 15-digit ISO 11784 number", r.MicrochipID)
 	}
+	switch {
+	case r.Revision < 0:
+		fail("revision", "%d must be 1 or more (or omitted, read as 1)", r.Revision)
+	case r.Deleted && r.Revision < 2:
+		fail("deleted", "a deletion is a later revision of a record: revision must be 2 or more")
+	case r.Replaces != nil && r.Revision < 2:
+		fail("replaces", "only a later revision (2 or more) replaces an earlier one")
+	}
+	if r.Deleted && r.Replaces != nil {
+		fail("replaces", "a deletion replaces nothing: it takes back its own content")
+	}
+	if c := r.Replaces; c != nil {
+		switch {
+		case c.EventTime.IsZero():
+			fail("replaces.event_time", "is required (RFC 3339)")
+		case c.EventTime.Year() < 2000:
+			fail("replaces.event_time", "%s is before 2000", c.EventTime.Format(time.RFC3339))
+		}
+		if !contains(EventTypes, c.EventType) {
+			fail("replaces.event_type", "%q must be one of %s", c.EventType, join(EventTypes))
+		}
+		if d := c.District; d == "" || strings.TrimSpace(d) != d || utf8.RuneCountInString(d) > maxDistrict || !printable(d) {
+			fail("replaces.district", "must be a district as the replaced revision had it (1 to %d printable characters)", maxDistrict)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -212,6 +270,9 @@ func Decode(data []byte) (Record, error) {
 		return Record{}, &FieldError{Field: "(record)", Reason: "trailing data after the JSON object"}
 	}
 	r.EventTime = r.EventTime.UTC()
+	if r.Replaces != nil {
+		r.Replaces.EventTime = r.Replaces.EventTime.UTC()
+	}
 	return r, nil
 }
 
@@ -261,6 +322,11 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	type plain Record
 	p := plain(r)
 	p.EventTime = r.EventTime.UTC()
+	if r.Replaces != nil {
+		c := *r.Replaces
+		c.EventTime = c.EventTime.UTC()
+		p.Replaces = &c
+	}
 	return json.Marshal(p)
 }
 

@@ -58,6 +58,17 @@ func TestInvalidRecordsNameTheirField(t *testing.T) {
 		{"unknown reporter", bad(func(r *Record) { r.Reporter = "cat" }), "reporter_role"},
 		{"unknown sex", bad(func(r *Record) { r.Sex = "" }), "cat_sex"},
 		{"short microchip", bad(func(r *Record) { r.MicrochipID = "123" }), "cat_microchip_id"},
+		{"negative revision", bad(func(r *Record) { r.Revision = -1 }), "revision"},
+		{"deleted first revision", bad(func(r *Record) { r.Deleted = true }), "deleted"},
+		{"first revision replaces", bad(func(r *Record) { r.Replaces = &Counted{EventTime: now, EventType: Sighting, District: "d"} }), "replaces"},
+		{"deletion replaces", bad(func(r *Record) {
+			r.Revision, r.Deleted, r.Replaces = 3, true, &Counted{EventTime: now, EventType: Sighting, District: "d"}
+		}), "replaces"},
+		{"replaced event type", bad(func(r *Record) {
+			r.Revision, r.Replaces = 2, &Counted{EventTime: now, EventType: "feeding", District: "d"}
+		}), "replaces.event_type"},
+		{"replaced district", bad(func(r *Record) { r.Revision, r.Replaces = 2, &Counted{EventTime: now, EventType: Sighting} }), "replaces.district"},
+		{"replaced event time", bad(func(r *Record) { r.Revision, r.Replaces = 2, &Counted{EventType: Sighting, District: "d"} }), "replaces.event_time"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -90,7 +101,12 @@ func TestParseNamesTheField(t *testing.T) {
 // every key the encoder writes is a column, every column is written, and each
 // column's Hive type fits the JSON value Firehose will convert.
 func TestColumnsMatchTheJSONEncoding(t *testing.T) {
-	b, err := json.Marshal(valid())
+	// Every optional field set (a deletion never also replaces, but the
+	// encoding of each field is what is checked here).
+	full := valid()
+	full.Revision, full.Deleted = 3, true
+	full.Replaces = &Counted{EventTime: now.In(time.FixedZone("JST", 9*3600)), EventType: Complaint, District: "千代田二丁目", EarTipped: true}
+	b, err := json.Marshal(full)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,20 +124,22 @@ func TestColumnsMatchTheJSONEncoding(t *testing.T) {
 			t.Errorf("JSON key %q has no Glue column: Firehose would drop it from the Parquet files", key)
 			continue
 		}
-		var fits bool
-		switch typ {
-		case "string":
-			_, fits = value.(string)
-		case "timestamp":
-			s, _ := value.(string)
-			_, perr := time.Parse("2006-01-02T15:04:05Z", s)
-			fits = perr == nil || strings.HasSuffix(s, "Z")
-		case "double", "int", "bigint":
-			_, fits = value.(float64)
-		case "boolean":
-			_, fits = value.(bool)
+		if inner, ok := strings.CutPrefix(typ, "struct<"); ok {
+			object, isObject := value.(map[string]any)
+			fields := strings.Split(strings.TrimSuffix(inner, ">"), ",")
+			if !isObject || len(object) != len(fields) {
+				t.Errorf("column %s is %s but the record encodes %v", key, typ, value)
+				continue
+			}
+			for _, f := range fields {
+				name, fieldType, _ := strings.Cut(f, ":")
+				if !fitsHive(fieldType, object[name]) {
+					t.Errorf("column %s.%s is %s but the record encodes %T %v", key, name, fieldType, object[name], object[name])
+				}
+			}
+			continue
 		}
-		if !fits {
+		if !fitsHive(typ, value) {
 			t.Errorf("column %s is %s but the record encodes %T %v", key, typ, value, value)
 		}
 	}
@@ -134,6 +152,54 @@ func TestColumnsMatchTheJSONEncoding(t *testing.T) {
 		if _, clash := cols[p.Name]; clash {
 			t.Errorf("partition key %s must not also be a column (Glue rejects the table)", p.Name)
 		}
+	}
+}
+
+// fitsHive tells whether a decoded JSON value converts to the Hive type.
+func fitsHive(typ string, value any) bool {
+	switch typ {
+	case "string":
+		_, ok := value.(string)
+		return ok
+	case "timestamp":
+		s, _ := value.(string)
+		_, err := time.Parse(time.RFC3339Nano, s)
+		return err == nil && strings.HasSuffix(s, "Z")
+	case "double", "int", "bigint":
+		_, ok := value.(float64)
+		return ok
+	case "boolean":
+		_, ok := value.(bool)
+		return ok
+	}
+	return false
+}
+
+// TestRevisionsRoundTrip: an update's revision carries what the previous one
+// counted, in UTC, and decodes back the same.
+func TestRevisionsRoundTrip(t *testing.T) {
+	r := valid()
+	r.Revision = 2
+	r.Replaces = &Counted{EventTime: time.Date(2026, 3, 31, 18, 0, 0, 0, time.FixedZone("JST", 9*3600)), EventType: Complaint, District: "千代田二丁目"}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"replaces":{"event_time":"2026-03-31T09:00:00Z","event_type":"complaint","district":"千代田二丁目","cat_ear_tipped":false}`) {
+		t.Errorf("replaces encodes as %s", b)
+	}
+	got, err := Parse(b, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version() != 2 || *got.Replaces != (Counted{EventTime: time.Date(2026, 3, 31, 9, 0, 0, 0, time.UTC), EventType: Complaint, District: "千代田二丁目"}) {
+		t.Errorf("round trip: %+v %+v", got, got.Replaces)
+	}
+	if v := valid().Version(); v != 1 {
+		t.Errorf("a record without revision is version %d, want 1", v)
+	}
+	if c := valid().Counted(); c.District != "千代田一丁目" || c.EventType != Sighting || !c.EarTipped {
+		t.Errorf("Counted() = %+v", c)
 	}
 }
 

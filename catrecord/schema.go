@@ -33,7 +33,29 @@ func Columns() []Column {
 			// A field without both tags would silently vanish from Athena.
 			panic(fmt.Sprintf("catrecord.Record.%s needs json and glue tags", f.Name))
 		}
+		if glueType == "struct" {
+			glueType = structType(f.Type)
+		}
 		cols = append(cols, Column{Name: name, Type: glueType})
 	}
 	return cols
+}
+
+// structType is the Hive struct<name:type,...> of a (pointer to a) struct
+// whose fields carry json and glue tags.
+func structType(t reflect.Type) string {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	fields := make([]string, 0, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		glueType := f.Tag.Get("glue")
+		if name == "" || name == "-" || glueType == "" || glueType == "struct" {
+			panic(fmt.Sprintf("catrecord.%s.%s needs json and glue tags of a scalar type", t.Name(), f.Name))
+		}
+		fields = append(fields, name+":"+glueType)
+	}
+	return "struct<" + strings.Join(fields, ",") + ">"
 }

@@ -38,16 +38,17 @@ var (
 )
 
 // DashboardSQL is the data set's query: one row per district, day and event
-// type, over the last year of deduplicated records of the municipality.
+// type, over the last year of the municipality's records as they now are
+// (the latest revision of each, deleted ones left out; see currentRecords).
 func DashboardSQL(database, municipalityCode string) string {
 	return fmt.Sprintf(`SELECT district, date_trunc('day', event_time) AS day, event_type, count(*) AS records
 FROM (
-  SELECT district, event_time, event_type,
-         row_number() OVER (PARTITION BY municipality_code, record_id ORDER BY event_time) AS copy
+  SELECT district, event_time, event_type, deleted,
+         row_number() OVER (PARTITION BY municipality_code, record_id ORDER BY coalesce(revision, 1) DESC) AS newest
   FROM "%s"."%s"
   WHERE municipality = '%s' AND dt >= date_format(current_date - INTERVAL '365' DAY, '%%Y-%%m-%%d')
 )
-WHERE copy = 1
+WHERE newest = 1 AND NOT coalesce(deleted, false)
 GROUP BY 1, 2, 3`, database, TableName, municipalityCode)
 }
 

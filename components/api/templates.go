@@ -9,8 +9,8 @@ import (
 // 統合先 DynamoDB), so a GET costs no Lambda invocation. The mapping templates
 // below are API Gateway's Velocity (VTL) templates; they read and write the
 // attributes of the cat record as the write path stores them
-// (functions/catsapi.Stored: catrecord.Record's JSON names, id, timestamp,
-// updated_at).
+// (functions/catsapi.Stored: catrecord.Record's JSON names, id, revision,
+// timestamp, updated_at).
 
 // ListLimit is how many records one GET /cats answers; the answer's next
 // holds the query parameters of the following page.
@@ -69,6 +69,8 @@ func recordTemplate(v string) string {
 		optionalS("cat_colour_pattern"),
 		fmt.Sprintf(`"cat_ear_tipped": %s.cat_ear_tipped.BOOL,`, v),
 		optionalS("cat_microchip_id"),
+		// Items written before revisions existed have none: revision 1.
+		fmt.Sprintf(`"revision": #if(%[1]s.revision)%[1]s.revision.N#{else}1#end,`, v),
 		s("timestamp", "timestamp"),
 		fmt.Sprintf(`"updated_at": "%s"`, esc(v+".updated_at.S")),
 		"}",

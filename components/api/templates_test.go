@@ -115,6 +115,7 @@ func item(id, colour string, withOptional bool) map[string]any {
 		it["cat_colour_pattern"] = map[string]string{"S": colour}
 	}
 	if withOptional {
+		it["revision"] = map[string]string{"N": "3"}
 		it["latitude"] = map[string]string{"N": "35.694"}
 		it["longitude"] = map[string]string{"N": "139.753"}
 		it["cat_estimated_age_months"] = map[string]string{"N": "18"}
@@ -172,7 +173,7 @@ func TestMappingTemplatesRender(t *testing.T) {
 		"record_id": id, "municipality_code": "131016", "event_time": "2026-03-31T09:30:00Z", "event_type": "sighting",
 		"district": "千代田一丁目", "latitude": 35.694, "longitude": 139.753, "reporter_role": "resident",
 		"cat_estimated_age_months": float64(18), "cat_sex": "female", "cat_colour_pattern": tricky,
-		"cat_ear_tipped": true, "cat_microchip_id": "392141000012345",
+		"cat_ear_tipped": true, "cat_microchip_id": "392141000012345", "revision": float64(3),
 		"timestamp": "2026-04-01T00:00:00.001Z", "updated_at": "2026-04-01T00:00:00.001Z",
 	}
 	if !reflect.DeepEqual(record, want) || results[3].Status != 0 {
@@ -187,6 +188,9 @@ func TestMappingTemplatesRender(t *testing.T) {
 	cats := page["cats"].([]any)
 	if len(cats) != 2 || cats[1].(map[string]any)["cat_colour_pattern"] != "黒" || cats[0].(map[string]any)["latitude"] != nil || cats[0].(map[string]any)["cat_colour_pattern"] != nil {
 		t.Errorf("GET /cats answer %v, want both records with their optional fields as stored", page)
+	}
+	if len(cats) == 2 && (cats[0].(map[string]any)["revision"] != float64(1) || cats[1].(map[string]any)["revision"] != float64(3)) {
+		t.Errorf("GET /cats revisions %v and %v, want 1 for an item without one and 3 as stored", cats[0].(map[string]any)["revision"], cats[1].(map[string]any)["revision"])
 	}
 	if nextKey := page["next"].(map[string]any); nextKey["startId"] != "1f8fad5b-d9cb-469f-a165-70867728950e" || nextKey["startTimestamp"] != "2026-04-01T00:00:00.001Z" {
 		t.Errorf("GET /cats next %v, want the query parameters of the following page", nextKey)

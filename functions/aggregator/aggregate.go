@@ -20,11 +20,20 @@
 // record whose event window starts before the arrival window is late: it is
 // still counted, in its own (earlier) event window, and the delta is written
 // as a separate object, so summing the curated objects of an event window
-// gives its exact count however late its reports arrive. Kinesis delivers at
-// least once and producers retry, so records are deduplicated by
-// (municipality, record id) within a window. Invalid records are never
-// dropped: each is returned with the reason, naming the field, for the
-// handler to write under the data lake's errors/ prefix.
+// gives its exact count however late its reports arrive.
+//
+// Reports are corrected and withdrawn. Each change is a new revision of the
+// record on the stream (catrecord.Record.Revision): an update carries what
+// the previous revision counted (Replaces), which is taken back from that
+// revision's own window and district before the update is counted; a
+// deletion is a tombstone carrying the record's last content, which is taken
+// back. So a correction moves a count rather than adding one, and the curated
+// objects of a window still sum to its exact count; a delta object may hold
+// negative numbers. Kinesis delivers at least once and producers retry, so
+// revisions are deduplicated by (municipality, record id, revision) within a
+// window. Invalid records are never dropped: each is returned with the
+// reason, naming the field, for the handler to write under the data lake's
+// errors/ prefix.
 package aggregator
 
 import (
@@ -50,29 +59,31 @@ type Counts struct {
 	Adoptions          int `json:"adoptions"`
 	Complaints         int `json:"complaints"`
 	Deaths             int `json:"deaths"`
-	// LateRecords counts the records above that arrived after their event window.
+	// LateRecords counts the changes above (a report counted, or a corrected
+	// or deleted one taken back) that arrived after their event window.
 	LateRecords int `json:"late_records"`
 }
 
-func (c *Counts) add(r catrecord.Record) {
-	switch r.EventType {
+// add counts an event n times: 1 for a report, -1 to take one back.
+func (c *Counts) add(e catrecord.Counted, n int) {
+	switch e.EventType {
 	case catrecord.Sighting:
-		c.Sightings++
-		if r.EarTipped {
-			c.EarTippedSightings++
+		c.Sightings += n
+		if e.EarTipped {
+			c.EarTippedSightings += n
 		}
 	case catrecord.Capture:
-		c.Captures++
+		c.Captures += n
 	case catrecord.Neuter:
-		c.Neutered++
+		c.Neutered += n
 	case catrecord.Return:
-		c.Returned++
+		c.Returned += n
 	case catrecord.Adoption:
-		c.Adoptions++
+		c.Adoptions += n
 	case catrecord.Complaint:
-		c.Complaints++
+		c.Complaints += n
 	case catrecord.Death:
-		c.Deaths++
+		c.Deaths += n
 	}
 }
 
@@ -109,7 +120,9 @@ type Rejected struct {
 
 // Stats count what one arrival window saw.
 type Stats struct {
-	Records    int `json:"records"` // valid, unique records counted
+	Records    int `json:"records"`   // valid, unique revisions counted
+	Updates    int `json:"updates"`   // of them, corrections of an earlier revision
+	Deletions  int `json:"deletions"` // of them, tombstones
 	Duplicates int `json:"duplicates"`
 	Invalid    int `json:"invalid"`
 	Late       int `json:"late"`
@@ -158,33 +171,57 @@ func (a Aggregator) Add(s *State, windowStart time.Time, batch []Input) []Reject
 			})
 			continue
 		}
-		id := recordHash(r.MunicipalityCode, r.RecordID)
+		id := recordHash(r.MunicipalityCode, r.RecordID, r.Version())
 		if _, dup := s.seen[id]; dup {
 			s.Stats.Duplicates++
 			continue
 		}
 		s.seen[id] = struct{}{}
-		start := WindowStart(r.EventTime, a.Window)
-		key := Key{Municipality: r.MunicipalityCode, District: r.District, WindowStart: start.Unix()}
-		c := s.Groups[key]
-		if c == nil {
-			c = &Counts{}
-			s.Groups[key] = c
-		}
-		c.add(r)
 		s.Stats.Records++
-		if start.Before(windowStart) {
-			c.LateRecords++
+		var late bool
+		switch {
+		case r.Deleted:
+			s.Stats.Deletions++
+			late = a.count(s, windowStart, r.MunicipalityCode, r.Counted(), -1)
+		case r.Replaces != nil:
+			s.Stats.Updates++
+			lateBack := a.count(s, windowStart, r.MunicipalityCode, *r.Replaces, -1)
+			late = a.count(s, windowStart, r.MunicipalityCode, r.Counted(), 1) || lateBack
+		default:
+			late = a.count(s, windowStart, r.MunicipalityCode, r.Counted(), 1)
+		}
+		if late {
 			s.Stats.Late++
 		}
 	}
 	return rejected
 }
 
+// count adds an event n times to its event window's group and tells whether
+// that window lies before the arrival window (the change is late).
+func (a Aggregator) count(s *State, windowStart time.Time, municipality string, e catrecord.Counted, n int) bool {
+	start := WindowStart(e.EventTime, a.Window)
+	key := Key{Municipality: municipality, District: e.District, WindowStart: start.Unix()}
+	c := s.Groups[key]
+	if c == nil {
+		c = &Counts{}
+		s.Groups[key] = c
+	}
+	c.add(e, n)
+	late := start.Before(windowStart)
+	if late {
+		c.LateRecords++
+	}
+	return late
+}
+
 // Aggregates returns the state's rows, ordered by municipality, window and district.
 func (a Aggregator) Aggregates(s *State) []Aggregate {
 	out := make([]Aggregate, 0, len(s.Groups))
 	for k, c := range s.Groups {
+		if *c == (Counts{}) {
+			continue // a report and its withdrawal in one window: nothing to say
+		}
 		start := time.Unix(k.WindowStart, 0).UTC()
 		out = append(out, Aggregate{
 			Municipality: k.Municipality, District: k.District,
@@ -227,14 +264,16 @@ func reason(err error) string {
 	return err.Error()
 }
 
-// recordHash identifies a record for deduplication in 8 bytes, so a window's
-// seen-set fits Lambda's 1 MB state limit; a collision among the ~10^5 records
-// of a window has a probability below 10^-9.
-func recordHash(municipality, recordID string) uint64 {
+// recordHash identifies a revision of a record for deduplication in 8 bytes,
+// so a window's seen-set fits Lambda's 1 MB state limit; a collision among the
+// ~10^5 records of a window has a probability below 10^-9.
+func recordHash(municipality, recordID string, revision int) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(municipality))
 	h.Write([]byte{0})
 	h.Write([]byte(recordID))
+	h.Write([]byte{0})
+	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(revision)))
 	return h.Sum64()
 }
 

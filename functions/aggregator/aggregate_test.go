@@ -135,6 +135,101 @@ func TestDuplicatesCountOnceAcrossInvocations(t *testing.T) {
 	}
 }
 
+// revise returns the next revision of r with edit applied, as the API
+// streams an update: it carries what the previous revision counted.
+func revise(r catrecord.Record, edit func(*catrecord.Record)) catrecord.Record {
+	next := r
+	edit(&next)
+	next.Revision = r.Version() + 1
+	previous := r.Counted()
+	next.Replaces = &previous
+	return next
+}
+
+// tombstone returns the deletion of r, as the API streams it.
+func tombstone(r catrecord.Record) catrecord.Record {
+	d := r
+	d.Revision, d.Deleted, d.Replaces = r.Version()+1, true, nil
+	return d
+}
+
+// TestCorrectionsMoveCountsAndDeletionsTakeThemBack: an update counted in a
+// later arrival window takes its previous revision back from that revision's
+// window and district; a deletion takes the record back. Summing the delta
+// objects of every arrival window gives the true counts.
+func TestCorrectionsMoveCountsAndDeletionsTakeThemBack(t *testing.T) {
+	a := Aggregator{Window: window}
+	at := windowStart.Add(time.Minute)
+	sighting := record("s-1", "131016", "A", catrecord.Sighting, at)
+	sighting.EarTipped = true
+	complaint := record("c-1", "131016", "A", catrecord.Complaint, at)
+
+	first := NewState()
+	a.Add(first, windowStart, []Input{input(t, sighting, at), input(t, complaint, at)})
+
+	// An hour later: the sighting was in district B, and not of an
+	// ear-tipped cat; the complaint was a mistake.
+	later := windowStart.Add(time.Hour)
+	moved := revise(sighting, func(r *catrecord.Record) { r.District, r.EarTipped = "B", false })
+	second := NewState()
+	if rejected := a.Add(second, later, []Input{input(t, moved, later), input(t, tombstone(complaint), later)}); len(rejected) != 0 {
+		t.Fatalf("revisions rejected: %+v", rejected)
+	}
+	deltaA := find(t, a.Aggregates(second), "131016", "A", windowStart)
+	if deltaA.Sightings != -1 || deltaA.EarTippedSightings != -1 || deltaA.Complaints != -1 || deltaA.LateRecords != 2 {
+		t.Errorf("district A's delta = %+v, want the sighting and the complaint taken back, both late", deltaA)
+	}
+	deltaB := find(t, a.Aggregates(second), "131016", "B", windowStart)
+	if deltaB.Sightings != 1 || deltaB.EarTippedSightings != 0 || deltaB.LateRecords != 1 {
+		t.Errorf("district B's delta = %+v, want the corrected sighting, late", deltaB)
+	}
+	if second.Stats.Records != 2 || second.Stats.Updates != 1 || second.Stats.Deletions != 1 || second.Stats.Late != 2 {
+		t.Errorf("stats = %+v, want 2 revisions: 1 update, 1 deletion, both late", second.Stats)
+	}
+
+	// What a reader of curated/ sees: the sum of both windows' objects.
+	total := map[string]Counts{}
+	for _, s := range []*State{first, second} {
+		for _, row := range a.Aggregates(s) {
+			c := total[row.District]
+			c.Sightings += row.Sightings
+			c.EarTippedSightings += row.EarTippedSightings
+			c.Complaints += row.Complaints
+			total[row.District] = c
+		}
+	}
+	if total["A"] != (Counts{}) || total["B"] != (Counts{Sightings: 1}) {
+		t.Errorf("summed counts %+v, want nothing left in A and one plain sighting in B", total)
+	}
+}
+
+// TestRevisionsInOneWindow: a report corrected twice and another created and
+// deleted within one window count as their last revision only, and a
+// redelivered revision counts once.
+func TestRevisionsInOneWindow(t *testing.T) {
+	a := Aggregator{Window: window}
+	at := windowStart.Add(time.Minute)
+	r1 := record("r-1", "131016", "A", catrecord.Capture, at)
+	r2 := revise(r1, func(r *catrecord.Record) { r.EventType = catrecord.Neuter })
+	r3 := revise(r2, func(r *catrecord.Record) { r.District = "C" })
+	gone := record("g-1", "131016", "A", catrecord.Adoption, at)
+	s := NewState()
+	a.Add(s, windowStart, []Input{
+		input(t, r1, at), input(t, r2, at), input(t, r2, at), input(t, r3, at),
+		input(t, gone, at), input(t, tombstone(gone), at),
+	})
+	rows := a.Aggregates(s)
+	if len(rows) != 1 {
+		t.Fatalf("rows %+v, want only district C: A nets to nothing and is left out", rows)
+	}
+	if c := find(t, rows, "131016", "C", windowStart); c.Neutered != 1 || c.Captures != 0 || c.Adoptions != 0 {
+		t.Errorf("district C = %+v, want the one neuter of r-1's last revision", c)
+	}
+	if s.Stats.Duplicates != 1 || s.Stats.Records != 5 {
+		t.Errorf("stats = %+v, want 5 revisions and the redelivered one as a duplicate", s.Stats)
+	}
+}
+
 func TestMixedMunicipalitiesAndDistricts(t *testing.T) {
 	a := Aggregator{Window: window}
 	s := NewState()
@@ -297,7 +392,7 @@ func TestHandlerFlushesEarlyWhenTheStateOutgrowsLambdasLimit(t *testing.T) {
 	// ~120k distinct records: the seen-set alone exceeds MaxStateBytes.
 	s := NewState()
 	for i := 0; i < 120_000; i++ {
-		s.seen[recordHash("131016", fmt.Sprint(i))] = struct{}{}
+		s.seen[recordHash("131016", fmt.Sprint(i), 1)] = struct{}{}
 	}
 	s.Groups[Key{"131016", "A", WindowStart(at, window).Unix()}] = &Counts{Sightings: 120_000}
 	s.First = "seq-0"

@@ -213,8 +213,8 @@ func writeMetrics(w io.Writer, at time.Time, rows []Aggregate, stats Stats) erro
 		}
 	}
 	return enc.Encode(map[string]any{
-		"_aws":    directive([][]string{{}}, count("Records", "DuplicateRecords", "InvalidRecords", "LateRecords")),
-		"Records": stats.Records, "DuplicateRecords": stats.Duplicates,
-		"InvalidRecords": stats.Invalid, "LateRecords": stats.Late,
+		"_aws":    directive([][]string{{}}, count("Records", "UpdatedRecords", "DeletedRecords", "DuplicateRecords", "InvalidRecords", "LateRecords")),
+		"Records": stats.Records, "UpdatedRecords": stats.Updates, "DeletedRecords": stats.Deletions,
+		"DuplicateRecords": stats.Duplicates, "InvalidRecords": stats.Invalid, "LateRecords": stats.Late,
 	})
 }

@@ -9,13 +9,18 @@
 // What the stream carries is exactly catrecord's JSON encoding of the record,
 // nothing more: the aggregation decodes it with catrecord.Parse, which refuses
 // unknown fields, and Firehose converts it with the Glue table generated from
-// the same type. Creations and updates are streamed; deletions are not. The
-// data lake is the history of reports: a deleted record leaves cats-info (the
-// operational store the API reads) but not the counts already aggregated nor
-// the raw Parquet files, and an "operation" field would be rejected by the
-// aggregation and dropped by the Parquet conversion. An update is the same
-// record_id again: the aggregation counts a record_id once per window, and the
-// Athena queries keep one row per (municipality_code, record_id).
+// the same type. Every change is streamed as a new revision of the record
+// (catrecord.Record.Revision; cats-info keeps the current one):
+//
+//   - POST streams revision 1;
+//   - PUT streams the next revision with Replaces, what the previous revision
+//     counted, so the aggregation moves the count instead of adding one;
+//   - DELETE streams a tombstone (Deleted) carrying the record's last content,
+//     so the aggregation takes it back.
+//
+// The data lake keeps every revision: the Athena queries read the latest
+// revision of each record and leave deleted records out. A PUT may name the
+// revision it edits ("revision"): if the record has moved on, it answers 409.
 package catsapi
 
 import (
@@ -193,6 +198,10 @@ func (h *Handler) create(ctx context.Context, body string) (int, any, error) {
 	if record.RecordID != "" {
 		return 0, nil, &catrecord.FieldError{Field: "record_id", Reason: "is assigned by the API: omit it when creating a record"}
 	}
+	if record.Revision != 0 {
+		return 0, nil, &catrecord.FieldError{Field: "revision", Reason: "is assigned by the API: omit it when creating a record"}
+	}
+	record.Revision = 1
 	if record.RecordID, err = newID(); err != nil {
 		return 0, nil, err
 	}
@@ -204,7 +213,7 @@ func (h *Handler) create(ctx context.Context, body string) (int, any, error) {
 	if err := h.put(ctx, stored, expression{"attribute_not_exists(id)", nil}); err != nil {
 		return 0, nil, fmt.Errorf("create %s: %w", stored.RecordID, err)
 	}
-	if err := h.publish(ctx, "create", stored, func(ctx context.Context) error { return h.remove(ctx, stored) }); err != nil {
+	if err := h.publish(ctx, "create", stored.Record, func(ctx context.Context) error { return h.remove(ctx, stored) }); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusCreated, stored, nil
@@ -227,12 +236,17 @@ func (h *Handler) update(ctx context.Context, id, body string) (int, any, error)
 	if err := h.validate(record, now); err != nil {
 		return 0, nil, err
 	}
+	editing := record.Revision // the revision the client read, if it says
 	previous, err := h.find(ctx, id)
 	if err != nil {
 		return 0, nil, err
 	}
+	record.Revision = previous.Version() + 1
 	if previous.MunicipalityCode != record.MunicipalityCode {
 		return 0, nil, &catrecord.FieldError{Field: "municipality_code", Reason: fmt.Sprintf("must stay %s: a record cannot move to another municipality", previous.MunicipalityCode)}
+	}
+	if editing != 0 && editing != previous.Version() {
+		return 0, nil, fmt.Errorf("update %s of revision %d, now at revision %d: %w", id, editing, previous.Version(), errConflict)
 	}
 	stored := Stored{Record: record, Timestamp: previous.Timestamp, UpdatedAt: now.Format(TimeLayout)}
 	// Optimistic concurrency: the write applies only to the version just read.
@@ -243,14 +257,18 @@ func (h *Handler) update(ctx context.Context, id, body string) (int, any, error)
 		return 0, nil, fmt.Errorf("update %s: %w", id, err)
 	}
 	undo := func(ctx context.Context) error { return h.put(ctx, previous, expression{}) }
-	if err := h.publish(ctx, "update", stored, undo); err != nil {
+	change := stored.Record
+	replaced := previous.Counted()
+	change.Replaces = &replaced
+	if err := h.publish(ctx, "update", change, undo); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, stored, nil
 }
 
-// delete removes a record from cats-info. Deletions are not streamed (see the
-// package comment): the data lake keeps the history of reports.
+// delete removes a record from cats-info and streams its tombstone: the last
+// content as the next revision, marked deleted, so the aggregation takes back
+// what it counted and the data lake keeps the history of reports.
 func (h *Handler) delete(ctx context.Context, id string) (int, any, error) {
 	if err := checkID(id); err != nil {
 		return 0, nil, err
@@ -261,6 +279,14 @@ func (h *Handler) delete(ctx context.Context, id string) (int, any, error) {
 	}
 	if err := h.remove(ctx, previous); err != nil {
 		return 0, nil, fmt.Errorf("delete %s: %w", id, err)
+	}
+	tombstone := previous.Record
+	tombstone.Revision, tombstone.Deleted, tombstone.Replaces = previous.Version()+1, true, nil
+	undo := func(ctx context.Context) error {
+		return h.put(ctx, previous, expression{"attribute_not_exists(id)", nil})
+	}
+	if err := h.publish(ctx, "deletion", tombstone, undo); err != nil {
+		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
 }
@@ -347,19 +373,20 @@ func (h *Handler) find(ctx context.Context, id string) (Stored, error) {
 	return stored, nil
 }
 
-// publish puts the record on the stream as catrecord encodes it, with its
+// publish puts a revision on the stream as catrecord encodes it, with its
 // partition key (catrecord.Record.PartitionKey: a retried put lands on the
-// same shard, where the aggregation recognises the duplicate). If the stream
-// refuses it, the table write is undone so the table and the data lake never
-// disagree, and the client is told to retry.
-func (h *Handler) publish(ctx context.Context, change string, stored Stored, undo func(context.Context) error) error {
-	data, err := json.Marshal(stored.Record)
+// same shard, where the aggregation recognises the duplicate, and the
+// revisions of a record stay in order). If the stream refuses it, the table
+// write is undone so the table and the data lake never disagree, and the
+// client is told to retry.
+func (h *Handler) publish(ctx context.Context, change string, revision catrecord.Record, undo func(context.Context) error) error {
+	data, err := json.Marshal(revision)
 	if err != nil {
 		return fmt.Errorf("marshal stream record: %w", err)
 	}
 	_, err = h.Stream.PutRecord(ctx, &kinesis.PutRecordInput{
 		StreamName:   aws.String(h.StreamName),
-		PartitionKey: aws.String(stored.PartitionKey()),
+		PartitionKey: aws.String(revision.PartitionKey()),
 		Data:         data,
 	})
 	if err == nil {
@@ -369,7 +396,7 @@ func (h *Handler) publish(ctx context.Context, change string, stored Stored, und
 	undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if undoErr := undo(undoCtx); undoErr != nil {
-		return fmt.Errorf("%s of %s reached the table but not the stream, and undoing it failed: %w", change, stored.RecordID, errors.Join(err, undoErr))
+		return fmt.Errorf("%s of %s reached the table but not the stream, and undoing it failed: %w", change, revision.RecordID, errors.Join(err, undoErr))
 	}
 	return &unpublishedError{err: err}
 }

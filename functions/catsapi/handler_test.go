@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -249,13 +251,16 @@ func TestWritePathAgainstDynamoDBAndKinesis(t *testing.T) {
 		t.Errorf("PUT of a deleted record: got %d %s, want 404", missing.StatusCode, missing.Body)
 	}
 
-	// The creation and the update reach the stream that feeds Firehose and
-	// cats-data-analysis, as catrecord records; the deletion does not (the
-	// data lake keeps the history of reports, see the package comment).
+	// The creation, the update and the deletion reach the stream that feeds
+	// Firehose and cats-data-analysis as revisions 1, 2 and 3 of the record:
+	// the update says what it replaces, the deletion is a tombstone with the
+	// last content.
 	records := e.streamRecords()
 	var types []string
+	var revisions []catrecord.Record
 	for _, r := range records {
 		rec := streamed(t, r)
+		revisions = append(revisions, rec)
 		types = append(types, string(rec.EventType))
 		if aws.ToString(r.PartitionKey) != cat.RecordID {
 			t.Errorf("stream record partition key %q, want the record id %s (catrecord.Record.PartitionKey: a retry lands on the same shard)", aws.ToString(r.PartitionKey), cat.RecordID)
@@ -269,8 +274,52 @@ func TestWritePathAgainstDynamoDBAndKinesis(t *testing.T) {
 			}
 		}
 	}
-	if got := strings.Join(types, ","); got != "sighting,capture" {
-		t.Errorf("stream carries event types %s, want sighting,capture (the creation and the update, no deletion)", got)
+	if got := strings.Join(types, ","); got != "sighting,capture,capture" {
+		t.Fatalf("stream carries event types %s, want sighting,capture,capture (the creation, the update, the deletion's last content)", got)
+	}
+	create, update, deletion := revisions[0], revisions[1], revisions[2]
+	if create.Revision != 1 || create.Deleted || create.Replaces != nil {
+		t.Errorf("the creation streams %+v, want revision 1, replacing nothing", create)
+	}
+	wantReplaced := catrecord.Counted{EventTime: cat.EventTime, EventType: catrecord.Sighting, District: "千代田一丁目", EarTipped: true}
+	if update.Revision != 2 || update.Deleted || update.Replaces == nil || *update.Replaces != wantReplaced {
+		t.Errorf("the update streams revision %d replacing %+v, want revision 2 replacing %+v", update.Revision, update.Replaces, wantReplaced)
+	}
+	if deletion.Revision != 3 || !deletion.Deleted || deletion.Replaces != nil || deletion.District != "千代田一丁目" {
+		t.Errorf("the deletion streams %+v, want revision 3, a tombstone carrying the last content", deletion)
+	}
+	if cat.Revision != 1 || after.Revision != 2 {
+		t.Errorf("answers carry revisions %d and %d, want 1 after POST and 2 after PUT", cat.Revision, after.Revision)
+	}
+}
+
+// TestRevisionGuardsAnUpdate: a PUT that names the revision it read
+// succeeds only while the record is at that revision.
+func TestRevisionGuardsAnUpdate(t *testing.T) {
+	e := newEnv(t, "131016")
+	created := e.call(http.MethodPost, "/cats", "", validBody)
+	if created.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /cats: %d %s", created.StatusCode, created.Body)
+	}
+	cat := decodeStored(t, created)
+	edit := func(revision int, eventType string) events.APIGatewayProxyResponse {
+		body := strings.Replace(validBody, `{`, fmt.Sprintf(`{"revision":%d,`, revision), 1)
+		return e.call(http.MethodPut, "/cats/{id}", cat.RecordID, strings.Replace(body, `"sighting"`, `"`+eventType+`"`, 1))
+	}
+	if resp := edit(1, "capture"); resp.StatusCode != http.StatusOK || decodeStored(t, resp).Revision != 2 {
+		t.Fatalf("PUT of revision 1, the current one: %d %s, want 200 at revision 2", resp.StatusCode, resp.Body)
+	}
+	if resp := edit(1, "neuter"); resp.StatusCode != http.StatusConflict {
+		t.Errorf("PUT of revision 1 after it moved on: %d %s, want 409", resp.StatusCode, resp.Body)
+	}
+	if v := e.items()[0]["event_type"].(*dbtypes.AttributeValueMemberS); v.Value != "capture" {
+		t.Errorf("event_type is %s after the stale PUT, want capture kept", v.Value)
+	}
+	if n, ok := e.items()[0]["revision"].(*dbtypes.AttributeValueMemberN); !ok || n.Value != "2" {
+		t.Errorf("item revision = %#v, want N 2 (the GET mapping templates read it)", e.items()[0]["revision"])
+	}
+	if n := len(e.streamRecords()); n != 2 {
+		t.Errorf("stream has %d records, want 2: the refused PUT publishes nothing", n)
 	}
 }
 
@@ -285,14 +334,24 @@ func TestStreamedRecordsAreCountedByTheAggregation(t *testing.T) {
 		strings.Replace(validBody, `"event_type":"sighting"`, `"event_type":"complaint"`, 1),
 		strings.NewReplacer(`"131016"`, `"011002"`, `"latitude":35.694,"longitude":139.753,`, ``, `,"cat_estimated_age_months":18`, ``).Replace(validBody),
 	}
+	var ids []string
 	for _, body := range bodies {
-		if resp := e.call(http.MethodPost, "/cats", "", body); resp.StatusCode != http.StatusCreated {
+		resp := e.call(http.MethodPost, "/cats", "", body)
+		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("POST %s: got %d %s", body, resp.StatusCode, resp.Body)
 		}
+		ids = append(ids, decodeStored(t, resp).RecordID)
+	}
+	// The first sighting was really in 千代田二丁目; the complaint is withdrawn.
+	if resp := e.call(http.MethodPut, "/cats/{id}", ids[0], strings.Replace(validBody, "千代田一丁目", "千代田二丁目", 1)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, resp.Body)
+	}
+	if resp := e.call(http.MethodDelete, "/cats/{id}", ids[1], ""); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", resp.StatusCode, resp.Body)
 	}
 	records := e.streamRecords()
-	if len(records) != len(bodies) {
-		t.Fatalf("stream holds %d records, want %d", len(records), len(bodies))
+	if len(records) != len(bodies)+2 {
+		t.Fatalf("stream holds %d records, want %d: three creations, an update, a deletion", len(records), len(bodies)+2)
 	}
 	batch := make([]aggregator.Input, len(records))
 	for i, r := range records {
@@ -303,18 +362,26 @@ func TestStreamedRecordsAreCountedByTheAggregation(t *testing.T) {
 	if rejected := agg.Add(state, aggregator.WindowStart(testNow, time.Minute), batch); len(rejected) != 0 {
 		t.Fatalf("cats-data-analysis rejected what the API streamed: %+v (one cat record type, DESIGN.md; issue: producers and the aggregator share catrecord)", rejected)
 	}
-	if state.Stats.Records != len(bodies) || state.Stats.Duplicates != 0 {
-		t.Errorf("aggregation stats %+v, want %d records counted, no duplicates", state.Stats, len(bodies))
+	if state.Stats.Records != len(records) || state.Stats.Updates != 1 || state.Stats.Deletions != 1 || state.Stats.Duplicates != 0 {
+		t.Errorf("aggregation stats %+v, want %d revisions counted (1 update, 1 deletion), no duplicates", state.Stats, len(records))
 	}
-	var sightings, complaints int
-	municipalities := map[string]bool{}
+	// What the aggregation counts is what the table now holds.
+	counted := map[string]int{}
 	for _, row := range agg.Aggregates(state) {
-		sightings += row.Counts.Sightings
-		complaints += row.Counts.Complaints
-		municipalities[row.Municipality] = true
+		for event, n := range map[string]int{"sighting": row.Sightings, "complaint": row.Complaints} {
+			if n != 0 {
+				counted[row.Municipality+" "+row.District+" "+event] += n
+			}
+		}
 	}
-	if sightings != 2 || complaints != 1 || !municipalities["131016"] || !municipalities["011002"] {
-		t.Errorf("aggregates count %d sightings and %d complaints in %v, want 2 and 1 in 131016 and 011002", sightings, complaints, municipalities)
+	held := map[string]int{}
+	for _, item := range e.items() {
+		s := func(attr string) string { return item[attr].(*dbtypes.AttributeValueMemberS).Value }
+		held[s("municipality_code")+" "+s("district")+" "+s("event_type")]++
+	}
+	want := map[string]int{"131016 千代田二丁目 sighting": 1, "011002 千代田一丁目 sighting": 1}
+	if !reflect.DeepEqual(counted, want) || !reflect.DeepEqual(held, want) {
+		t.Errorf("the aggregation counts %v and the table holds %v, want both %v", counted, held, want)
 	}
 }
 
@@ -352,6 +419,10 @@ func TestBadInputAnswers400NamingTheField(t *testing.T) {
 		{"bad path id", "PUT", "/cats/{id}", "not-a-uuid", validBody, "id", "lower-case UUID"},
 		{"record id differs from path", "PUT", "/cats/{id}", someID, replace(`{`, `{"record_id":"1f8fad5b-d9cb-469f-a165-70867728950e",`), "record_id", "must match the id in the path"},
 		{"bad delete id", "DELETE", "/cats/{id}", "../etc", "", "id", "lower-case UUID"},
+		{"revision on create", "POST", "/cats", "", replace(`{`, `{"revision":1,`), "revision", "assigned by the API"},
+		{"negative revision", "PUT", "/cats/{id}", someID, replace(`{`, `{"revision":-1,`), "revision", "1 or more"},
+		{"deleted from a client", "PUT", "/cats/{id}", someID, replace(`{`, `{"deleted":true,`), "deleted", "DELETE /cats/{id}"},
+		{"replaces from a client", "POST", "/cats", "", replace(`{`, `{"replaces":{"event_type":"sighting"},`), "replaces", "set by the API"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -426,6 +497,9 @@ func TestStreamFailureUndoesTheWrite(t *testing.T) {
 	if resp := e.call(http.MethodPut, "/cats/{id}", cat.RecordID, strings.Replace(validBody, `"sighting"`, `"adoption"`, 1)); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("PUT with the stream down: got %d %s, want 503", resp.StatusCode, resp.Body)
 	}
+	if resp := e.call(http.MethodDelete, "/cats/{id}", cat.RecordID, ""); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("DELETE with the stream down: got %d %s, want 503", resp.StatusCode, resp.Body)
+	}
 	items := e.items()
 	if len(items) != 1 {
 		t.Fatalf("table has %d items after refused changes, want only the first record", len(items))
@@ -433,8 +507,18 @@ func TestStreamFailureUndoesTheWrite(t *testing.T) {
 	if v := items[0]["event_type"].(*dbtypes.AttributeValueMemberS); v.Value != "sighting" {
 		t.Errorf("refused PUT left event_type %s in the table, want sighting: the table and the data lake must not disagree", v.Value)
 	}
-	if n := len(e.streamRecords()); n != 1 {
-		t.Errorf("stream has %d records, want only the first creation", n)
+	if v, ok := items[0]["updated_at"].(*dbtypes.AttributeValueMemberS); !ok || v.Value != cat.UpdatedAt {
+		t.Errorf("after the refused DELETE the item's updated_at is %#v, want %s: the record as it was", items[0]["updated_at"], cat.UpdatedAt)
+	}
+	// The stream is back: the record can still be changed (the undone
+	// deletion left it as it was, not half-deleted).
+	e.handler.StreamName = e.stream
+	if resp := e.call(http.MethodDelete, "/cats/{id}", cat.RecordID, ""); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("DELETE once the stream is back: %d %s, want 204", resp.StatusCode, resp.Body)
+	}
+	e.handler.StreamName = "cats-data-stream-missing"
+	if n := len(e.streamRecords()); n != 2 {
+		t.Errorf("stream has %d records, want the first creation and the final deletion only", n)
 	}
 }
 

@@ -27,7 +27,10 @@ import (
 //	latitude, longitude, cat_estimated_age_months                       N  (optional)
 //	cat_colour_pattern, cat_microchip_id                                S  (optional)
 //	cat_ear_tipped            BOOL
+//	revision                  N     the record's current revision (1 on creation; absent on items older than revisions, read as 1)
 //	updated_at                S     optimistic concurrency for PUT and DELETE, TimeLayout
+//
+// replaces and deleted exist only on the stream's revisions, never in the table.
 //
 // The record's other attributes carry its JSON names, so a column of the
 // Glue table cats_info, an attribute of cats-info and a field of the API's
@@ -120,5 +123,16 @@ func decodeBody(body string) (catrecord.Record, error) {
 	if strings.TrimSpace(body) == "" {
 		return catrecord.Record{}, &catrecord.FieldError{Field: "(record)", Reason: "is empty: send a JSON cat record"}
 	}
-	return catrecord.Decode([]byte(body))
+	record, err := catrecord.Decode([]byte(body))
+	if err != nil {
+		return catrecord.Record{}, err
+	}
+	// The history fields of a revision are the API's to set.
+	if record.Deleted {
+		return catrecord.Record{}, &catrecord.FieldError{Field: "deleted", Reason: "is set by the API: DELETE /cats/{id} deletes a record"}
+	}
+	if record.Replaces != nil {
+		return catrecord.Record{}, &catrecord.FieldError{Field: "replaces", Reason: "is set by the API: send the record as it should now be"}
+	}
+	return record, nil
 }

@@ -107,6 +107,9 @@ func TestGlueSchemaMatchesTheRecordType(t *testing.T) {
 		MunicipalityCode: "131016", RecordID: "r", EventTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		EventType: catrecord.Sighting, District: "d", Latitude: &lat, Longitude: &lon, Reporter: catrecord.Resident,
 		EstimatedAgeMonths: &age, Sex: catrecord.Female, ColourPattern: "三毛", EarTipped: true, MicrochipID: "392141000012345",
+		// Every history field too (a deletion never also replaces; only the encoding is checked here).
+		Revision: 2, Deleted: true,
+		Replaces: &catrecord.Counted{EventTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), EventType: catrecord.Complaint, District: "e"},
 	}
 	b, err := json.Marshal(full)
 	if err != nil {
@@ -125,6 +128,23 @@ func TestGlueSchemaMatchesTheRecordType(t *testing.T) {
 		}
 		goType := reflect.TypeOf(value).String()
 		switch {
+		case strings.HasPrefix(typ, "struct<") && goType == "map[string]interface {}":
+			// A nested object: its keys are the struct's fields (catrecord's
+			// tests check each field's type).
+			var fields []string
+			for _, f := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(typ, "struct<"), ">"), ",") {
+				name, _, _ := strings.Cut(f, ":")
+				fields = append(fields, name)
+			}
+			var keys []string
+			for k := range value.(map[string]any) {
+				keys = append(keys, k)
+			}
+			sort.Strings(fields)
+			sort.Strings(keys)
+			if !reflect.DeepEqual(fields, keys) {
+				t.Errorf("column %s is %s but the record writes the keys %v", key, typ, keys)
+			}
 		case key == "event_time" && typ == "timestamp":
 		case goType == "float64" && (typ == "int" || typ == "double"):
 		case hive[goType] == typ:
