@@ -164,6 +164,16 @@ func decodeStored(t *testing.T, resp events.APIGatewayProxyResponse) catsapi.Sto
 	return s
 }
 
+// create POSTs a record that must be accepted and returns what the API answered.
+func (e *env) create(body string) catsapi.Stored {
+	e.t.Helper()
+	created := e.call(http.MethodPost, "/cats", "", body)
+	if created.StatusCode != http.StatusCreated {
+		e.t.Fatalf("POST /cats %s: got %d %s, want 201", body, created.StatusCode, created.Body)
+	}
+	return decodeStored(e.t, created)
+}
+
 func TestWritePathAgainstDynamoDBAndKinesis(t *testing.T) {
 	e := newEnv(t, "131016")
 
@@ -297,11 +307,7 @@ func TestWritePathAgainstDynamoDBAndKinesis(t *testing.T) {
 // succeeds only while the record is at that revision.
 func TestRevisionGuardsAnUpdate(t *testing.T) {
 	e := newEnv(t, "131016")
-	created := e.call(http.MethodPost, "/cats", "", validBody)
-	if created.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /cats: %d %s", created.StatusCode, created.Body)
-	}
-	cat := decodeStored(t, created)
+	cat := e.create(validBody)
 	edit := func(revision int, eventType string) events.APIGatewayProxyResponse {
 		body := strings.Replace(validBody, `{`, fmt.Sprintf(`{"revision":%d,`, revision), 1)
 		return e.call(http.MethodPut, "/cats/{id}", cat.RecordID, strings.Replace(body, `"sighting"`, `"`+eventType+`"`, 1))
@@ -470,11 +476,7 @@ func TestEveryProblemIsListed(t *testing.T) {
 
 func TestMunicipalityCannotChangeOnEnvironmentStack(t *testing.T) {
 	e := newEnv(t, "") // an environment stack serves any municipality
-	created := e.call(http.MethodPost, "/cats", "", strings.Replace(validBody, "131016", "011002", 1))
-	if created.StatusCode != http.StatusCreated {
-		t.Fatalf("POST for 011002 on an environment stack: got %d %s, want 201", created.StatusCode, created.Body)
-	}
-	cat := decodeStored(t, created)
+	cat := e.create(strings.Replace(validBody, "131016", "011002", 1))
 	moved := e.call(http.MethodPut, "/cats/{id}", cat.RecordID, validBody)
 	if moved.StatusCode != http.StatusBadRequest || !strings.Contains(moved.Body, `"field":"municipality_code"`) {
 		t.Errorf("moving a record to another municipality: got %d %s, want 400 on municipality_code", moved.StatusCode, moved.Body)
@@ -483,11 +485,7 @@ func TestMunicipalityCannotChangeOnEnvironmentStack(t *testing.T) {
 
 func TestStreamFailureUndoesTheWrite(t *testing.T) {
 	e := newEnv(t, "131016")
-	created := e.call(http.MethodPost, "/cats", "", validBody)
-	if created.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /cats: got %d %s", created.StatusCode, created.Body)
-	}
-	cat := decodeStored(t, created)
+	cat := e.create(validBody)
 
 	// The stream disappears: every change must be refused and leave the table as it was.
 	e.handler.StreamName = "cats-data-stream-missing"
@@ -568,11 +566,7 @@ func (i *interleaved) PutItem(ctx context.Context, in *dynamodb.PutItemInput, op
 
 func TestConcurrentUpdateAnswers409(t *testing.T) {
 	e := newEnv(t, "131016")
-	created := e.call(http.MethodPost, "/cats", "", validBody)
-	if created.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /cats: %d %s", created.StatusCode, created.Body)
-	}
-	cat := decodeStored(t, created)
+	cat := e.create(validBody)
 	other := *e.handler
 	e.handler.DB = &interleaved{Table: e.db, before: func() {
 		// Someone else updates the record after this request read it.
