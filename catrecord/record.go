@@ -167,26 +167,7 @@ func (r Record) Validate(now time.Time) error {
 	case !recordIDPattern.MatchString(r.RecordID):
 		fail("record_id", "%q may hold only letters, digits and . _ : -", r.RecordID)
 	}
-	switch {
-	case r.EventTime.IsZero():
-		fail("event_time", "is required (RFC 3339, e.g. 2026-04-01T09:30:00Z)")
-	case r.EventTime.Year() < 2000:
-		fail("event_time", "%s is before 2000", r.EventTime.Format(time.RFC3339))
-	case !now.IsZero() && r.EventTime.After(now.Add(MaxClockSkew)):
-		fail("event_time", "%s is in the future", r.EventTime.Format(time.RFC3339))
-	}
-	if !contains(EventTypes, r.EventType) {
-		fail("event_type", "%q must be one of %s", r.EventType, join(EventTypes))
-	}
-	district := strings.TrimSpace(r.District)
-	switch {
-	case district == "":
-		fail("district", "is required")
-	case district != r.District:
-		fail("district", "%q has leading or trailing spaces", r.District)
-	case utf8.RuneCountInString(r.District) > maxDistrict || !printable(r.District):
-		fail("district", "must be at most %d printable characters", maxDistrict)
-	}
+	r.Counted().check("", now, fail)
 	if (r.Latitude == nil) != (r.Longitude == nil) {
 		fail("latitude", "latitude and longitude must be given together")
 	}
@@ -222,21 +203,36 @@ func (r Record) Validate(now time.Time) error {
 	if r.Deleted && r.Replaces != nil {
 		fail("replaces", "a deletion replaces nothing: it takes back its own content")
 	}
-	if c := r.Replaces; c != nil {
-		switch {
-		case c.EventTime.IsZero():
-			fail("replaces.event_time", "is required (RFC 3339)")
-		case c.EventTime.Year() < 2000:
-			fail("replaces.event_time", "%s is before 2000", c.EventTime.Format(time.RFC3339))
-		}
-		if !contains(EventTypes, c.EventType) {
-			fail("replaces.event_type", "%q must be one of %s", c.EventType, join(EventTypes))
-		}
-		if d := c.District; d == "" || strings.TrimSpace(d) != d || utf8.RuneCountInString(d) > maxDistrict || !printable(d) {
-			fail("replaces.district", "must be a district as the replaced revision had it (1 to %d printable characters)", maxDistrict)
-		}
+	if r.Replaces != nil {
+		r.Replaces.check("replaces.", now, fail)
 	}
 	return errors.Join(errs...)
+}
+
+// check applies the record's rules to the fields the aggregation counts by,
+// reporting each problem under prefix+its JSON name: a record's own fields
+// and those of the revision it replaces are held to the same rules.
+func (c Counted) check(prefix string, now time.Time, fail func(field, format string, args ...any)) {
+	switch {
+	case c.EventTime.IsZero():
+		fail(prefix+"event_time", "is required (RFC 3339, e.g. 2026-04-01T09:30:00Z)")
+	case c.EventTime.Year() < 2000:
+		fail(prefix+"event_time", "%s is before 2000", c.EventTime.Format(time.RFC3339))
+	case !now.IsZero() && c.EventTime.After(now.Add(MaxClockSkew)):
+		fail(prefix+"event_time", "%s is in the future", c.EventTime.Format(time.RFC3339))
+	}
+	if !contains(EventTypes, c.EventType) {
+		fail(prefix+"event_type", "%q must be one of %s", c.EventType, join(EventTypes))
+	}
+	district := strings.TrimSpace(c.District)
+	switch {
+	case district == "":
+		fail(prefix+"district", "is required")
+	case district != c.District:
+		fail(prefix+"district", "%q has leading or trailing spaces", c.District)
+	case utf8.RuneCountInString(c.District) > maxDistrict || !printable(c.District):
+		fail(prefix+"district", "must be at most %d printable characters", maxDistrict)
+	}
 }
 
 // MaxClockSkew is how far in the future an event time may lie before the
