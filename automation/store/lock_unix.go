@@ -12,9 +12,6 @@ import (
 	"syscall"
 )
 
-// ErrDirInUse is returned by LockServer when another server has the data directory.
-var ErrDirInUse = errors.New("data directory in use")
-
 // LockServer makes the calling process the one server of the data directory
 // dir: it takes an exclusive, non-blocking flock on dir/server.lock and writes
 // its process id there, so that a second server's error names the first. The

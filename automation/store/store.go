@@ -25,6 +25,9 @@ import (
 // ErrNotFound is returned when a row does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrDirInUse is returned by LockServer when another server has the data directory.
+var ErrDirInUse = errors.New("data directory in use")
+
 // Store is the server's database.
 type Store struct {
 	DB *sql.DB
