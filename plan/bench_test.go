@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cats-analytics/cats-analytics/components/municipality"
+	"github.com/cats-analytics/cats-analytics/domain/municipality"
 	"github.com/cats-analytics/cats-analytics/components/platform"
 	"github.com/cats-analytics/cats-analytics/plan"
 )

@@ -20,7 +20,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cats-analytics/cats-analytics/components/config"
-	"github.com/cats-analytics/cats-analytics/components/naming"
 	"github.com/cats-analytics/cats-analytics/policy/rules"
 )
 
@@ -125,7 +124,7 @@ func lookup(cfg map[string]string) config.Lookup {
 // shared municipality stack is planned without it: the names the environment
 // stack gives its resources, in the plan's account.
 func EnvironmentOutputs(env, region string) map[string]any {
-	namer, err := naming.NewNamer(env, "")
+	namer, err := config.StackNamer(env, "")
 	trail := "cats-trail-" + env
 	if err == nil {
 		trail = namer.PerStack("cats-trail")

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/cats-analytics/cats-analytics/components/config"
-	"github.com/cats-analytics/cats-analytics/components/municipality"
+	"github.com/cats-analytics/cats-analytics/domain/municipality"
 )
 
 func validateConfig(stack string, values map[string]string) error {

@@ -11,7 +11,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/automation/jobs"
 	"github.com/cats-analytics/cats-analytics/automation/store"
 	"github.com/cats-analytics/cats-analytics/components/config"
-	"github.com/cats-analytics/cats-analytics/components/municipality"
+	"github.com/cats-analytics/cats-analytics/domain/municipality"
 )
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -19,9 +19,9 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/wafv2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/cats-analytics/cats-analytics/components/iamdoc"
-	"github.com/cats-analytics/cats-analytics/components/lambdapkg"
-	"github.com/cats-analytics/cats-analytics/components/naming"
+	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
+	"github.com/cats-analytics/cats-analytics/components/internal/lambdapkg"
+	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 )
 
 // Type is the component's type token.

@@ -32,9 +32,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/config"
-	"github.com/cats-analytics/cats-analytics/components/iamdoc"
-	"github.com/cats-analytics/cats-analytics/components/naming"
-	"github.com/cats-analytics/cats-analytics/components/storage"
+	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
+	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/components/internal/storage"
 )
 
 // Type is the component's type token.

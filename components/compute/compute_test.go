@@ -10,7 +10,7 @@ import (
 
 	"github.com/cats-analytics/cats-analytics/components/compute"
 	"github.com/cats-analytics/cats-analytics/components/config"
-	"github.com/cats-analytics/cats-analytics/tests/harness"
+	"github.com/cats-analytics/cats-analytics/internal/harness"
 )
 
 const (

@@ -15,12 +15,18 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cats-analytics/cats-analytics/components/municipality"
-	"github.com/cats-analytics/cats-analytics/components/naming"
+	"github.com/cats-analytics/cats-analytics/domain/municipality"
+	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 )
 
 // Namespace is the config namespace of the program's own keys.
 const Namespace = "cats"
+
+// Project is the Pulumi project name.
+const Project = naming.Project
+
+// StackNamer returns the naming helper of a stack (physical names of its resources).
+func StackNamer(stack, globalSuffix string) (naming.Namer, error) { return naming.NewNamer(stack, globalSuffix) }
 
 // Environments.
 const (

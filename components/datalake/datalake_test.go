@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cats-analytics/cats-analytics/components/naming"
+	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 )
 
 func TestArgs(t *testing.T) {

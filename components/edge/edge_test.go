@@ -9,9 +9,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/edge"
-	"github.com/cats-analytics/cats-analytics/components/iamdoc"
-	"github.com/cats-analytics/cats-analytics/components/naming"
-	"github.com/cats-analytics/cats-analytics/tests/harness"
+	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
+	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/internal/harness"
 )
 
 const (

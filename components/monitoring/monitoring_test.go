@@ -9,8 +9,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/monitoring"
-	"github.com/cats-analytics/cats-analytics/components/naming"
-	"github.com/cats-analytics/cats-analytics/tests/harness"
+	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/internal/harness"
 )
 
 const dataKey = "arn:aws:kms:ap-northeast-1:123456789012:key/data"

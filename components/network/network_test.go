@@ -8,9 +8,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/config"
-	"github.com/cats-analytics/cats-analytics/components/naming"
+	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 	"github.com/cats-analytics/cats-analytics/components/network"
-	"github.com/cats-analytics/cats-analytics/tests/harness"
+	"github.com/cats-analytics/cats-analytics/internal/harness"
 )
 
 func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {

@@ -16,9 +16,9 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kms"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/cats-analytics/cats-analytics/components/iamdoc"
-	"github.com/cats-analytics/cats-analytics/components/naming"
-	"github.com/cats-analytics/cats-analytics/components/storage"
+	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
+	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/components/internal/storage"
 )
 
 // Type is the component's type token.

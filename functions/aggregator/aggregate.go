@@ -46,7 +46,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/cats-analytics/cats-analytics/catrecord"
+	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 )
 
 // Counts are the per-window figures of one district.

@@ -41,7 +41,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
-	"github.com/cats-analytics/cats-analytics/catrecord"
+	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 )
 
 // Routes of the REST API, as API Gateway reports them in the request's Resource.

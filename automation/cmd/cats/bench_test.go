@@ -18,7 +18,7 @@ import (
 
 	"github.com/cats-analytics/cats-analytics/automation/internal/testprogram"
 	"github.com/cats-analytics/cats-analytics/automation/runner"
-	"github.com/cats-analytics/cats-analytics/tests/cli"
+	"github.com/cats-analytics/cats-analytics/internal/clitest"
 )
 
 // BenchmarkReadsWhileJobsRun measures the API's reads on loopback while `up`
@@ -99,7 +99,7 @@ func BenchmarkServerOverheadUp(b *testing.B) {
 	ts.wait(ts.register("131016", "千代田区", "東京都", "dev", nil))
 	direct := &runner.Runner{
 		Project: "cats-analytics", Program: func(string) pulumi.RunFunc { return testprogram.Program(0) },
-		CLI: cli.Path(b), WorkDir: b.TempDir(), Passphrase: "bench",
+		CLI: clitest.Path(b), WorkDir: b.TempDir(), Passphrase: "bench",
 	}
 	direct.Backend = "file://" + filepath.Join(direct.WorkDir, "state")
 	if err := mkdir(filepath.Join(direct.WorkDir, "state")); err != nil {

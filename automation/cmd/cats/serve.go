@@ -21,7 +21,6 @@ import (
 	"github.com/cats-analytics/cats-analytics/automation/server"
 	"github.com/cats-analytics/cats-analytics/automation/store"
 	"github.com/cats-analytics/cats-analytics/components/config"
-	"github.com/cats-analytics/cats-analytics/components/naming"
 	"github.com/cats-analytics/cats-analytics/components/platform"
 )
 
@@ -98,7 +97,7 @@ func serveOptions(getenv func(string) string, data, addr string, concurrency int
 	}
 	return ServeOptions{
 		DataDir: abs, Addr: addr, Concurrency: concurrency, Backend: backend, CLI: cli,
-		Passphrase: passphrase, Project: naming.Project,
+		Passphrase: passphrase, Project: config.Project,
 		Program:    func(string) pulumi.RunFunc { return platform.Program },
 		Planner:    newPlanner(),
 		BaseConfig: baseConfig(),

@@ -24,7 +24,7 @@ import (
 
 	"github.com/cats-analytics/cats-analytics/automation/internal/testprogram"
 	"github.com/cats-analytics/cats-analytics/automation/store"
-	"github.com/cats-analytics/cats-analytics/tests/cli"
+	"github.com/cats-analytics/cats-analytics/internal/clitest"
 )
 
 // The test binary doubles as a server process for the crash test: started with
@@ -127,7 +127,7 @@ func (ts *testServer) start(delay time.Duration, concurrency int) {
 func (ts *testServer) startWith(adjust func(*ServeOptions)) {
 	t := ts.t
 	t.Helper()
-	opts := testOptions(ts.dir, cli.Path(t), 0, 2)
+	opts := testOptions(ts.dir, clitest.Path(t), 0, 2)
 	adjust(&opts)
 	addr := make(chan string, 1)
 	opts.Ready = func(a string) { addr <- a }
@@ -502,7 +502,7 @@ func TestKillMidUpAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "CATS_TEST_SERVE="+dir, "CATS_TEST_DELAY=60s", "PULUMI="+cli.Path(t))
+	cmd.Env = append(os.Environ(), "CATS_TEST_SERVE="+dir, "CATS_TEST_DELAY=60s", "PULUMI="+clitest.Path(t))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -529,7 +529,7 @@ func TestKillMidUpAndRestart(t *testing.T) {
 	}
 	queuedBehind := child.submit("131016", "dev", "refresh")
 	// A second server on the same data directory is refused while the first lives.
-	second := testOptions(dir, cli.Path(t), 0, 2)
+	second := testOptions(dir, clitest.Path(t), 0, 2)
 	if err := Serve(context.Background(), second); !errors.Is(err, store.ErrDirInUse) {
 		t.Errorf("a second server on the data directory: %v, want %v", err, store.ErrDirInUse)
 	}

@@ -8,7 +8,7 @@ import (
 	"io"
 
 	"github.com/cats-analytics/cats-analytics/automation/store"
-	"github.com/cats-analytics/cats-analytics/components/municipality"
+	"github.com/cats-analytics/cats-analytics/domain/municipality"
 )
 
 func runToken(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {

@@ -11,14 +11,14 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cats-analytics/cats-analytics/components/config"
-	"github.com/cats-analytics/cats-analytics/tests/cli"
+	"github.com/cats-analytics/cats-analytics/internal/clitest"
 )
 
 // TestProjectFileDeclaresEveryKey keeps Pulumi.yaml and components/config in
 // step: every key the program reads is declared (with its seed value) or
 // listed, and no declared value differs from the program's default.
 func TestProjectFileDeclaresEveryKey(t *testing.T) {
-	path := filepath.Join(cli.Root(), "Pulumi.yaml")
+	path := filepath.Join(clitest.Root(), "Pulumi.yaml")
 	project, err := workspace.LoadProject(path)
 	if err != nil {
 		t.Fatalf("Pulumi.yaml does not load: %v", err)
@@ -81,7 +81,7 @@ func valueString(t *testing.T, v any) string {
 // TestStackFilesParse checks that dev and prod, as the files configure them on
 // top of Pulumi.yaml, pass the program's validation with their environment's settings.
 func TestStackFilesParse(t *testing.T) {
-	project, err := workspace.LoadProject(filepath.Join(cli.Root(), "Pulumi.yaml"))
+	project, err := workspace.LoadProject(filepath.Join(clitest.Root(), "Pulumi.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestStackFilesParse(t *testing.T) {
 				values[k] = valueString(t, v.Value)
 			}
 		}
-		raw, err := os.ReadFile(filepath.Join(cli.Root(), "Pulumi."+stack+".yaml"))
+		raw, err := os.ReadFile(filepath.Join(clitest.Root(), "Pulumi."+stack+".yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,13 +120,13 @@ func TestStackFilesParse(t *testing.T) {
 // Pulumi.yaml, report the pinned version, and hand the program the same
 // configuration the stack files hold.
 func TestCLIReadsTheProject(t *testing.T) {
-	env := cli.NewEnv(t)
-	if got := strings.TrimSpace(env.Run(t, t.TempDir(), "version")); got != cli.Version {
-		t.Fatalf("pulumi version = %q, want %s (tools/go.mod pin)", got, cli.Version)
+	env := clitest.NewEnv(t)
+	if got := strings.TrimSpace(env.Run(t, t.TempDir(), "version")); got != clitest.Version {
+		t.Fatalf("pulumi version = %q, want %s (tools/go.mod pin)", got, clitest.Version)
 	}
 	dir := t.TempDir()
 	for _, f := range []string{"Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"} {
-		b, err := os.ReadFile(filepath.Join(cli.Root(), f))
+		b, err := os.ReadFile(filepath.Join(clitest.Root(), f))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,7 @@
-// Package cli gives tests the pinned Pulumi CLI and an isolated environment to
+// Package clitest gives tests the pinned Pulumi CLI and an isolated environment to
 // run it in: its own PULUMI_HOME and file backend, no update checks, no plugin
 // downloads, so no test reaches for the network.
-package cli
+package clitest
 
 import (
 	"os"

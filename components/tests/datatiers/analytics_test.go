@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cats-analytics/cats-analytics/catrecord"
+	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/components/analytics"
 	"github.com/cats-analytics/cats-analytics/functions/aggregator"
-	"github.com/cats-analytics/cats-analytics/tests/harness"
+	"github.com/cats-analytics/cats-analytics/internal/harness"
 )
 
 const (

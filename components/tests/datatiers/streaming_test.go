@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cats-analytics/cats-analytics/catrecord"
-	"github.com/cats-analytics/cats-analytics/components/lambdapkg"
+	"github.com/cats-analytics/cats-analytics/domain/catrecord"
+	"github.com/cats-analytics/cats-analytics/components/internal/lambdapkg"
 	"github.com/cats-analytics/cats-analytics/components/streaming"
 	"github.com/cats-analytics/cats-analytics/functions/aggregator"
-	"github.com/cats-analytics/cats-analytics/tests/harness"
+	"github.com/cats-analytics/cats-analytics/internal/harness"
 )
 
 const (

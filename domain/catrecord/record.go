@@ -14,7 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/cats-analytics/cats-analytics/components/municipality"
+	"github.com/cats-analytics/cats-analytics/domain/municipality"
 )
 
 // EventType is what happened to or about a cat.

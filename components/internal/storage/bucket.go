@@ -10,7 +10,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/cats-analytics/cats-analytics/components/iamdoc"
+	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
 )
 
 // PrivateBucketArgs configures a bucket.
