@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -23,7 +22,6 @@ var environmentOutputs = harness.WithStackOutputs("organization/cats-analytics/p
 // servingRun runs the platform for a stack and reads the outputs the serving tiers add.
 func servingRun(t *testing.T, stack string, cfg map[string]string) (*harness.Recording, map[string]string) {
 	t.Helper()
-	var mu sync.Mutex
 	outputs := map[string]string{}
 	rec := harness.MustRun(t, stack, cfg, func(ctx *pulumi.Context) error {
 		c, err := platform.LoadConfig(ctx)
@@ -34,15 +32,11 @@ func servingRun(t *testing.T, stack string, cfg map[string]string) (*harness.Rec
 		if err != nil {
 			return err
 		}
-		// The run waits for every output, so these have their values when it returns.
-		for key, out := range map[string]pulumi.StringOutput{"zoneId": p.ZoneID, "appUrl": p.AppURL, "apiUrl": p.ApiURL, "alarmTopicArn": p.AlarmTopicArn} {
-			out.ApplyT(func(v string) string {
-				mu.Lock()
-				defer mu.Unlock()
-				outputs[key] = v
-				return v
-			})
-		}
+		// An ApplyT on an output built from a plain value (pulumi.String(…).ToStringOutput())
+		// belongs to no run, so the run does not wait for it: await each value here.
+		outputs = harness.AwaitStrings(t, map[string]pulumi.StringOutput{
+			"zoneId": p.ZoneID, "appUrl": p.AppURL, "apiUrl": p.ApiURL, "alarmTopicArn": p.AlarmTopicArn,
+		})
 		return nil
 	}, environmentOutputs)
 	return rec, outputs
@@ -294,7 +288,6 @@ func TestCdnServesOnlyPublishedData(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var cdnURL string
-			var mu sync.Mutex
 			rec := harness.MustRun(t, tc.stack, tc.cfg, func(ctx *pulumi.Context) error {
 				c, err := platform.LoadConfig(ctx)
 				if err != nil {
@@ -304,7 +297,7 @@ func TestCdnServesOnlyPublishedData(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				p.CdnURL.ApplyT(func(v string) string { mu.Lock(); defer mu.Unlock(); cdnURL = v; return v })
+				cdnURL = harness.Await(t, p.CdnURL).(string)
 				return nil
 			}, environmentOutputs)
 

@@ -266,3 +266,18 @@ func Await(t testing.TB, output pulumi.Output) any {
 		return nil
 	}
 }
+
+// AwaitStrings awaits several string outputs on the calling goroutine (in a
+// program, before it returns) and returns their values by key.
+func AwaitStrings(t testing.TB, outputs map[string]pulumi.StringOutput) map[string]string {
+	t.Helper()
+	values := make(map[string]string, len(outputs))
+	for key, out := range outputs {
+		v, ok := Await(t, out).(string)
+		if !ok {
+			t.Fatalf("output %s is not a string", key)
+		}
+		values[key] = v
+	}
+	return values
+}
