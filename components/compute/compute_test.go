@@ -218,12 +218,15 @@ func TestCompute(t *testing.T) {
 func TestComputeArgsAreChecked(t *testing.T) {
 	args := testArgs(t, "dev", false)
 	args.PrivateSubnetIDs = nil
-	args.Compute.MinInstances = 11
-	_, err := harness.Run("dev", nil, func(ctx *pulumi.Context) error {
+	args.Domain = &compute.AppDomain{Hostname: "app.cats.example.com"}
+	rec, err := harness.Run("dev", nil, func(ctx *pulumi.Context) error {
 		_, err := compute.NewCompute(ctx, "cats-compute", args)
 		return err
 	})
-	if err == nil || !strings.Contains(err.Error(), "PrivateSubnetIDs is required") || !strings.Contains(err.Error(), "cats:minInstances") {
-		t.Errorf("error %v, want one naming PrivateSubnetIDs and cats:minInstances", err)
+	if err == nil || !strings.Contains(err.Error(), "PrivateSubnetIDs is required") || !strings.Contains(err.Error(), "Domain needs ZoneID") {
+		t.Errorf("error %v, want one naming PrivateSubnetIDs and the domain's missing zone and certificate", err)
+	}
+	if len(rec.Resources) != 0 {
+		t.Errorf("%d resources registered before the arguments were checked", len(rec.Resources))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/edge"
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
@@ -42,6 +43,11 @@ func program(t *testing.T, c stackCase) pulumi.RunFunc {
 		if err != nil {
 			return err
 		}
+		// The platform passes the configuration's values as given: the seed's one day by default.
+		cfg, err := config.Parse(config.DefaultOrganization, config.Project, c.stack, config.FromMap(nil))
+		if err != nil {
+			return err
+		}
 		usEast1, err := aws.NewProvider(ctx, "us-east-1", &aws.ProviderArgs{Region: pulumi.String("us-east-1")})
 		if err != nil {
 			return err
@@ -50,6 +56,7 @@ func program(t *testing.T, c stackCase) pulumi.RunFunc {
 			Namer:                      namer,
 			DataLakeRegionalDomainName: pulumi.String(dataLakeOrigin),
 			CloudFrontWebAclArn:        pulumi.String(cloudFrontACL),
+			DefaultTTLSeconds:          cfg.Edge.DefaultTTLSeconds,
 		}
 		if c.domain != "" {
 			domainArgs := edge.DomainArgs{

@@ -27,8 +27,7 @@ func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
 		want   string
 	}{
 		{"no logs key", func(a *network.NetworkArgs) { a.LogsKeyArn = nil }, "LogsKeyArn is required"},
-		{"one private subnet", func(a *network.NetworkArgs) { a.Network.PrivateSubnetCidrs = a.Network.PrivateSubnetCidrs[:1] }, "cats:privateSubnetCidrs"},
-		{"bad NAT layout", func(a *network.NetworkArgs) { a.Network.NatGateways = "none" }, "cats:natGateways"},
+		{"no account", func(a *network.NetworkArgs) { a.AccountID = "" }, "AccountID and Region are required"},
 		{"no namer", func(a *network.NetworkArgs) { a.Namer = naming.Namer{} }, "Namer is required"},
 	}
 	for _, tt := range tests {

@@ -34,9 +34,9 @@ type SecurityArgs struct {
 	// ACLs exist only there.
 	CloudFrontProvider pulumi.ProviderResource
 
-	// Defaulted.
-	LogRetentionDays int // CloudWatch Logs retention; 365 when zero
-	WafRateLimit     int // requests per IP per 5 minutes; 2000 when zero
+	// From config.Parse, used as given.
+	LogRetentionDays int // CloudWatch Logs retention, cats:logRetentionDays
+	WafRateLimit     int // requests per IP per 5 minutes, cats:wafRateLimit
 
 	// OwnsBaseline creates CloudTrail and the AWS Config recorder. AWS Config
 	// allows one recorder per account and region, so only the stack that owns
@@ -89,15 +89,6 @@ func (a *SecurityArgs) check() error {
 	}
 	if !a.OwnsBaseline && a.EnvironmentTrailArn == nil {
 		errs = append(errs, errors.New("security: EnvironmentTrailArn is required when the stack does not own the baseline"))
-	}
-	if a.LogRetentionDays == 0 {
-		a.LogRetentionDays = 365
-	}
-	if a.WafRateLimit == 0 {
-		a.WafRateLimit = 2000
-	}
-	if a.WafRateLimit < 100 {
-		errs = append(errs, fmt.Errorf("cats:wafRateLimit: %d is below the WAF minimum of 100", a.WafRateLimit))
 	}
 	return errors.Join(errs...)
 }

@@ -23,7 +23,7 @@ func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
 		{"no account", security.SecurityArgs{Namer: namer, Region: "ap-northeast-1", OwnsBaseline: true}, "AccountID is required"},
 		{"no us-east-1 provider", security.SecurityArgs{Namer: namer, AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "CloudFrontProvider"},
 		{"shared stack without the environment's trail", security.SecurityArgs{Namer: namer, AccountID: "1", Region: "ap-northeast-1"}, "EnvironmentTrailArn is required"},
-		{"rate limit below WAF's minimum", security.SecurityArgs{Namer: namer, AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true, WafRateLimit: 10}, "cats:wafRateLimit"},
+		{"no namer", security.SecurityArgs{AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "Namer is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

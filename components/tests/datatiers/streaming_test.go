@@ -65,7 +65,7 @@ func TestFirehose(t *testing.T) {
 			if num(get(s3, "bufferingInterval")) != 60 {
 				t.Errorf("buffer interval must be the seed's 60 s, got %v", num(get(s3, "bufferingInterval")))
 			}
-			if num(get(s3, "bufferingSize")) != streaming.MinParquetBufferMB {
+			if num(get(s3, "bufferingSize")) != 64 {
 				t.Errorf("buffer size must be 64 MB: Firehose rejects less with Parquet conversion (the seed's 5 MB cannot deploy), got %v", num(get(s3, "bufferingSize")))
 			}
 			prefix := str(get(s3, "prefix"))
