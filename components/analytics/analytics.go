@@ -16,10 +16,10 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/glue"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/datalake"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/functions/aggregator"
 )
 

@@ -64,10 +64,10 @@ type ApiArgs struct {
 	LogRetentionDays  int                // cats:logRetentionDays (config.Parse)
 
 	// Defaulted.
-	MemoryMB         int     // DefaultMemoryMB when zero
-	TimeoutSeconds   int     // DefaultTimeoutSeconds when zero
-	RateLimit        float64 // DefaultRateLimit when zero
-	BurstLimit       int     // DefaultBurstLimit when zero
+	MemoryMB       int     // DefaultMemoryMB when zero
+	TimeoutSeconds int     // DefaultTimeoutSeconds when zero
+	RateLimit      float64 // DefaultRateLimit when zero
+	BurstLimit     int     // DefaultBurstLimit when zero
 
 	// Optional.
 	// MunicipalityCode limits a municipality stack's API to that municipality's records.

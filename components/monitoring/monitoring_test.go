@@ -8,8 +8,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/cats-analytics/cats-analytics/components/monitoring"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/components/monitoring"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
 )
 

@@ -38,7 +38,6 @@ const (
 	PartitionQuery = "{municipality: .municipality_code, dt: .event_time[0:10]}"
 )
 
-
 // StreamingArgs configures the tier.
 type StreamingArgs struct {
 	// Mandatory.

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/components/internal/lambdapkg"
 	"github.com/cats-analytics/cats-analytics/components/streaming"
+	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/functions/aggregator"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
 )
