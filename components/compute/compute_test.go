@@ -11,6 +11,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/compute"
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 const (
@@ -27,7 +28,7 @@ func testArgs(t *testing.T, stack string, withDomain bool) compute.ComputeArgs {
 		t.Fatal(err)
 	}
 	args := compute.ComputeArgs{
-		Namer: c.Namer(), AccountID: harness.AccountID, Region: c.Region, Compute: c.Compute,
+		Namer: c.Namer(), AccountID: plan.AccountID, Region: c.Region, Compute: c.Compute,
 		VpcID:              pulumi.String("vpc-1"),
 		PublicSubnetIDs:    pulumi.ToStringArray([]string{"public-a", "public-c"}),
 		PrivateSubnetIDs:   pulumi.ToStringArray([]string{"private-a", "private-c"}),

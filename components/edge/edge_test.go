@@ -13,6 +13,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 const (
@@ -109,7 +110,7 @@ func checkDomain(t *testing.T, rec *harness.Recording, c stackCase) {
 		t.Errorf("a shared municipality stack must use its environment's zone, not create %d", len(zones))
 	}
 
-	certs := map[string]harness.Resource{}
+	certs := map[string]plan.Resource{}
 	for _, cert := range rec.ByType("aws:acm/certificate:Certificate") {
 		certs[cert.Str("domainName")] = cert
 		if cert.Str("validationMethod") != "DNS" {
@@ -134,7 +135,7 @@ func checkDomain(t *testing.T, rec *harness.Recording, c stackCase) {
 		}
 	}
 
-	aliases := map[string]harness.Resource{}
+	aliases := map[string]plan.Resource{}
 	for _, r := range rec.ByType("aws:route53/record:Record") {
 		if r.Str("name") == c.wantSite {
 			aliases[r.Str("type")] = r

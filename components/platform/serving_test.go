@@ -11,6 +11,7 @@ import (
 
 	"github.com/cats-analytics/cats-analytics/components/platform"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 // environmentOutputs are what a prod environment stack exports for its shared municipality stacks.
@@ -28,7 +29,7 @@ func servingRun(t *testing.T, stack string, cfg map[string]string) (*harness.Rec
 		if err != nil {
 			return err
 		}
-		p, err := platform.NewPlatform(ctx, "cats", platform.PlatformArgs{Config: c, AccountID: harness.AccountID})
+		p, err := platform.NewPlatform(ctx, "cats", platform.PlatformArgs{Config: c, AccountID: plan.AccountID})
 		if err != nil {
 			return err
 		}
@@ -172,7 +173,7 @@ func checkApiWiring(t *testing.T, rec *harness.Recording, stack, apiURL string, 
 // アラーム: CPU, memory, error rate), each on the resource this stack created.
 func checkAlarmTargets(t *testing.T, rec *harness.Recording, stack string) {
 	t.Helper()
-	dimension := func(alarm harness.Resource, key string) string {
+	dimension := func(alarm plan.Resource, key string) string {
 		if d := alarm.Input("dimensions"); d.IsObject() {
 			return d.ObjectValue()[resource.PropertyKey(key)].StringValue()
 		}
@@ -293,7 +294,7 @@ func TestCdnServesOnlyPublishedData(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				p, err := platform.NewPlatform(ctx, "cats", platform.PlatformArgs{Config: c, AccountID: harness.AccountID})
+				p, err := platform.NewPlatform(ctx, "cats", platform.PlatformArgs{Config: c, AccountID: plan.AccountID})
 				if err != nil {
 					return err
 				}
@@ -302,7 +303,7 @@ func TestCdnServesOnlyPublishedData(t *testing.T) {
 			}, environmentOutputs)
 
 			dist := rec.One(t, "aws:cloudfront/distribution:Distribution")
-			var lake harness.Resource
+			var lake plan.Resource
 			for _, b := range rec.ByType("aws:s3/bucketV2:BucketV2") {
 				if strings.HasPrefix(b.Str("bucket"), "cats-data-lake-") && !strings.HasPrefix(b.Str("bucket"), "cats-data-lake-logs-") {
 					lake = b

@@ -11,6 +11,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 	"github.com/cats-analytics/cats-analytics/components/security"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
@@ -56,7 +57,7 @@ func TestDeferredDataKeyPolicy(t *testing.T) {
 				return err
 			}
 			s, err := security.NewSecurity(ctx, "sec", security.SecurityArgs{
-				Namer: namer, AccountID: harness.AccountID, Region: "ap-northeast-1", CloudFrontProvider: east,
+				Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1", CloudFrontProvider: east,
 				OwnsBaseline: true, DeferDataKeyPolicy: deferred,
 			})
 			if err != nil {

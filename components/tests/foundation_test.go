@@ -33,6 +33,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/network"
 	"github.com/cats-analytics/cats-analytics/components/platform"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 // envOutputs are what the prod environment stack exports to its municipalities.
@@ -86,7 +87,7 @@ func TestSecurityGroupsAreTheSeeds(t *testing.T) {
 	for _, env := range environments {
 		t.Run(env, func(t *testing.T) {
 			rec := runStack(t, env, nil)
-			byName := map[string]harness.Resource{}
+			byName := map[string]plan.Resource{}
 			for _, sg := range rec.ByType("aws:ec2/securityGroup:SecurityGroup") {
 				byName[sg.Str("name")] = sg
 			}
@@ -100,7 +101,7 @@ func TestSecurityGroupsAreTheSeeds(t *testing.T) {
 			if got := ingressPorts(db); !equal(got, []string{"tcp/3306 from sg:" + app.ID}) {
 				t.Errorf("cats-db-sg ingress = %v, want MySQL/Aurora 3306 from cats-app-sg (seed §5)", got)
 			}
-			for _, sg := range []harness.Resource{app, db} {
+			for _, sg := range []plan.Resource{app, db} {
 				if got := egressRules(sg); !equal(got, []string{"-1/0 to 0.0.0.0/0"}) {
 					t.Errorf("%s egress = %v, want ALL traffic (seed §5)", sg.Str("name"), got)
 				}
@@ -225,7 +226,7 @@ func assertPrivateBucket(t *testing.T, rec *harness.Recording, name string) {
 		t.Fatalf("no bucket %s", name)
 	}
 	id := bucket.ID
-	configOf := func(token, suffix string) harness.Resource {
+	configOf := func(token, suffix string) plan.Resource {
 		r, ok := rec.Find(token, name+suffix)
 		if !ok || r.Str("bucket") != id {
 			t.Fatalf("bucket %s has no %s", name, token)
@@ -297,7 +298,7 @@ func TestWebACLs(t *testing.T) {
 	for _, env := range environments {
 		t.Run(env, func(t *testing.T) {
 			rec := runStack(t, env, nil)
-			scopes := map[string]harness.Resource{}
+			scopes := map[string]plan.Resource{}
 			for _, acl := range rec.ByType("aws:wafv2/webAcl:WebAcl") {
 				scopes[acl.Str("scope")] = acl
 			}
@@ -411,7 +412,7 @@ func TestSharedMunicipalityUsesTheEnvironmentTrail(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		p, err := platform.NewPlatform(ctx, "cats", platform.PlatformArgs{Config: c, AccountID: harness.AccountID})
+		p, err := platform.NewPlatform(ctx, "cats", platform.PlatformArgs{Config: c, AccountID: plan.AccountID})
 		if err != nil {
 			return err
 		}
@@ -494,7 +495,7 @@ var untaggable = map[string]any{
 var listTagged = map[string]bool{"aws:autoscaling/group:Group": true}
 
 // tagsOf returns a resource's tags as a map, whichever form its type uses.
-func tagsOf(r harness.Resource) (map[string]string, bool) {
+func tagsOf(r plan.Resource) (map[string]string, bool) {
 	v := r.Input("tags")
 	out := map[string]string{}
 	switch {
@@ -594,7 +595,7 @@ func BenchmarkProgramMockRun(b *testing.B) {
 	}
 }
 
-func ingressPorts(sg harness.Resource) []string {
+func ingressPorts(sg plan.Resource) []string {
 	var out []string
 	for _, r := range sg.Input("ingress").ArrayValue() {
 		o := r.ObjectValue()
@@ -610,7 +611,7 @@ func ingressPorts(sg harness.Resource) []string {
 	return out
 }
 
-func egressRules(sg harness.Resource) []string {
+func egressRules(sg plan.Resource) []string {
 	var out []string
 	for _, r := range sg.Input("egress").ArrayValue() {
 		o := r.ObjectValue()
@@ -622,7 +623,7 @@ func egressRules(sg harness.Resource) []string {
 	return out
 }
 
-func aclRules(acl harness.Resource, dir string) []string {
+func aclRules(acl plan.Resource, dir string) []string {
 	var out []string
 	for _, r := range acl.Input(dir).ArrayValue() {
 		o := r.ObjectValue()

@@ -12,6 +12,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/functions/aggregator"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 const (
@@ -51,7 +52,7 @@ func TestGlueAndAthena(t *testing.T) {
 			}
 
 			catalog := named(t, rec, "aws:athena/dataCatalog:DataCatalog", "name", "cats_data_catalog_"+stack)
-			if catalog.Str("type") != "GLUE" || str(in(catalog, "parameters", "catalog-id")) != harness.AccountID {
+			if catalog.Str("type") != "GLUE" || str(in(catalog, "parameters", "catalog-id")) != plan.AccountID {
 				t.Errorf("cats_data_catalog (seed §4) must be the account's Glue catalog: %v", catalog.Inputs)
 			}
 
@@ -192,7 +193,7 @@ func TestMunicipalityStackAndQuickSight(t *testing.T) {
 			if len(decl) != 1 || str(get(decl[0], "dataSetArn")) != out(dataSet, "arn") {
 				t.Errorf("the dashboard must visualise the data set: %v", decl)
 			}
-			for _, r := range []harness.Resource{source, dataSet, dashboard} {
+			for _, r := range []plan.Resource{source, dataSet, dashboard} {
 				perms := in(r, "permissions").ArrayValue()
 				if len(perms) != 1 || str(get(perms[0], "principal")) != principal {
 					t.Errorf("%s must be shared with cats:quicksightPrincipal", r.Type)

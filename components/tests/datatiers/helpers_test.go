@@ -13,6 +13,7 @@ import (
 
 	"github.com/cats-analytics/cats-analytics/components/platform"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 // stacks are the environments every tier is checked in.
@@ -47,7 +48,7 @@ func environmentOutputs() []harness.Option {
 	var opts []harness.Option
 	for _, env := range stacks {
 		opts = append(opts, harness.WithStackOutputs("organization/cats-analytics/"+env, map[string]any{
-			"trailArn": "arn:aws:cloudtrail:ap-northeast-1:" + harness.AccountID + ":trail/cats-trail-" + env,
+			"trailArn": "arn:aws:cloudtrail:ap-northeast-1:" + plan.AccountID + ":trail/cats-trail-" + env,
 			"zoneId":   "Z0123456789" + env,
 		}))
 	}
@@ -65,7 +66,7 @@ func get(v resource.PropertyValue, path ...string) resource.PropertyValue {
 	return v
 }
 
-func in(r harness.Resource, path ...string) resource.PropertyValue {
+func in(r plan.Resource, path ...string) resource.PropertyValue {
 	return get(resource.NewObjectProperty(r.Inputs), path...)
 }
 
@@ -85,7 +86,7 @@ func num(v resource.PropertyValue) float64 {
 
 func boolean(v resource.PropertyValue) bool { return v.IsBool() && v.BoolValue() }
 
-func out(r harness.Resource, key string) string {
+func out(r plan.Resource, key string) string {
 	v := r.Outputs[resource.PropertyKey(key)]
 	if v.IsString() {
 		return v.StringValue()
@@ -94,9 +95,9 @@ func out(r harness.Resource, key string) string {
 }
 
 // named returns the one resource of a type whose input name (or other key) is value.
-func named(t *testing.T, rec *harness.Recording, token, key, value string) harness.Resource {
+func named(t *testing.T, rec *harness.Recording, token, key, value string) plan.Resource {
 	t.Helper()
-	var found []harness.Resource
+	var found []plan.Resource
 	for _, r := range rec.ByType(token) {
 		if r.Str(key) == value {
 			found = append(found, r)
@@ -113,8 +114,8 @@ func named(t *testing.T, rec *harness.Recording, token, key, value string) harne
 }
 
 // configuring returns the resources of a type whose `bucket` (or other) input is id.
-func configuring(rec *harness.Recording, token, key, id string) []harness.Resource {
-	var out []harness.Resource
+func configuring(rec *harness.Recording, token, key, id string) []plan.Resource {
+	var out []plan.Resource
 	for _, r := range rec.ByType(token) {
 		if r.Str(key) == id {
 			out = append(out, r)
@@ -124,7 +125,7 @@ func configuring(rec *harness.Recording, token, key, id string) []harness.Resour
 }
 
 // underTier checks that a resource belongs to the tier component.
-func underTier(t *testing.T, rec *harness.Recording, r harness.Resource, tierType string) {
+func underTier(t *testing.T, rec *harness.Recording, r plan.Resource, tierType string) {
 	t.Helper()
 	if a, ok := rec.Ancestor(r, "cats:"); !ok || a.Type != tierType {
 		t.Errorf("%s %s must be a child of the %s component (STYLE: children parented to their tier), got %v", r.Type, r.Name, tierType, a.Type)
@@ -132,7 +133,7 @@ func underTier(t *testing.T, rec *harness.Recording, r harness.Resource, tierTyp
 }
 
 // policyJSON returns a policy input (a JSON string) for substring checks.
-func policyJSON(r harness.Resource) string { return r.Str("policy") }
+func policyJSON(r plan.Resource) string { return r.Str("policy") }
 
 func strings_(v resource.PropertyValue) []string {
 	var out []string
