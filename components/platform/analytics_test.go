@@ -1,4 +1,4 @@
-package datatiers_test
+package platform_test
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cats-analytics/cats-analytics/components/analytics"
+	"github.com/cats-analytics/cats-analytics/components/platform"
 	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/functions/aggregator"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
@@ -21,7 +22,7 @@ const (
 )
 
 func TestGlueAndAthena(t *testing.T) {
-	for _, stack := range stacks {
+	for _, stack := range environments {
 		t.Run(stack, func(t *testing.T) {
 			rec := run(t, stack, nil)
 			db := named(t, rec, glueDBType, "name", "cats_data_"+stack)
@@ -210,7 +211,7 @@ func TestQuickSightNeedsAMunicipality(t *testing.T) {
 	_, err := harness.Run("dev", map[string]string{
 		"cats:quicksightEnabled":   "true",
 		"cats:quicksightPrincipal": "arn:aws:quicksight:ap-northeast-1:123456789012:user/default/analyst",
-	}, platformProgram)
+	}, platform.Program)
 	if err == nil || !strings.Contains(err.Error(), "cats:municipalityCode") {
 		t.Errorf("a dashboard of an environment stack without a municipality must be refused naming cats:municipalityCode, got %v", err)
 	}
@@ -220,7 +221,7 @@ func TestQuickSightNeedsAMunicipality(t *testing.T) {
 // against what the aggregation writes: its location holds the handler's
 // objects and its columns are exactly the JSON keys of an aggregate row.
 func TestAggregatesTableMatchesTheHandlerOutput(t *testing.T) {
-	for _, stack := range stacks {
+	for _, stack := range environments {
 		t.Run(stack, func(t *testing.T) {
 			rec := run(t, stack, nil)
 			table := named(t, rec, glueTableType, "name", analytics.AggregatesTableName)

@@ -1,4 +1,4 @@
-package datatiers_test
+package platform_test
 
 import (
 	"testing"
@@ -8,7 +8,7 @@ import (
 )
 
 func TestDatabase(t *testing.T) {
-	for _, stack := range stacks {
+	for _, stack := range environments {
 		t.Run(stack, func(t *testing.T) {
 			rec := run(t, stack, nil)
 			prod := stack == "prod"
