@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/appautoscaling"
@@ -275,7 +276,7 @@ func hosts(ctx *pulumi.Context, name, clusterName string, args ComputeArgs, pare
 		"arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role",
 		"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
 	} {
-		if _, err := iam.NewRolePolicyAttachment(ctx, fmt.Sprintf("%s-host-role-%s", name, lastSegment(managed)), &iam.RolePolicyAttachmentArgs{
+		if _, err := iam.NewRolePolicyAttachment(ctx, fmt.Sprintf("%s-host-role-%s", name, path.Base(managed)), &iam.RolePolicyAttachmentArgs{
 			Role: role.Name, PolicyArn: pulumi.String(managed),
 		}, parent); err != nil {
 			return nil, err
@@ -347,15 +348,6 @@ func hosts(ctx *pulumi.Context, name, clusterName string, args ComputeArgs, pare
 			Preferences: &autoscaling.GroupInstanceRefreshPreferencesArgs{MinHealthyPercentage: pulumi.Int(50)},
 		},
 	}, parent, pulumi.IgnoreChanges([]string{"desiredCapacity"}))
-}
-
-func lastSegment(arn string) string {
-	for i := len(arn) - 1; i >= 0; i-- {
-		if arn[i] == '/' {
-			return arn[i+1:]
-		}
-	}
-	return arn
 }
 
 // task is the application's task definition (seed §4 タスク定義: Docker コンテナ).

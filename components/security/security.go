@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kms"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/wafv2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
@@ -303,7 +304,7 @@ func newWebACL(ctx *pulumi.Context, name string, args SecurityArgs, scope string
 		}},
 		VisibilityConfig: visibility("rate-limit-per-ip"),
 	})
-	return newWafWebACL(ctx, name, &wafWebACLArgs{
+	return wafv2.NewWebAcl(ctx, name, &wafWebACLArgs{
 		Name:          pulumi.String(aclName),
 		Description:   pulumi.String("cats-analytics " + scope + " protection: AWS managed rules and a per-IP rate limit"),
 		Scope:         pulumi.String(scope),
