@@ -23,7 +23,7 @@ const (
 // so the seed defaults (t3.medium, 2–10) come from config.Parse.
 func testArgs(t *testing.T, stack string, withDomain bool) compute.ComputeArgs {
 	t.Helper()
-	c, err := config.Parse("organization", "cats-analytics", stack, config.FromMap(nil))
+	c, err := config.Parse(config.DefaultOrganization, config.Project, stack, config.FromMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,8 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 )
 
 // Module is the import path of this repository's module.
@@ -300,7 +302,7 @@ func cacheDir() (string, error) {
 	if err != nil {
 		base = os.TempDir()
 	}
-	dir := filepath.Join(base, "cats-analytics", "lambda")
+	dir := filepath.Join(base, naming.Project, "lambda")
 	return dir, os.MkdirAll(dir, 0o755)
 }
 
