@@ -19,23 +19,23 @@ import (
 type Setter int
 
 const (
-	// Municipality keys may be set for one municipality's stack.
-	Municipality Setter = iota
-	// PlatformTeam keys choose a stack's tenancy or its wiring to other
+	// SetByMunicipality keys may be set for one municipality's stack.
+	SetByMunicipality Setter = iota
+	// SetByPlatformTeam keys choose a stack's tenancy or its wiring to other
 	// stacks and to global names: only the platform team sets them.
-	PlatformTeam
-	// StackName keys follow from the stack's name (dev, prod, <code>-<env>):
-	// set them only on a stack named otherwise.
-	StackName
+	SetByPlatformTeam
+	// SetByStackName keys follow from the stack's name (dev, prod,
+	// <code>-<env>): set them only on a stack named otherwise.
+	SetByStackName
 )
 
 func (s Setter) String() string {
 	switch s {
-	case Municipality:
+	case SetByMunicipality:
 		return "municipality"
-	case PlatformTeam:
+	case SetByPlatformTeam:
 		return "platform team"
-	case StackName:
+	case SetByStackName:
 		return "stack name"
 	}
 	return fmt.Sprintf("Setter(%d)", int(s))
@@ -52,6 +52,7 @@ type Key struct {
 	// Tiers are the tiers that use the value (their component type tokens
 	// are cats:<tier>:<Type>).
 	Tiers []string
+	// SetBy says who may set the key; SetByMunicipality when left out.
 	SetBy Setter
 
 	// defaultFor gives the default of a key whose default depends on the stack.
@@ -68,11 +69,11 @@ func (k Key) FullName() string { return Namespace + ":" + k.Name }
 
 // PlatformTeamKeys returns the full names of the keys only the platform team
 // may set: tenancy and cross-stack wiring.
-func PlatformTeamKeys() []string { return keysSetBy(PlatformTeam) }
+func PlatformTeamKeys() []string { return keysSetBy(SetByPlatformTeam) }
 
 // MunicipalityKeys returns the full names of the keys a municipality's stack
 // may set.
-func MunicipalityKeys() []string { return keysSetBy(Municipality) }
+func MunicipalityKeys() []string { return keysSetBy(SetByMunicipality) }
 
 func keysSetBy(s Setter) []string {
 	var out []string
@@ -107,7 +108,7 @@ var Keys = []Key{
 		Name:        "environment",
 		Description: "Environment of the stack: dev or prod. Derived from the stack name (dev, prod, <code>-<env>); set it only for other stack names.",
 		Tiers:       []string{tierPlatform},
-		SetBy:       StackName,
+		SetBy:       SetByStackName,
 		defaultFor:  func(r *reading) string { return r.envFromStack },
 		parse: func(r *reading, v string, p *problems) {
 			r.Environment = v
@@ -125,7 +126,7 @@ var Keys = []Key{
 		Name:        "municipalityCode",
 		Description: "6-digit 全国地方公共団体コード of the municipality this stack serves. Derived from a <code>-<env> stack name; on dev and prod it names the default tenant (optional).",
 		Tiers:       []string{tierPlatform, tierAnalytics, tierAPI, tierEdge},
-		SetBy:       StackName,
+		SetBy:       SetByStackName,
 		defaultFor:  func(r *reading) string { return r.codeFromStack },
 		parse: func(r *reading, v string, p *problems) {
 			r.MunicipalityCode = v
@@ -143,7 +144,7 @@ var Keys = []Key{
 		Name:        "tenancy",
 		Description: "Municipality stacks only: shared (default: the environment's account, baseline by StackReference) or account (its own AWS account and baseline).",
 		Tiers:       []string{tierPlatform, tierSecurity, tierEdge, tierAPI},
-		SetBy:       PlatformTeam,
+		SetBy:       SetByPlatformTeam,
 		defaultFor: func(r *reading) string {
 			if r.MunicipalityStack {
 				return TenancyShared
@@ -166,7 +167,7 @@ var Keys = []Key{
 		Name:        "environmentStack",
 		Description: "Fully qualified environment stack a shared municipality stack references (default <org>/cats-analytics/<env>).",
 		Tiers:       []string{tierPlatform},
-		SetBy:       PlatformTeam,
+		SetBy:       SetByPlatformTeam,
 		defaultFor:  func(r *reading) string { return r.org + "/" + r.project + "/" + r.Environment },
 		parse: func(r *reading, v string, p *problems) {
 			r.EnvironmentStack = v
@@ -180,7 +181,7 @@ var Keys = []Key{
 		Name:        "globalSuffix",
 		Description: "Extra suffix for globally unique names (S3 buckets), e.g. your organisation's short name.",
 		Tiers:       []string{tierSecurity, tierDataLake, tierCompute, tierEdge},
-		SetBy:       PlatformTeam,
+		SetBy:       SetByPlatformTeam,
 		parse: func(r *reading, v string, p *problems) {
 			r.GlobalSuffix = v
 			if v == "" {
