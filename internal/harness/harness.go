@@ -87,20 +87,11 @@ func (rec *Recording) Ancestor(r plan.Resource, prefix string) (plan.Resource, b
 	return plan.Resource{}, false
 }
 
-// Option adjusts a run.
-type Option func(*plan.Monitor)
-
-// WithStackOutputs sets the outputs of a stack the program references (by
-// fully qualified name), in place of the default.
-func WithStackOutputs(stack string, outputs map[string]any) Option {
-	return func(m *plan.Monitor) { m.StackOutputs[stack] = outputs }
-}
-
 // Run runs a program for a stack with config (full keys, e.g. "cats:vpcCidr")
 // against a fresh plan.Monitor and returns what it registered and its error.
 // The environment stacks dev and prod a shared municipality stack references
-// answer with plan.EnvironmentOutputs unless WithStackOutputs says otherwise.
-func Run(stack string, cfg map[string]string, program pulumi.RunFunc, opts ...Option) (*Recording, error) {
+// answer with plan.EnvironmentOutputs.
+func Run(stack string, cfg map[string]string, program pulumi.RunFunc) (*Recording, error) {
 	region := cfg[config.RegionKey]
 	if region == "" {
 		region = config.DefaultRegion
@@ -108,9 +99,6 @@ func Run(stack string, cfg map[string]string, program pulumi.RunFunc, opts ...Op
 	m := &plan.Monitor{Stack: stack, Project: config.Project, Region: region, StackOutputs: map[string]map[string]any{}}
 	for _, env := range []string{config.Dev, config.Prod} {
 		m.StackOutputs[EnvironmentStack(env)] = plan.EnvironmentOutputs(env, region)
-	}
-	for _, opt := range opts {
-		opt(m)
 	}
 	err := pulumi.RunErr(program,
 		pulumi.WithMocks(config.Project, stack, m),
@@ -128,9 +116,9 @@ func EnvironmentStack(env string) string {
 }
 
 // MustRun is Run for programs that must succeed.
-func MustRun(t testing.TB, stack string, cfg map[string]string, program pulumi.RunFunc, opts ...Option) *Recording {
+func MustRun(t testing.TB, stack string, cfg map[string]string, program pulumi.RunFunc) *Recording {
 	t.Helper()
-	rec, err := Run(stack, cfg, program, opts...)
+	rec, err := Run(stack, cfg, program)
 	if err != nil {
 		t.Fatalf("program failed on stack %s: %v", stack, err)
 	}
