@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cats-analytics/cats-analytics/domain/municipality"
 	"github.com/cats-analytics/cats-analytics/components/platform"
+	"github.com/cats-analytics/cats-analytics/domain/municipality"
 	"github.com/cats-analytics/cats-analytics/plan"
 )
 

@@ -29,6 +29,9 @@ type Resource struct {
 	Outputs              resource.PropertyMap `json:"-"`
 	Dependencies         []string             `json:"-"`
 	PropertyDependencies map[string][]string  `json:"-"`
+	// RetainOnDelete is the resource option: the engine leaves the resource
+	// in the cloud when the stack is destroyed.
+	RetainOnDelete bool `json:"-"`
 	// version is the provider plugin version the SDK asked for.
 	version string
 }
@@ -69,6 +72,7 @@ func (m *Monitor) NewResource(args pulumi.MockResourceArgs) (string, resource.Pr
 			}
 		}
 		r.version = rpc.GetVersion()
+		r.RetainOnDelete = rpc.GetRetainOnDelete()
 	}
 	if rpc := args.ReadRPC; rpc != nil {
 		r.Custom = true // a read (StackReference) is a custom resource in the state

@@ -23,15 +23,12 @@ import (
 	"github.com/cats-analytics/cats-analytics/policy/rules"
 )
 
-// Project is the Pulumi project the plan runs the program as.
-const Project = "cats-analytics"
-
 // Options select what to plan.
 type Options struct {
 	// Stack is the stack name: dev, prod or <code>-<env>.
 	Stack string
-	// Organization qualifies referenced stacks; "organization" (the local
-	// backends' name) when empty.
+	// Organization qualifies referenced stacks; config.DefaultOrganization
+	// (the self-managed backends' name) when empty.
 	Organization string
 	// Config is the stack's configuration by full key ("cats:vpcCidr",
 	// "aws:region"), e.g. from StackConfig.
@@ -77,19 +74,19 @@ func Run(ctx context.Context, program pulumi.RunFunc, opts Options) (*Result, er
 	}
 	org := opts.Organization
 	if org == "" {
-		org = "organization"
+		org = config.DefaultOrganization
 	}
 	region := opts.Config[config.RegionKey]
 	if region == "" {
 		region = config.DefaultRegion
 	}
-	monitor := &Monitor{Stack: opts.Stack, Project: Project, Region: region, Mutate: opts.Mutate,
+	monitor := &Monitor{Stack: opts.Stack, Project: config.Project, Region: region, Mutate: opts.Mutate,
 		StackOutputs: map[string]map[string]any{}}
 	for k, v := range opts.StackOutputs {
 		monitor.StackOutputs[k] = v
 	}
 	// A shared municipality stack reads its environment stack's outputs.
-	c, err := config.Parse(org, Project, opts.Stack, lookup(opts.Config))
+	c, err := config.Parse(org, config.Project, opts.Stack, lookup(opts.Config))
 	if err != nil {
 		return nil, fmt.Errorf("plan %s: %w", opts.Stack, err)
 	}
@@ -99,7 +96,7 @@ func Run(ctx context.Context, program pulumi.RunFunc, opts Options) (*Result, er
 		}
 	}
 	err = pulumi.RunErr(program,
-		pulumi.WithMocks(Project, opts.Stack, monitor),
+		pulumi.WithMocks(config.Project, opts.Stack, monitor),
 		func(info *pulumi.RunInfo) {
 			info.Config = opts.Config
 			info.Organization = org
@@ -145,7 +142,7 @@ func EnvironmentOutputs(env, region string) map[string]any {
 // resource pointing at its provider.
 func withProviders(m *Monitor) []Resource {
 	recorded := m.Resources()
-	stack := Resource{URN: m.StackURN(), Type: string(resource.RootStackType), Name: Project + "-" + m.Stack,
+	stack := Resource{URN: m.StackURN(), Type: string(resource.RootStackType), Name: m.Project + "-" + m.Stack,
 		Inputs: resource.PropertyMap{}, Outputs: resource.PropertyMap{}}
 	out := []Resource{stack}
 	defaults := map[string]string{} // package → provider reference

@@ -85,7 +85,9 @@ func TestAnOpenDatabaseGroupFailsTheCleanPlan(t *testing.T) {
 	for _, stack := range stacks {
 		t.Run(stack, func(t *testing.T) {
 			res := mustPlan(t, stack, nil, plan.Options{Mutate: openDB})
-			i := slices.IndexFunc(res.Resources, func(r plan.Resource) bool { return r.Type == "aws:ec2/securityGroup:SecurityGroup" && r.Inputs["name"].StringValue() == "cats-db-sg" })
+			i := slices.IndexFunc(res.Resources, func(r plan.Resource) bool {
+				return r.Type == "aws:ec2/securityGroup:SecurityGroup" && r.Inputs["name"].StringValue() == "cats-db-sg"
+			})
 			if i < 0 {
 				t.Fatalf("%s has no cats-db-sg", stack)
 			}

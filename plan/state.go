@@ -51,6 +51,7 @@ func (r *Result) Deployment() (*apitype.UntypedDeployment, error) {
 			Dependencies:         deps,
 			Provider:             res.Provider,
 			PropertyDependencies: propDeps,
+			RetainOnDelete:       res.RetainOnDelete,
 			Created:              &now,
 			Modified:             &now,
 		})

@@ -16,11 +16,10 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/glue"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/datalake"
-	"github.com/cats-analytics/cats-analytics/domain/municipality"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/functions/aggregator"
 )
 
@@ -96,24 +95,8 @@ func (a *AnalyticsArgs) check() error {
 	if a.DataLakeBucket == nil || a.DataLakeArn == nil {
 		errs = append(errs, errors.New("analytics: the data lake (DataLakeBucket, DataLakeArn) is required"))
 	}
-	if a.Encryption == "" {
-		a.Encryption = config.EncryptionAES256
-	}
 	if a.Encryption == config.EncryptionKMS && a.DataLakeKMSKey == nil {
 		errs = append(errs, errors.New("cats:dataLakeEncryption: aws:kms needs the data lake's key for Athena results (DataLakeKMSKey)"))
-	}
-	if a.MunicipalityCode != "" {
-		if err := municipality.Validate(a.MunicipalityCode); err != nil {
-			errs = append(errs, fmt.Errorf("cats:municipalityCode: %w", err))
-		}
-	}
-	if a.QuickSightEnabled {
-		if a.QuickSightPrincipal == "" {
-			errs = append(errs, errors.New("cats:quicksightPrincipal is required when cats:quicksightEnabled is true"))
-		}
-		if a.MunicipalityCode == "" {
-			errs = append(errs, errors.New("cats:quicksightEnabled: the dashboard shows one municipality; set cats:municipalityCode (municipality stacks have it from their name)"))
-		}
 	}
 	return errors.Join(errs...)
 }

@@ -6,26 +6,32 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 )
 
-func TestQuickSightArgs(t *testing.T) {
+// TestArgsCheckTheWiring: the tier checks what the platform wires into it;
+// the configuration's rules (QuickSight's principal and municipality, the
+// municipality code) are config.Parse's.
+func TestArgsCheckTheWiring(t *testing.T) {
 	n, err := naming.NewNamer("dev", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := AnalyticsArgs{Namer: n, AccountID: "123456789012", Region: "ap-northeast-1",
-		DataLakeBucket: pulumi.String("b"), DataLakeArn: pulumi.String("arn")}
+		DataLakeBucket: pulumi.String("b"), DataLakeArn: pulumi.String("arn"), Encryption: config.EncryptionAES256}
+	if err := base.check(); err != nil {
+		t.Errorf("complete wiring refused: %v", err)
+	}
 	a := base
-	a.QuickSightEnabled = true
-	a.MunicipalityCode = "131016"
-	if err := a.check(); err == nil || !strings.Contains(err.Error(), "cats:quicksightPrincipal") {
-		t.Errorf("QuickSight without a principal must be refused naming cats:quicksightPrincipal, got %v", err)
+	a.Encryption = config.EncryptionKMS
+	if err := a.check(); err == nil || !strings.Contains(err.Error(), "DataLakeKMSKey") {
+		t.Errorf("aws:kms without the lake's key must be refused naming DataLakeKMSKey (Athena results are encrypted with it), got %v", err)
 	}
 	a = base
-	a.MunicipalityCode = "131017"
-	if err := a.check(); err == nil || !strings.Contains(err.Error(), "cats:municipalityCode") {
-		t.Errorf("a bad municipality code must be refused naming cats:municipalityCode, got %v", err)
+	a.DataLakeArn = nil
+	if err := a.check(); err == nil || !strings.Contains(err.Error(), "DataLakeArn") {
+		t.Errorf("a missing data lake must be refused, got %v", err)
 	}
 }
 

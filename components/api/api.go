@@ -61,13 +61,13 @@ type ApiArgs struct {
 	DataKeyArn        pulumi.StringInput
 	LogsKeyArn        pulumi.StringInput // log groups
 	RegionalWebAclArn pulumi.StringInput // security tier, REGIONAL scope
+	LogRetentionDays  int                // cats:logRetentionDays (config.Parse)
 
 	// Defaulted.
-	LogRetentionDays int     // 365 when zero
-	MemoryMB         int     // DefaultMemoryMB when zero
-	TimeoutSeconds   int     // DefaultTimeoutSeconds when zero
-	RateLimit        float64 // DefaultRateLimit when zero
-	BurstLimit       int     // DefaultBurstLimit when zero
+	MemoryMB       int     // DefaultMemoryMB when zero
+	TimeoutSeconds int     // DefaultTimeoutSeconds when zero
+	RateLimit      float64 // DefaultRateLimit when zero
+	BurstLimit     int     // DefaultBurstLimit when zero
 
 	// Optional.
 	// MunicipalityCode limits a municipality stack's API to that municipality's records.
@@ -106,9 +106,6 @@ func (a *ApiArgs) check() error {
 		if v == nil {
 			errs = append(errs, fmt.Errorf("api: %s is required", name))
 		}
-	}
-	if a.LogRetentionDays == 0 {
-		a.LogRetentionDays = 365
 	}
 	if a.MemoryMB == 0 {
 		a.MemoryMB = DefaultMemoryMB

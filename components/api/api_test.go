@@ -12,6 +12,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/internal/lambdapkg"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 const (
@@ -28,7 +29,7 @@ func testArgs(t *testing.T, stack, code string, ownsBaseline bool) api.ApiArgs {
 		t.Fatal(err)
 	}
 	return api.ApiArgs{
-		Namer: namer, AccountID: harness.AccountID, Region: "ap-northeast-1",
+		Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1",
 		TableName: pulumi.String("cats-info-test"), TableArn: pulumi.String(tableArn),
 		StreamName: pulumi.String("cats-data-stream-test"), StreamArn: pulumi.String(streamArn),
 		DataKeyArn: pulumi.String(dataKey), LogsKeyArn: pulumi.String(logsKey), RegionalWebAclArn: pulumi.String(webACL),

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/cats-analytics/cats-analytics/components/api"
-	"github.com/cats-analytics/cats-analytics/components/database"
+	"github.com/cats-analytics/cats-analytics/domain/catsinfo"
 	"github.com/cats-analytics/cats-analytics/functions/catsapi"
 	"github.com/cats-analytics/cats-analytics/internal/localaws"
 )
@@ -70,19 +70,19 @@ func TestReadPathReturnsWhatTheWritePathStored(t *testing.T) {
 		TableName: aws.String(readTable),
 		// cats-info's key schema and index, as components/database declares them.
 		AttributeDefinitions: []dbtypes.AttributeDefinition{
-			{AttributeName: aws.String(database.AttrID), AttributeType: dbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String(database.AttrTimestamp), AttributeType: dbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String(database.AttrMunicipality), AttributeType: dbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String(catsinfo.AttrID), AttributeType: dbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String(catsinfo.AttrTimestamp), AttributeType: dbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String(catsinfo.AttrMunicipality), AttributeType: dbtypes.ScalarAttributeTypeS},
 		},
 		KeySchema: []dbtypes.KeySchemaElement{
-			{AttributeName: aws.String(database.AttrID), KeyType: dbtypes.KeyTypeHash},
-			{AttributeName: aws.String(database.AttrTimestamp), KeyType: dbtypes.KeyTypeRange},
+			{AttributeName: aws.String(catsinfo.AttrID), KeyType: dbtypes.KeyTypeHash},
+			{AttributeName: aws.String(catsinfo.AttrTimestamp), KeyType: dbtypes.KeyTypeRange},
 		},
 		GlobalSecondaryIndexes: []dbtypes.GlobalSecondaryIndex{{
-			IndexName: aws.String(database.IndexByMunicipalityTime),
+			IndexName: aws.String(catsinfo.IndexByMunicipalityTime),
 			KeySchema: []dbtypes.KeySchemaElement{
-				{AttributeName: aws.String(database.AttrMunicipality), KeyType: dbtypes.KeyTypeHash},
-				{AttributeName: aws.String(database.AttrTimestamp), KeyType: dbtypes.KeyTypeRange},
+				{AttributeName: aws.String(catsinfo.AttrMunicipality), KeyType: dbtypes.KeyTypeHash},
+				{AttributeName: aws.String(catsinfo.AttrTimestamp), KeyType: dbtypes.KeyTypeRange},
 			},
 			Projection: &dbtypes.Projection{ProjectionType: dbtypes.ProjectionTypeAll},
 		}},
@@ -159,7 +159,7 @@ func TestReadPathReturnsWhatTheWritePathStored(t *testing.T) {
 
 	// "All records of a municipality in a time range" (the database tier's index) finds what the API wrote.
 	byMunicipality, err := db.Query(ctx, &dynamodb.QueryInput{
-		TableName: aws.String(readTable), IndexName: aws.String(database.IndexByMunicipalityTime),
+		TableName: aws.String(readTable), IndexName: aws.String(catsinfo.IndexByMunicipalityTime),
 		KeyConditionExpression:   aws.String("municipality_code = :m AND #t BETWEEN :from AND :to"),
 		ExpressionAttributeNames: map[string]string{"#t": "timestamp"},
 		ExpressionAttributeValues: map[string]dbtypes.AttributeValue{
@@ -169,21 +169,6 @@ func TestReadPathReturnsWhatTheWritePathStored(t *testing.T) {
 		},
 	})
 	if err != nil || len(byMunicipality.Items) != len(stored) {
-		t.Errorf("index %s finds %v records of 131016 (%v), want %d: the write path must store municipality_code", database.IndexByMunicipalityTime, byMunicipality, err, len(stored))
-	}
-}
-
-// TestItemKeysAreTheTables holds the write path's item to cats-info's real
-// key schema and index (components/database): a different attribute name
-// would leave items out of the by-municipality-time index or fail every put.
-func TestItemKeysAreTheTables(t *testing.T) {
-	for _, c := range []struct{ handler, table, what string }{
-		{catsapi.AttrID, database.AttrID, "partition key"},
-		{catsapi.AttrTimestamp, database.AttrTimestamp, "sort key"},
-		{catsapi.AttrMunicipality, database.AttrMunicipality, "partition key of " + database.IndexByMunicipalityTime},
-	} {
-		if c.handler != c.table {
-			t.Errorf("the write path stores the %s as %q, cats-info declares %q (seed §4 DynamoDB: id/timestamp)", c.what, c.handler, c.table)
-		}
+		t.Errorf("index %s finds %v records of 131016 (%v), want %d: the write path must store municipality_code", catsinfo.IndexByMunicipalityTime, byMunicipality, err, len(stored))
 	}
 }

@@ -3,13 +3,15 @@ package api
 import (
 	"fmt"
 	"strings"
+
+	"github.com/cats-analytics/cats-analytics/domain/catsinfo"
 )
 
 // The read path: API Gateway calls DynamoDB itself (seed §4 API Gateway:
 // 統合先 DynamoDB), so a GET costs no Lambda invocation. The mapping templates
 // below are API Gateway's Velocity (VTL) templates; they read and write the
-// attributes of the cat record as the write path stores them
-// (functions/catsapi.Stored: catrecord.Record's JSON names, id, revision,
+// attributes of the cat record as the write path stores them (the item
+// layout of domain/catsinfo: catrecord.Record's JSON names, id, revision,
 // timestamp, updated_at).
 
 // ListLimit is how many records one GET /cats answers; the answer's next
@@ -27,10 +29,10 @@ func esc(expr string) string {
 func GetItemRequestTemplate(table string) string {
 	return fmt.Sprintf(`{
   "TableName": %q,
-  "KeyConditionExpression": "id = :id",
+  "KeyConditionExpression": "%s = :id",
   "ExpressionAttributeValues": {":id": {"S": "%s"}},
   "Limit": 1
-}`, table, esc("$input.params('id')"))
+}`, table, catsinfo.AttrID, esc("$input.params('id')"))
 }
 
 // ListRequestTemplate is the DynamoDB Scan of GET /cats, one page at a time
@@ -40,9 +42,9 @@ func ListRequestTemplate(table string) string {
   "TableName": %q,
   "Limit": %d
 #if($input.params('startId') != "" && $input.params('startTimestamp') != "")
-  ,"ExclusiveStartKey": {"id": {"S": "%s"}, "timestamp": {"S": "%s"}}
+  ,"ExclusiveStartKey": {"%s": {"S": "%s"}, "%s": {"S": "%s"}}
 #end
-}`, table, ListLimit, esc("$input.params('startId')"), esc("$input.params('startTimestamp')"))
+}`, table, ListLimit, catsinfo.AttrID, esc("$input.params('startId')"), catsinfo.AttrTimestamp, esc("$input.params('startTimestamp')"))
 }
 
 // recordTemplate renders one DynamoDB item held in a VTL variable as the
@@ -57,8 +59,8 @@ func recordTemplate(v string) string {
 	}
 	return strings.Join([]string{
 		"{",
-		s("record_id", "id"),
-		s("municipality_code", "municipality_code"),
+		s(catsinfo.AttrRecordID, catsinfo.AttrID),
+		s(catsinfo.AttrMunicipality, catsinfo.AttrMunicipality),
 		s("event_time", "event_time"),
 		s("event_type", "event_type"),
 		s("district", "district"),
@@ -71,8 +73,8 @@ func recordTemplate(v string) string {
 		optionalS("cat_microchip_id"),
 		// Items written before revisions existed have none: revision 1.
 		fmt.Sprintf(`"revision": #if(%[1]s.revision)%[1]s.revision.N#{else}1#end,`, v),
-		s("timestamp", "timestamp"),
-		fmt.Sprintf(`"updated_at": "%s"`, esc(v+".updated_at.S")),
+		s(catsinfo.AttrTimestamp, catsinfo.AttrTimestamp),
+		fmt.Sprintf(`"%[1]s": "%[2]s"`, catsinfo.AttrUpdatedAt, esc(v+"."+catsinfo.AttrUpdatedAt+".S")),
 		"}",
 	}, "\n")
 }
@@ -97,7 +99,8 @@ func ListResponseTemplate() string {
 #foreach($item in $items)
 ` + recordTemplate("$item") + `#if($foreach.hasNext),#end
 #end
-]#if($last && $last.id), "next": {"startId": "` + esc("$last.id.S") + `", "startTimestamp": "` + esc("$last.timestamp.S") + `"}#end
+]#if($last && $last.` + catsinfo.AttrID + `), "next": {"startId": "` + esc("$last."+catsinfo.AttrID+".S") +
+		`", "startTimestamp": "` + esc("$last."+catsinfo.AttrTimestamp+".S") + `"}#end
 }`
 }
 

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/appautoscaling"
@@ -90,8 +91,7 @@ type ComputeArgs struct {
 	// their volumes, which the launch template creates (not Pulumi).
 	InstanceTags map[string]string
 
-	// Defaulted.
-	LogRetentionDays int // 365 when zero
+	LogRetentionDays int // cats:logRetentionDays (config.Parse)
 
 	// Optional.
 	// Prod turns on the balancer's deletion protection and keeps its logs.
@@ -132,28 +132,8 @@ func (a *ComputeArgs) check() error {
 			errs = append(errs, fmt.Errorf("compute: %s is required", name))
 		}
 	}
-	c := a.Compute
-	if c.InstanceType == "" {
-		errs = append(errs, errors.New("cats:instanceType: an EC2 instance type is required"))
-	}
-	if c.MinInstances < 1 || c.MaxInstances < c.MinInstances {
-		errs = append(errs, fmt.Errorf("cats:minInstances %d and cats:maxInstances %d: need 1 ≤ min ≤ max", c.MinInstances, c.MaxInstances))
-	}
-	if c.ContainerImage == "" {
-		errs = append(errs, errors.New("cats:containerImage: an image is required"))
-	}
-	if c.ContainerPort < 1 || c.ContainerPort > 65535 {
-		errs = append(errs, fmt.Errorf("cats:containerPort: %d is not a port", c.ContainerPort))
-	}
-	// Load balancer and target group names are limited to 32 characters.
-	if n := len(a.Namer.PerStack("cats-alb")); n > 32 {
-		errs = append(errs, fmt.Errorf("compute: load balancer name %q is %d characters; AWS allows 32: use a shorter stack name", a.Namer.PerStack("cats-alb"), n))
-	}
 	if a.Domain != nil && (a.Domain.ZoneID == nil || a.Domain.Hostname == "" || a.Domain.CertificateArn == nil) {
 		errs = append(errs, errors.New("compute: Domain needs ZoneID, Hostname and CertificateArn"))
-	}
-	if a.LogRetentionDays == 0 {
-		a.LogRetentionDays = 365
 	}
 	return errors.Join(errs...)
 }
@@ -296,7 +276,7 @@ func hosts(ctx *pulumi.Context, name, clusterName string, args ComputeArgs, pare
 		"arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role",
 		"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
 	} {
-		if _, err := iam.NewRolePolicyAttachment(ctx, fmt.Sprintf("%s-host-role-%s", name, lastSegment(managed)), &iam.RolePolicyAttachmentArgs{
+		if _, err := iam.NewRolePolicyAttachment(ctx, fmt.Sprintf("%s-host-role-%s", name, path.Base(managed)), &iam.RolePolicyAttachmentArgs{
 			Role: role.Name, PolicyArn: pulumi.String(managed),
 		}, parent); err != nil {
 			return nil, err
@@ -368,15 +348,6 @@ func hosts(ctx *pulumi.Context, name, clusterName string, args ComputeArgs, pare
 			Preferences: &autoscaling.GroupInstanceRefreshPreferencesArgs{MinHealthyPercentage: pulumi.Int(50)},
 		},
 	}, parent, pulumi.IgnoreChanges([]string{"desiredCapacity"}))
-}
-
-func lastSegment(arn string) string {
-	for i := len(arn) - 1; i >= 0; i-- {
-		if arn[i] == '/' {
-			return arn[i+1:]
-		}
-	}
-	return arn
 }
 
 // task is the application's task definition (seed §4 タスク定義: Docker コンテナ).

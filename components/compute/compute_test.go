@@ -11,6 +11,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/compute"
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 const (
@@ -22,12 +23,12 @@ const (
 // so the seed defaults (t3.medium, 2–10) come from config.Parse.
 func testArgs(t *testing.T, stack string, withDomain bool) compute.ComputeArgs {
 	t.Helper()
-	c, err := config.Parse("organization", "cats-analytics", stack, config.FromMap(nil))
+	c, err := config.Parse(config.DefaultOrganization, config.Project, stack, config.FromMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	args := compute.ComputeArgs{
-		Namer: c.Namer(), AccountID: harness.AccountID, Region: c.Region, Compute: c.Compute,
+		Namer: c.Namer(), AccountID: plan.AccountID, Region: c.Region, Compute: c.Compute,
 		VpcID:              pulumi.String("vpc-1"),
 		PublicSubnetIDs:    pulumi.ToStringArray([]string{"public-a", "public-c"}),
 		PrivateSubnetIDs:   pulumi.ToStringArray([]string{"private-a", "private-c"}),
@@ -218,12 +219,15 @@ func TestCompute(t *testing.T) {
 func TestComputeArgsAreChecked(t *testing.T) {
 	args := testArgs(t, "dev", false)
 	args.PrivateSubnetIDs = nil
-	args.Compute.MinInstances = 11
-	_, err := harness.Run("dev", nil, func(ctx *pulumi.Context) error {
+	args.Domain = &compute.AppDomain{Hostname: "app.cats.example.com"}
+	rec, err := harness.Run("dev", nil, func(ctx *pulumi.Context) error {
 		_, err := compute.NewCompute(ctx, "cats-compute", args)
 		return err
 	})
-	if err == nil || !strings.Contains(err.Error(), "PrivateSubnetIDs is required") || !strings.Contains(err.Error(), "cats:minInstances") {
-		t.Errorf("error %v, want one naming PrivateSubnetIDs and cats:minInstances", err)
+	if err == nil || !strings.Contains(err.Error(), "PrivateSubnetIDs is required") || !strings.Contains(err.Error(), "Domain needs ZoneID") {
+		t.Errorf("error %v, want one naming PrivateSubnetIDs and the domain's missing zone and certificate", err)
+	}
+	if len(rec.Resources) != 0 {
+		t.Errorf("%d resources registered before the arguments were checked", len(rec.Resources))
 	}
 }

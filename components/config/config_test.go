@@ -1,12 +1,17 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
 
 func parse(stack string, values map[string]string) (Config, error) {
-	return Parse("organization", "cats-analytics", stack, FromMap(values))
+	return Parse(DefaultOrganization, Project, stack, FromMap(values))
 }
 
 func TestDefaultsAreTheSeeds(t *testing.T) {
@@ -29,6 +34,7 @@ func TestDefaultsAreTheSeeds(t *testing.T) {
 		// The seed's 5 MB is below Firehose's 64 MB floor with Parquet conversion.
 		{"Firehose buffer 64 MB (Parquet minimum; seed §4 says 5)", c.Streaming.BufferSizeMB, 64},
 		{"Firehose buffer 60 s (seed §4)", c.Streaming.BufferIntervalSeconds, 60},
+		{"aggregation window 60 s (seed §3: real time)", c.Streaming.AggregationWindowSeconds, 60},
 		{"S3 SSE AES-256 (seed §4)", c.DataLake.Encryption, EncryptionAES256},
 		{"hosted zone (seed §4 Route53)", c.Edge.Domain, "cats.example.com"},
 		{"CloudFront TTL one day (seed §4)", c.Edge.DefaultTTLSeconds, 86400},
@@ -150,6 +156,41 @@ func TestBadValuesAreRejectedWithTheKey(t *testing.T) {
 			[]string{"cats:domain", "lower-case DNS name"}},
 		{"bad instance type", "dev", map[string]string{"cats:instanceType": "medium"},
 			[]string{"cats:instanceType", "such as t3.medium"}},
+		// Firehose refuses less than 60 s with dynamic partitioning: refused
+		// here, not by the streaming tier after the tiers before it registered.
+		{"Firehose interval below dynamic partitioning's minimum", "dev", map[string]string{"cats:firehoseBufferIntervalSeconds": "30"},
+			[]string{"cats:firehoseBufferIntervalSeconds", `"30" must be between 60 and 900`, "dynamic partitioning"}},
+		{"Firehose buffer below the Parquet minimum", "dev", map[string]string{"cats:firehoseBufferSizeMb": "5"},
+			[]string{"cats:firehoseBufferSizeMb", "between 64 and 128", "Parquet"}},
+		{"Firehose buffer above Firehose's maximum", "dev", map[string]string{"cats:firehoseBufferSizeMb": "129"},
+			[]string{"cats:firehoseBufferSizeMb", "between 64 and 128"}},
+		{"no aggregation window", "dev", map[string]string{"cats:aggregationWindowSeconds": "0"},
+			[]string{"cats:aggregationWindowSeconds", "between 1 and 900"}},
+		{"aggregation window beyond Lambda's", "dev", map[string]string{"cats:aggregationWindowSeconds": "901"},
+			[]string{"cats:aggregationWindowSeconds", "between 1 and 900"}},
+		{"negative CloudFront TTL", "dev", map[string]string{"cats:cdnDefaultTtlSeconds": "-1"},
+			[]string{"cats:cdnDefaultTtlSeconds", "between 0 and 31536000"}},
+		{"CloudFront TTL beyond the policy's maximum", "dev", map[string]string{"cats:cdnDefaultTtlSeconds": "31536001"},
+			[]string{"cats:cdnDefaultTtlSeconds", "between 0 and 31536000"}},
+		{"WAF rate limit below every region's minimum", "dev", map[string]string{"cats:wafRateLimit": "10"},
+			[]string{"cats:wafRateLimit", "between 100 and 2000000000"}},
+		{"container port", "dev", map[string]string{"cats:containerPort": "70000"},
+			[]string{"cats:containerPort", "between 1 and 65535"}},
+		{"image with a space", "dev", map[string]string{"cats:containerImage": "nginx latest"},
+			[]string{"cats:containerImage", "image reference"}},
+		{"empty image", "dev", map[string]string{"cats:containerImage": ""},
+			[]string{"cats:containerImage is empty"}},
+		{"environment stack not qualified", "131016-prod", map[string]string{"cats:environmentStack": "prod"},
+			[]string{"cats:environmentStack", "org/project/stack"}},
+		{"QuickSight on an environment stack without a tenant", "dev", map[string]string{"cats:quicksightEnabled": "true",
+			"cats:quicksightPrincipal": "arn:aws:quicksight:ap-northeast-1:123456789012:user/default/analyst"},
+			[]string{"cats:quicksightEnabled", "set cats:municipalityCode"}},
+		{"bad QuickSight principal", "131016-prod", map[string]string{"cats:quicksightPrincipal": "analyst"},
+			[]string{"cats:quicksightPrincipal", "user or group ARN"}},
+		{"stack name too long for a load balancer", "a-sandbox-stack-name-too-long", map[string]string{"cats:environment": "dev"},
+			[]string{"a-sandbox-stack-name-too-long", "at most 23", "load balancer"}},
+		{"global suffix too long for a bucket", "dev", map[string]string{"cats:globalSuffix": "a-very-long-organisation"},
+			[]string{"cats:globalSuffix", "at most 18", "S3"}},
 		{"upper-case stack", "Dev", map[string]string{"cats:environment": "dev"},
 			[]string{`stack name "Dev"`, "lower-case"}},
 		{"global suffix not lower-case", "dev", map[string]string{"cats:globalSuffix": "UPPER"},
@@ -196,5 +237,106 @@ func TestListsAcceptCommaSeparated(t *testing.T) {
 	}
 	if got := c.Network.PublicSubnetCidrs[1].String(); got != "10.0.4.0/24" {
 		t.Errorf("second public subnet = %s, want 10.0.4.0/24", got)
+	}
+}
+
+func TestStreamingKeys(t *testing.T) {
+	if unknown := UnknownKeys(map[string]string{"cats:aggregationWindowSeconds": "60"}); len(unknown) != 0 {
+		t.Errorf("cats:aggregationWindowSeconds must be a known key, got unknown %v", unknown)
+	}
+	c, err := parse("dev", map[string]string{"cats:firehoseBufferIntervalSeconds": "900", "cats:firehoseBufferSizeMb": "128"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Streaming.BufferIntervalSeconds != 900 || c.Streaming.BufferSizeMB != 128 {
+		t.Errorf("Firehose's maxima must be accepted as given, got %+v", c.Streaming)
+	}
+}
+
+// TestZeroTTLIsKept: CloudFront allows a default TTL of 0 (cache only what
+// the origin's Cache-Control allows); it is a value, not "unset".
+func TestZeroTTLIsKept(t *testing.T) {
+	c, err := parse("dev", map[string]string{"cats:cdnDefaultTtlSeconds": "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Edge.DefaultTTLSeconds != 0 {
+		t.Errorf("cats:cdnDefaultTtlSeconds 0 became %d: a value Parse accepts must be used as given", c.Edge.DefaultTTLSeconds)
+	}
+}
+
+// TestEveryKeyIsComplete: each entry of the table says what it is, who sets
+// it, which tiers use it, and how it is read.
+func TestEveryKeyIsComplete(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range Keys {
+		if seen[k.Name] {
+			t.Errorf("%s is listed twice", k.FullName())
+		}
+		seen[k.Name] = true
+		if k.Description == "" || len(k.Tiers) == 0 || k.parse == nil {
+			t.Errorf("%s lacks a description, its tiers or its parse", k.FullName())
+		}
+		if k.defaultFor != nil && k.Default != "" {
+			t.Errorf("%s has both a fixed default and one that depends on the stack", k.FullName())
+		}
+		if k.defaultFor != nil && !strings.Contains(strings.ToLower(k.Description), "default") && !strings.Contains(k.Description, "Derived") {
+			t.Errorf("%s: a default that depends on the stack must be described: %q", k.FullName(), k.Description)
+		}
+	}
+}
+
+// TestDefaultsAreParsed: a key left out and a key set to its table default
+// give the same configuration, on every kind of stack, so the defaults
+// Pulumi.yaml declares (a test in components/platform compares them with the
+// table) are the ones the program uses.
+func TestDefaultsAreParsed(t *testing.T) {
+	for _, stack := range []string{"dev", "prod", "131016-prod"} {
+		want, err := parse(stack, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range Keys {
+			if k.Default == "" {
+				continue
+			}
+			got, err := parse(stack, map[string]string{k.FullName(): k.Default})
+			if err != nil {
+				t.Errorf("%s: the table's default %q is refused: %v", k.FullName(), k.Default, err)
+				continue
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: %s set to its default %q gives %+v, left out %+v", stack, k.FullName(), k.Default, got, want)
+			}
+		}
+	}
+}
+
+func TestWhoSetsWhat(t *testing.T) {
+	platform := PlatformTeamKeys()
+	sort.Strings(platform)
+	if want := []string{"cats:environmentStack", "cats:globalSuffix", "cats:tenancy"}; !reflect.DeepEqual(platform, want) {
+		t.Errorf("platform-team keys = %v, want %v: tenancy and cross-stack wiring are not a municipality's to choose", platform, want)
+	}
+	municipal := MunicipalityKeys()
+	for _, k := range append(platform, "cats:environment", "cats:municipalityCode") {
+		if slices.Contains(municipal, k) {
+			t.Errorf("a municipality may not set %s", k)
+		}
+	}
+	if len(municipal)+len(platform)+2 != len(Keys) {
+		t.Errorf("%d municipality and %d platform-team keys of %d: every key has one setter", len(municipal), len(platform), len(Keys))
+	}
+}
+
+// TestREADMEListsTheKeys keeps the README's table of keys (defaults and who
+// may set them) generated from the table.
+func TestREADMEListsTheKeys(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := KeyTable(); !strings.Contains(string(raw), want) {
+		t.Errorf("README.md must hold the table of config keys as config.KeyTable renders it:\n%s", want)
 	}
 }

@@ -1,5 +1,8 @@
 // Package database is the database tier: the seed's DynamoDB table
-// `cats-info` (seed §4: partition key id, sort key timestamp, on-demand).
+// `cats-info` (seed §4: partition key id, sort key timestamp, on-demand),
+// with the schema of domain/catsinfo. Timestamps are fixed-width UTC
+// strings, which sort as time does, so a range condition on the sort key is
+// a time range.
 package database
 
 import (
@@ -10,21 +13,11 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/domain/catsinfo"
 )
 
 // Type is the component's type token.
 const Type = "cats:database:Database"
-
-// The table's key schema. Timestamps are RFC 3339 strings in UTC, which sort
-// as time does, so a range condition on the sort key is a time range.
-const (
-	AttrID           = "id"
-	AttrTimestamp    = "timestamp"
-	AttrMunicipality = "municipality_code"
-	// IndexByMunicipalityTime answers "all records of a municipality in a
-	// time range": partition municipality_code, sort timestamp.
-	IndexByMunicipalityTime = "by-municipality-time"
-)
 
 // DatabaseArgs configures the tier.
 type DatabaseArgs struct {
@@ -70,20 +63,20 @@ func NewDatabase(ctx *pulumi.Context, name string, args DatabaseArgs, opts ...pu
 		tableOpts = append(tableOpts, pulumi.RetainOnDelete(true))
 	}
 	table, err := dynamodb.NewTable(ctx, name+"-cats-info", &dynamodb.TableArgs{
-		Name:        pulumi.String(args.Namer.PerStack("cats-info")),
+		Name:        pulumi.String(args.Namer.PerStack(catsinfo.Table)),
 		BillingMode: pulumi.String("PAY_PER_REQUEST"), // seed §4: オンデマンド
-		HashKey:     pulumi.String(AttrID),
-		RangeKey:    pulumi.String(AttrTimestamp),
+		HashKey:     pulumi.String(catsinfo.AttrID),
+		RangeKey:    pulumi.String(catsinfo.AttrTimestamp),
 		Attributes: dynamodb.TableAttributeArray{
-			&dynamodb.TableAttributeArgs{Name: pulumi.String(AttrID), Type: pulumi.String("S")},
-			&dynamodb.TableAttributeArgs{Name: pulumi.String(AttrTimestamp), Type: pulumi.String("S")},
-			&dynamodb.TableAttributeArgs{Name: pulumi.String(AttrMunicipality), Type: pulumi.String("S")},
+			&dynamodb.TableAttributeArgs{Name: pulumi.String(catsinfo.AttrID), Type: pulumi.String("S")},
+			&dynamodb.TableAttributeArgs{Name: pulumi.String(catsinfo.AttrTimestamp), Type: pulumi.String("S")},
+			&dynamodb.TableAttributeArgs{Name: pulumi.String(catsinfo.AttrMunicipality), Type: pulumi.String("S")},
 		},
 		GlobalSecondaryIndexes: dynamodb.TableGlobalSecondaryIndexArray{
 			&dynamodb.TableGlobalSecondaryIndexArgs{
-				Name:           pulumi.String(IndexByMunicipalityTime),
-				HashKey:        pulumi.String(AttrMunicipality),
-				RangeKey:       pulumi.String(AttrTimestamp),
+				Name:           pulumi.String(catsinfo.IndexByMunicipalityTime),
+				HashKey:        pulumi.String(catsinfo.AttrMunicipality),
+				RangeKey:       pulumi.String(catsinfo.AttrTimestamp),
 				ProjectionType: pulumi.String("ALL"),
 			},
 		},

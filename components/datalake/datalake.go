@@ -83,17 +83,8 @@ func (a *DataLakeArgs) check() error {
 	if a.AccountID == "" {
 		errs = append(errs, errors.New("datalake: AccountID is required"))
 	}
-	if a.Encryption == "" {
-		a.Encryption = config.EncryptionAES256
-	}
-	switch a.Encryption {
-	case config.EncryptionAES256:
-	case config.EncryptionKMS:
-		if a.DataKeyArn == nil {
-			errs = append(errs, errors.New("cats:dataLakeEncryption: aws:kms needs the security tier's data key (DataKeyArn)"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("cats:dataLakeEncryption: %q must be %s or %s", a.Encryption, config.EncryptionAES256, config.EncryptionKMS))
+	if a.Encryption == config.EncryptionKMS && a.DataKeyArn == nil {
+		errs = append(errs, errors.New("cats:dataLakeEncryption: aws:kms needs the security tier's data key (DataKeyArn)"))
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 )
 
@@ -12,17 +13,17 @@ func TestArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := DataLakeArgs{Namer: n, AccountID: "123456789012"}
-	if err := a.check(); err != nil || a.Encryption != "AES256" {
-		t.Errorf("the default must be the seed's SSE AES-256, got %q %v", a.Encryption, err)
+	a := DataLakeArgs{Namer: n, AccountID: "123456789012", Encryption: config.EncryptionAES256}
+	if err := a.check(); err != nil {
+		t.Errorf("complete wiring refused: %v", err)
 	}
-	a = DataLakeArgs{Namer: n, AccountID: "123456789012", Encryption: "aws:kms"}
+	a = DataLakeArgs{Namer: n, AccountID: "123456789012", Encryption: config.EncryptionKMS}
 	if err := a.check(); err == nil || !strings.Contains(err.Error(), "cats:dataLakeEncryption") {
 		t.Errorf("aws:kms without the data key must be refused naming cats:dataLakeEncryption, got %v", err)
 	}
-	a = DataLakeArgs{Namer: n, AccountID: "123456789012", Encryption: "DES"}
-	if err := a.check(); err == nil || !strings.Contains(err.Error(), "cats:dataLakeEncryption") {
-		t.Errorf("an unknown algorithm must be refused naming cats:dataLakeEncryption, got %v", err)
+	a = DataLakeArgs{Namer: n, Encryption: config.EncryptionAES256}
+	if err := a.check(); err == nil || !strings.Contains(err.Error(), "AccountID") {
+		t.Errorf("a missing account must be refused, got %v", err)
 	}
 }
 

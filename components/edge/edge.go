@@ -16,6 +16,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/route53"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 )
@@ -199,8 +200,9 @@ type CdnArgs struct {
 	DataLakeRegionalDomainName pulumi.StringInput
 	CloudFrontWebAclArn        pulumi.StringInput // security tier, CLOUDFRONT scope
 
-	// Defaulted.
-	DefaultTTLSeconds int // cats:cdnDefaultTtlSeconds; 86400 (seed §4: 1日) when zero
+	// DefaultTTLSeconds is cats:cdnDefaultTtlSeconds (seed §4: 1日), used as
+	// given: 0 is legal and caches only what the origin's headers allow.
+	DefaultTTLSeconds int
 
 	// Optional: nil serves on the distribution's cloudfront.net name.
 	Domain *SiteDomain
@@ -227,19 +229,11 @@ func (a *CdnArgs) check() error {
 	if a.CloudFrontWebAclArn == nil {
 		errs = append(errs, errors.New("edge: CloudFrontWebAclArn is required (every distribution is behind WAF)"))
 	}
-	if a.DefaultTTLSeconds == 0 {
-		a.DefaultTTLSeconds = 86400
-	}
-	if a.DefaultTTLSeconds < 0 || a.DefaultTTLSeconds > maxTTL {
-		errs = append(errs, fmt.Errorf("cats:cdnDefaultTtlSeconds: %d must be between 0 and %d", a.DefaultTTLSeconds, maxTTL))
-	}
 	if a.Domain != nil && (a.Domain.ZoneID == nil || a.Domain.Hostname == "" || a.Domain.CertificateArn == nil) {
 		errs = append(errs, errors.New("edge: Domain needs ZoneID, Hostname and CertificateArn"))
 	}
 	return errors.Join(errs...)
 }
-
-const maxTTL = 31536000 // one year
 
 // Managed CloudFront policies.
 const (
@@ -273,7 +267,7 @@ func NewCdn(ctx *pulumi.Context, name string, args CdnArgs, opts ...pulumi.Resou
 		Comment:    pulumi.String("Published data: cached a day by default (seed §4 CloudFront デフォルトキャッシュ期間 1日)"),
 		DefaultTtl: pulumi.Int(args.DefaultTTLSeconds),
 		MinTtl:     pulumi.Int(0),
-		MaxTtl:     pulumi.Int(max(maxTTL, args.DefaultTTLSeconds)),
+		MaxTtl:     pulumi.Int(config.CDNMaxTTLSeconds),
 		ParametersInCacheKeyAndForwardedToOrigin: &cloudfront.CachePolicyParametersInCacheKeyAndForwardedToOriginArgs{
 			CookiesConfig: &cloudfront.CachePolicyParametersInCacheKeyAndForwardedToOriginCookiesConfigArgs{
 				CookieBehavior: pulumi.String("none"),

@@ -8,10 +8,12 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/edge"
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 const (
@@ -42,6 +44,11 @@ func program(t *testing.T, c stackCase) pulumi.RunFunc {
 		if err != nil {
 			return err
 		}
+		// The platform passes the configuration's values as given: the seed's one day by default.
+		cfg, err := config.Parse(config.DefaultOrganization, config.Project, c.stack, config.FromMap(nil))
+		if err != nil {
+			return err
+		}
 		usEast1, err := aws.NewProvider(ctx, "us-east-1", &aws.ProviderArgs{Region: pulumi.String("us-east-1")})
 		if err != nil {
 			return err
@@ -50,6 +57,7 @@ func program(t *testing.T, c stackCase) pulumi.RunFunc {
 			Namer:                      namer,
 			DataLakeRegionalDomainName: pulumi.String(dataLakeOrigin),
 			CloudFrontWebAclArn:        pulumi.String(cloudFrontACL),
+			DefaultTTLSeconds:          cfg.Edge.DefaultTTLSeconds,
 		}
 		if c.domain != "" {
 			domainArgs := edge.DomainArgs{
@@ -102,7 +110,7 @@ func checkDomain(t *testing.T, rec *harness.Recording, c stackCase) {
 		t.Errorf("a shared municipality stack must use its environment's zone, not create %d", len(zones))
 	}
 
-	certs := map[string]harness.Resource{}
+	certs := map[string]plan.Resource{}
 	for _, cert := range rec.ByType("aws:acm/certificate:Certificate") {
 		certs[cert.Str("domainName")] = cert
 		if cert.Str("validationMethod") != "DNS" {
@@ -127,7 +135,7 @@ func checkDomain(t *testing.T, rec *harness.Recording, c stackCase) {
 		}
 	}
 
-	aliases := map[string]harness.Resource{}
+	aliases := map[string]plan.Resource{}
 	for _, r := range rec.ByType("aws:route53/record:Record") {
 		if r.Str("name") == c.wantSite {
 			aliases[r.Str("type")] = r

@@ -8,9 +8,10 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/cats-analytics/cats-analytics/components/monitoring"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/components/monitoring"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 const dataKey = "arn:aws:kms:ap-northeast-1:123456789012:key/data"
@@ -21,7 +22,7 @@ func args(t *testing.T, stack, email string, everything bool) monitoring.Monitor
 		t.Fatal(err)
 	}
 	a := monitoring.MonitoringArgs{
-		Namer: namer, AccountID: harness.AccountID, Region: "ap-northeast-1",
+		Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1",
 		DataKeyArn: pulumi.String(dataKey), AlarmEmail: email,
 		Ecs: &monitoring.EcsTarget{ClusterName: pulumi.String("cats-cluster-" + stack), ServiceName: pulumi.String("cats-app-" + stack)},
 	}

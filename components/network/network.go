@@ -32,9 +32,8 @@ type NetworkArgs struct {
 	Network    config.Network // CIDRs, zones, NAT layout (validated by config.Parse)
 	LogsKeyArn pulumi.StringInput
 
-	// Defaulted.
-	LogRetentionDays int // flow log retention; 365 when zero
-	ContainerPort    int // the application's port behind the ALB; 80 when zero
+	LogRetentionDays int // flow log retention, cats:logRetentionDays
+	ContainerPort    int // the application's port behind the ALB, cats:containerPort
 }
 
 // Network is the network tier.
@@ -59,22 +58,6 @@ func (a *NetworkArgs) check() error {
 	}
 	if a.LogsKeyArn == nil {
 		errs = append(errs, errors.New("network: LogsKeyArn is required (flow logs are encrypted)"))
-	}
-	n := a.Network
-	if !n.VpcCidr.IsValid() {
-		errs = append(errs, errors.New("cats:vpcCidr: a VPC CIDR block is required"))
-	}
-	if len(n.PublicSubnetCidrs) != 2 || len(n.PrivateSubnetCidrs) != 2 {
-		errs = append(errs, errors.New("cats:publicSubnetCidrs and cats:privateSubnetCidrs: give exactly two subnets each, one per availability zone"))
-	}
-	if n.NatGateways != config.NatSingle && n.NatGateways != config.NatPerAZ {
-		errs = append(errs, fmt.Errorf("cats:natGateways: %q must be %s or %s", n.NatGateways, config.NatSingle, config.NatPerAZ))
-	}
-	if a.LogRetentionDays == 0 {
-		a.LogRetentionDays = 365
-	}
-	if a.ContainerPort == 0 {
-		a.ContainerPort = 80
 	}
 	return errors.Join(errs...)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 	"github.com/cats-analytics/cats-analytics/components/network"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
@@ -27,13 +28,12 @@ func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
 		want   string
 	}{
 		{"no logs key", func(a *network.NetworkArgs) { a.LogsKeyArn = nil }, "LogsKeyArn is required"},
-		{"one private subnet", func(a *network.NetworkArgs) { a.Network.PrivateSubnetCidrs = a.Network.PrivateSubnetCidrs[:1] }, "cats:privateSubnetCidrs"},
-		{"bad NAT layout", func(a *network.NetworkArgs) { a.Network.NatGateways = "none" }, "cats:natGateways"},
+		{"no account", func(a *network.NetworkArgs) { a.AccountID = "" }, "AccountID and Region are required"},
 		{"no namer", func(a *network.NetworkArgs) { a.Namer = naming.Namer{} }, "Namer is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := network.NetworkArgs{Namer: namer, AccountID: harness.AccountID, Region: "ap-northeast-1",
+			args := network.NetworkArgs{Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1",
 				Network: good, LogsKeyArn: pulumi.String("arn:aws:kms:ap-northeast-1:123456789012:key/x")}
 			args.Network.PrivateSubnetCidrs = append([]netip.Prefix(nil), good.PrivateSubnetCidrs...)
 			tt.mutate(&args)

@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kms"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/wafv2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
@@ -34,9 +35,9 @@ type SecurityArgs struct {
 	// ACLs exist only there.
 	CloudFrontProvider pulumi.ProviderResource
 
-	// Defaulted.
-	LogRetentionDays int // CloudWatch Logs retention; 365 when zero
-	WafRateLimit     int // requests per IP per 5 minutes; 2000 when zero
+	// From config.Parse, used as given.
+	LogRetentionDays int // CloudWatch Logs retention, cats:logRetentionDays
+	WafRateLimit     int // requests per IP per 5 minutes, cats:wafRateLimit
 
 	// OwnsBaseline creates CloudTrail and the AWS Config recorder. AWS Config
 	// allows one recorder per account and region, so only the stack that owns
@@ -89,15 +90,6 @@ func (a *SecurityArgs) check() error {
 	}
 	if !a.OwnsBaseline && a.EnvironmentTrailArn == nil {
 		errs = append(errs, errors.New("security: EnvironmentTrailArn is required when the stack does not own the baseline"))
-	}
-	if a.LogRetentionDays == 0 {
-		a.LogRetentionDays = 365
-	}
-	if a.WafRateLimit == 0 {
-		a.WafRateLimit = 2000
-	}
-	if a.WafRateLimit < 100 {
-		errs = append(errs, fmt.Errorf("cats:wafRateLimit: %d is below the WAF minimum of 100", a.WafRateLimit))
 	}
 	return errors.Join(errs...)
 }
@@ -312,7 +304,7 @@ func newWebACL(ctx *pulumi.Context, name string, args SecurityArgs, scope string
 		}},
 		VisibilityConfig: visibility("rate-limit-per-ip"),
 	})
-	return newWafWebACL(ctx, name, &wafWebACLArgs{
+	return wafv2.NewWebAcl(ctx, name, &wafWebACLArgs{
 		Name:          pulumi.String(aclName),
 		Description:   pulumi.String("cats-analytics " + scope + " protection: AWS managed rules and a per-IP rate limit"),
 		Scope:         pulumi.String(scope),

@@ -11,6 +11,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 	"github.com/cats-analytics/cats-analytics/components/security"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
@@ -23,7 +24,7 @@ func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
 		{"no account", security.SecurityArgs{Namer: namer, Region: "ap-northeast-1", OwnsBaseline: true}, "AccountID is required"},
 		{"no us-east-1 provider", security.SecurityArgs{Namer: namer, AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "CloudFrontProvider"},
 		{"shared stack without the environment's trail", security.SecurityArgs{Namer: namer, AccountID: "1", Region: "ap-northeast-1"}, "EnvironmentTrailArn is required"},
-		{"rate limit below WAF's minimum", security.SecurityArgs{Namer: namer, AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true, WafRateLimit: 10}, "cats:wafRateLimit"},
+		{"no namer", security.SecurityArgs{AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "Namer is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,7 +57,7 @@ func TestDeferredDataKeyPolicy(t *testing.T) {
 				return err
 			}
 			s, err := security.NewSecurity(ctx, "sec", security.SecurityArgs{
-				Namer: namer, AccountID: harness.AccountID, Region: "ap-northeast-1", CloudFrontProvider: east,
+				Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1", CloudFrontProvider: east,
 				OwnsBaseline: true, DeferDataKeyPolicy: deferred,
 			})
 			if err != nil {

@@ -21,5 +21,3 @@ type (
 	wafDefault        = wafv2.WebAclDefaultActionArgs
 	wafAllow          = wafv2.WebAclDefaultActionAllowArgs
 )
-
-var newWafWebACL = wafv2.NewWebAcl

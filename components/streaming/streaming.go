@@ -38,16 +38,6 @@ const (
 	PartitionQuery = "{municipality: .municipality_code, dt: .event_time[0:10]}"
 )
 
-// Firehose buffering. Firehose rejects buffers under 64 MB when it converts
-// to Parquet, so the seed's 5 MB cannot be deployed with the Glue-schema
-// Parquet the data lake needs; the seed's 60 s interval is kept and, at the
-// volume of a municipality's reports (kilobytes a minute), fires long before
-// any size limit, so files still land every minute.
-const (
-	MinParquetBufferMB = 64
-	MaxBufferMB        = 128
-)
-
 // StreamingArgs configures the tier.
 type StreamingArgs struct {
 	// Mandatory.
@@ -65,13 +55,14 @@ type StreamingArgs struct {
 	GlueDatabaseName pulumi.StringInput // the analytics tier's cats_data database
 	GlueTableName    pulumi.StringInput // and its cats_info table
 
-	// Defaulted (seed values).
-	BufferSizeMB          int // 64
-	BufferIntervalSeconds int // 60 (seed §4)
-	WindowSeconds         int // 60: tumbling window of the aggregation
-	MemoryMB              int // 1024 (seed §4 Lambda)
-	TimeoutSeconds        int // 180 (seed §4: 3 minutes)
-	LogRetentionDays      int // 365
+	// From config.Parse (its Keys hold the seed's defaults and AWS's
+	// ranges), used as given.
+	BufferSizeMB          int // cats:firehoseBufferSizeMb
+	BufferIntervalSeconds int // cats:firehoseBufferIntervalSeconds
+	WindowSeconds         int // cats:aggregationWindowSeconds: tumbling window of the aggregation
+	MemoryMB              int // cats:lambdaMemoryMb
+	TimeoutSeconds        int // cats:lambdaTimeoutSeconds
+	LogRetentionDays      int // cats:logRetentionDays
 
 	// Prod keeps a week of records in the stream for replay (dev: a day).
 	Prod bool
@@ -108,33 +99,6 @@ func (a *StreamingArgs) check() error {
 	}
 	if a.GlueDatabaseName == nil || a.GlueTableName == nil {
 		errs = append(errs, errors.New("streaming: the Glue table (GlueDatabaseName, GlueTableName) is required for Parquet conversion"))
-	}
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&a.BufferSizeMB, MinParquetBufferMB)
-	def(&a.BufferIntervalSeconds, 60)
-	def(&a.WindowSeconds, 60)
-	def(&a.MemoryMB, 1024)
-	def(&a.TimeoutSeconds, 180)
-	def(&a.LogRetentionDays, 365)
-	if a.BufferSizeMB < MinParquetBufferMB || a.BufferSizeMB > MaxBufferMB {
-		errs = append(errs, fmt.Errorf("cats:firehoseBufferSizeMb: %d must be between %d and %d (Firehose's range with Parquet conversion)", a.BufferSizeMB, MinParquetBufferMB, MaxBufferMB))
-	}
-	if a.BufferIntervalSeconds < 60 || a.BufferIntervalSeconds > 900 {
-		// Dynamic partitioning does not allow zero buffering.
-		errs = append(errs, fmt.Errorf("cats:firehoseBufferIntervalSeconds: %d must be between 60 and 900 with dynamic partitioning", a.BufferIntervalSeconds))
-	}
-	if a.WindowSeconds < 1 || a.WindowSeconds > 900 {
-		errs = append(errs, fmt.Errorf("cats:aggregationWindowSeconds: %d must be between 1 and 900 (Lambda's tumbling window range)", a.WindowSeconds))
-	}
-	if a.MemoryMB < 128 || a.MemoryMB > 10240 {
-		errs = append(errs, fmt.Errorf("cats:lambdaMemoryMb: %d must be between 128 and 10240", a.MemoryMB))
-	}
-	if a.TimeoutSeconds < 1 || a.TimeoutSeconds > 900 {
-		errs = append(errs, fmt.Errorf("cats:lambdaTimeoutSeconds: %d must be between 1 and 900", a.TimeoutSeconds))
 	}
 	return errors.Join(errs...)
 }

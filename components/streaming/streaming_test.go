@@ -21,30 +21,24 @@ func validArgs(t *testing.T) StreamingArgs {
 	}
 }
 
-func TestArgsDefaultToTheSeed(t *testing.T) {
-	a := validArgs(t)
-	if err := a.check(); err != nil {
-		t.Fatal(err)
+// TestArgsCheckTheWiring: the tier checks what the platform wires into it;
+// the ranges of its configured values (buffer, window, memory, timeout) are
+// config.Parse's.
+func TestArgsCheckTheWiring(t *testing.T) {
+	if a := validArgs(t); a.check() != nil {
+		t.Errorf("complete wiring refused: %v", a.check())
 	}
-	if a.MemoryMB != 1024 || a.TimeoutSeconds != 180 || a.BufferIntervalSeconds != 60 || a.BufferSizeMB != 64 || a.WindowSeconds != 60 {
-		t.Errorf("defaults must be the seed's (1024 MB, 3 min, 60 s) and Firehose's Parquet minimum: %+v", a)
-	}
-}
-
-func TestArgsNameTheKey(t *testing.T) {
 	cases := map[string]func(*StreamingArgs){
-		"cats:firehoseBufferSizeMb":          func(a *StreamingArgs) { a.BufferSizeMB = 5 },
-		"cats:firehoseBufferIntervalSeconds": func(a *StreamingArgs) { a.BufferIntervalSeconds = 30 },
-		"cats:aggregationWindowSeconds":      func(a *StreamingArgs) { a.WindowSeconds = 1000 },
-		"cats:lambdaMemoryMb":                func(a *StreamingArgs) { a.MemoryMB = 64 },
-		"cats:lambdaTimeoutSeconds":          func(a *StreamingArgs) { a.TimeoutSeconds = 901 },
-		"Glue table":                         func(a *StreamingArgs) { a.GlueTableName = nil },
+		"Glue table":        func(a *StreamingArgs) { a.GlueTableName = nil },
+		"Namer is required": func(a *StreamingArgs) { a.Namer = naming.Namer{} },
+		"DataKeyArn":        func(a *StreamingArgs) { a.DataKeyArn = nil },
+		"data lake":         func(a *StreamingArgs) { a.DataLakeArn = nil },
 	}
-	for key, edit := range cases {
+	for want, edit := range cases {
 		a := validArgs(t)
 		edit(&a)
-		if err := a.check(); err == nil || !strings.Contains(err.Error(), key) {
-			t.Errorf("want an error naming %s, got %v", key, err)
+		if err := a.check(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want an error naming %s, got %v", want, err)
 		}
 	}
 }

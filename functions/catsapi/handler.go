@@ -42,6 +42,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/cats-analytics/cats-analytics/domain/catrecord"
+	"github.com/cats-analytics/cats-analytics/domain/catsinfo"
 )
 
 // Routes of the REST API, as API Gateway reports them in the request's Resource.
@@ -209,7 +210,7 @@ func (h *Handler) create(ctx context.Context, body string) (int, any, error) {
 	if err := h.validate(record, now); err != nil {
 		return 0, nil, err
 	}
-	stored := Stored{Record: record, Timestamp: now.Format(TimeLayout), UpdatedAt: now.Format(TimeLayout)}
+	stored := Stored{Record: record, Timestamp: now.Format(catsinfo.TimeLayout), UpdatedAt: now.Format(catsinfo.TimeLayout)}
 	if err := h.put(ctx, stored, expression{"attribute_not_exists(id)", nil}); err != nil {
 		return 0, nil, fmt.Errorf("create %s: %w", stored.RecordID, err)
 	}
@@ -248,9 +249,9 @@ func (h *Handler) update(ctx context.Context, id, body string) (int, any, error)
 	if editing != 0 && editing != previous.Version() {
 		return 0, nil, fmt.Errorf("update %s of revision %d, now at revision %d: %w", id, editing, previous.Version(), errConflict)
 	}
-	stored := Stored{Record: record, Timestamp: previous.Timestamp, UpdatedAt: now.Format(TimeLayout)}
+	stored := Stored{Record: record, Timestamp: previous.Timestamp, UpdatedAt: now.Format(catsinfo.TimeLayout)}
 	// Optimistic concurrency: the write applies only to the version just read.
-	unchanged := expression{"updated_at = :previous", map[string]types.AttributeValue{
+	unchanged := expression{catsinfo.AttrUpdatedAt + " = :previous", map[string]types.AttributeValue{
 		":previous": &types.AttributeValueMemberS{Value: previous.UpdatedAt},
 	}}
 	if err := h.put(ctx, stored, unchanged); err != nil {
@@ -337,10 +338,10 @@ func (h *Handler) remove(ctx context.Context, stored Stored) error {
 	_, err := h.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: aws.String(h.TableName),
 		Key: map[string]types.AttributeValue{
-			AttrID:        &types.AttributeValueMemberS{Value: stored.RecordID},
-			AttrTimestamp: &types.AttributeValueMemberS{Value: stored.Timestamp},
+			catsinfo.AttrID:        &types.AttributeValueMemberS{Value: stored.RecordID},
+			catsinfo.AttrTimestamp: &types.AttributeValueMemberS{Value: stored.Timestamp},
 		},
-		ConditionExpression:       aws.String("updated_at = :previous"),
+		ConditionExpression:       aws.String(catsinfo.AttrUpdatedAt + " = :previous"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":previous": &types.AttributeValueMemberS{Value: stored.UpdatedAt}},
 	})
 	var failed *types.ConditionalCheckFailedException
@@ -354,7 +355,7 @@ func (h *Handler) remove(ctx context.Context, stored Stored) error {
 func (h *Handler) find(ctx context.Context, id string) (Stored, error) {
 	out, err := h.DB.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(h.TableName),
-		KeyConditionExpression:    aws.String("id = :id"),
+		KeyConditionExpression:    aws.String(catsinfo.AttrID + " = :id"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":id": &types.AttributeValueMemberS{Value: id}},
 		ConsistentRead:            aws.Bool(true),
 		ScanIndexForward:          aws.Bool(false),

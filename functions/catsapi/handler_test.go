@@ -20,6 +20,7 @@ import (
 	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/cats-analytics/cats-analytics/domain/catrecord"
+	"github.com/cats-analytics/cats-analytics/domain/catsinfo"
 	"github.com/cats-analytics/cats-analytics/functions/aggregator"
 	"github.com/cats-analytics/cats-analytics/functions/catsapi"
 	"github.com/cats-analytics/cats-analytics/internal/localaws"
@@ -55,16 +56,17 @@ func newEnv(t *testing.T, servedCode string) *env {
 	endpoints := localaws.Start(t)
 	e := &env{t: t, db: endpoints.DynamoDB(), kinesis: endpoints.Kinesis(), table: "cats-info-test", stream: "cats-data-stream-test"}
 	ctx := context.Background()
-	// The table's key is the seed's: partition key id, sort key timestamp, on demand (seed §4 DynamoDB).
+	// The table as the database tier creates it (domain/catsinfo); the items
+	// are checked below against the seed's names (seed §4 DynamoDB).
 	if _, err := e.db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName: aws.String(e.table),
 		AttributeDefinitions: []dbtypes.AttributeDefinition{
-			{AttributeName: aws.String("id"), AttributeType: dbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("timestamp"), AttributeType: dbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String(catsinfo.AttrID), AttributeType: dbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String(catsinfo.AttrTimestamp), AttributeType: dbtypes.ScalarAttributeTypeS},
 		},
 		KeySchema: []dbtypes.KeySchemaElement{
-			{AttributeName: aws.String("id"), KeyType: dbtypes.KeyTypeHash},
-			{AttributeName: aws.String("timestamp"), KeyType: dbtypes.KeyTypeRange},
+			{AttributeName: aws.String(catsinfo.AttrID), KeyType: dbtypes.KeyTypeHash},
+			{AttributeName: aws.String(catsinfo.AttrTimestamp), KeyType: dbtypes.KeyTypeRange},
 		},
 		BillingMode: dbtypes.BillingModePayPerRequest,
 	}); err != nil {
@@ -200,7 +202,7 @@ func TestWritePathAgainstDynamoDBAndKinesis(t *testing.T) {
 	wantS := map[string]string{
 		"id":                 cat.RecordID,  // partition key id (seed §4)
 		"timestamp":          cat.Timestamp, // sort key timestamp (seed §4)
-		"municipality_code":  "131016",      // partition key of the by-municipality-time index (components/database)
+		"municipality_code":  "131016",      // partition key of the by-municipality-time index (domain/catsinfo)
 		"event_time":         "2026-03-31T09:30:00Z",
 		"event_type":         "sighting",
 		"district":           "千代田一丁目",
@@ -227,8 +229,8 @@ func TestWritePathAgainstDynamoDBAndKinesis(t *testing.T) {
 			t.Errorf("item has %s = %#v: record_id is stored once, as id, and an absent optional field is no attribute", absent, v)
 		}
 	}
-	if !strings.HasPrefix(cat.Timestamp, "2026-04-01T00:00:00.") || len(cat.Timestamp) != len(catsapi.TimeLayout) {
-		t.Errorf("timestamp %q, want the registration time in the fixed-width layout %s (string order = time order)", cat.Timestamp, catsapi.TimeLayout)
+	if !strings.HasPrefix(cat.Timestamp, "2026-04-01T00:00:00.") || len(cat.Timestamp) != len(catsinfo.TimeLayout) {
+		t.Errorf("timestamp %q, want the registration time in the fixed-width layout %s (string order = time order)", cat.Timestamp, catsinfo.TimeLayout)
 	}
 
 	// An update keeps the record's id and registration time and replaces the rest.

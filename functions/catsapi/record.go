@@ -10,27 +10,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cats-analytics/cats-analytics/domain/catrecord"
+	"github.com/cats-analytics/cats-analytics/domain/catsinfo"
 )
 
 // Stored is a cat record as cats-info holds it and the API answers it: the
 // project's one cat record (catrecord.Record, the type the stream carries and
-// the aggregation decodes) and the table's bookkeeping.
-//
-// Item layout of cats-info (components/database; the GET mapping templates in
-// components/api read the same attributes):
-//
-//	id                        S     partition key: the record's record_id, a lower-case UUID v4 assigned by POST
-//	timestamp                 S     sort key: registration time, TimeLayout (fixed width, UTC)
-//	municipality_code         S     partition key of the by-municipality-time index
-//	event_time                S     RFC 3339 UTC
-//	event_type, district, reporter_role, cat_sex                       S
-//	latitude, longitude, cat_estimated_age_months                       N  (optional)
-//	cat_colour_pattern, cat_microchip_id                                S  (optional)
-//	cat_ear_tipped            BOOL
-//	revision                  N     the record's current revision (1 on creation; absent on items older than revisions, read as 1)
-//	updated_at                S     optimistic concurrency for PUT and DELETE, TimeLayout
-//
-// replaces and deleted exist only on the stream's revisions, never in the table.
+// the aggregation decodes) and the table's bookkeeping. The item layout is
+// domain/catsinfo's; the GET mapping templates of components/api read the
+// same attributes.
 //
 // The record's other attributes carry its JSON names, so a column of the
 // Glue table cats_info, an attribute of cats-info and a field of the API's
@@ -42,21 +29,6 @@ type Stored struct {
 	Timestamp string `json:"timestamp"`
 	UpdatedAt string `json:"updated_at"`
 }
-
-// TimeLayout is the fixed-width UTC layout of timestamp and updated_at: fixed
-// width keeps the sort key's string order the time order.
-const TimeLayout = "2006-01-02T15:04:05.000Z"
-
-// Attribute names of the item beyond the record's own. AttrID, AttrTimestamp
-// and AttrMunicipality are cats-info's key schema and index
-// (components/database; a test in components/api holds them equal).
-const (
-	AttrID           = "id"
-	AttrTimestamp    = "timestamp"
-	AttrMunicipality = "municipality_code" // the record's own JSON name
-	attrUpdatedAt    = "updated_at"
-	attrRecordID     = "record_id" // stored as id
-)
 
 // MarshalJSON writes the record's JSON (catrecord's encoding) with timestamp
 // and updated_at added. Without it the record's own MarshalJSON, promoted
@@ -85,10 +57,10 @@ func (s Stored) item() (map[string]types.AttributeValue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal record %s: %w", s.RecordID, err)
 	}
-	delete(item, attrRecordID)
-	item[AttrID] = &types.AttributeValueMemberS{Value: s.RecordID}
-	item[AttrTimestamp] = &types.AttributeValueMemberS{Value: s.Timestamp}
-	item[attrUpdatedAt] = &types.AttributeValueMemberS{Value: s.UpdatedAt}
+	delete(item, catsinfo.AttrRecordID)
+	item[catsinfo.AttrID] = &types.AttributeValueMemberS{Value: s.RecordID}
+	item[catsinfo.AttrTimestamp] = &types.AttributeValueMemberS{Value: s.Timestamp}
+	item[catsinfo.AttrUpdatedAt] = &types.AttributeValueMemberS{Value: s.UpdatedAt}
 	return item, nil
 }
 
@@ -104,7 +76,7 @@ func storedFromItem(item map[string]types.AttributeValue) (Stored, error) {
 		}
 		return ""
 	}
-	s.RecordID, s.Timestamp, s.UpdatedAt = str(AttrID), str(AttrTimestamp), str(attrUpdatedAt)
+	s.RecordID, s.Timestamp, s.UpdatedAt = str(catsinfo.AttrID), str(catsinfo.AttrTimestamp), str(catsinfo.AttrUpdatedAt)
 	s.EventTime = s.EventTime.UTC()
 	if s.RecordID == "" || s.Timestamp == "" || s.UpdatedAt == "" {
 		return Stored{}, fmt.Errorf("item lacks id, timestamp or updated_at")

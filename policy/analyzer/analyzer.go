@@ -12,16 +12,16 @@
 //     ConfigureStack.
 //   - policyx.NewPolicyPack drops its pack-level enforcement level. Every rule
 //     carries its own level (rules.Rule.Level) and a level in the pack config
-//     overrides it per rule. Remove nothing here; drop the comment in
-//     rules.PolicyPack when upstream honours the pack level.
+//     overrides it per rule. Remove nothing here.
 //   - a rule that calls an accessor on an unknown property value (preview)
 //     panics, and policyx lets the panic kill the plugin. The rules read values
 //     through nil-safe helpers, and rules.Evaluator turns any panic into a
 //     violation. Remove the recover in Evaluator.run when policyx recovers.
 //
-// When all three are fixed upstream, policy/main.go can call
-// policyx.Main(func(*pulumi.Context) (policyx.PolicyPack, error) { return rules.PolicyPack() })
-// and this package can go.
+// When all three are fixed upstream, policy/main.go can call policyx.Main
+// with a pack built from rules.All (policyx.NewResourceValidationPolicy and
+// NewStackValidationPolicy over rules.Evaluator, one per rule) and this
+// package can go.
 package analyzer
 
 import (

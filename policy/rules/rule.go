@@ -6,14 +6,12 @@
 package rules
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"slices"
 	"sort"
 	"strings"
 
-	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 )
 
@@ -349,45 +347,6 @@ func (e *Evaluator) run(r Rule, defaultURN string, body func(*Check)) (out []Vio
 		})
 	}
 	return out
-}
-
-// PolicyPack is the pack as policyx values: the policies' names, descriptions,
-// levels and schemas, with validation functions that report through the
-// policyx manager. The pack binary serves the rules itself (see analyzer);
-// this form keeps the pack valid for policyx.Main once upstream fixes the
-// bugs the analyzer package works around.
-func PolicyPack() (policyx.PolicyPack, error) {
-	var policies []policyx.Policy
-	for _, r := range All() {
-		r := r
-		report := func(m policyx.PolicyManager, vs []Violation) {
-			for _, v := range vs {
-				m.ReportViolation(v.Message, v.URN)
-			}
-		}
-		if r.Stack != nil {
-			policies = append(policies, policyx.NewStackValidationPolicy(r.Name, policyx.StackValidationPolicyArgs{
-				Description: r.FullDescription(), EnforcementLevel: r.Level, ConfigSchema: r.Schema(),
-				ValidateStack: func(_ context.Context, args policyx.StackValidationArgs) error {
-					e := &Evaluator{Rules: []Rule{r}}
-					report(args.Manager, e.Stack(args.Resources))
-					return nil
-				},
-			}))
-			continue
-		}
-		policies = append(policies, policyx.NewResourceValidationPolicy(r.Name, policyx.ResourceValidationPolicyArgs{
-			Description: r.FullDescription(), EnforcementLevel: r.Level, ConfigSchema: r.Schema(),
-			ValidateResource: func(_ context.Context, args policyx.ResourceValidationArgs) error {
-				e := &Evaluator{Rules: []Rule{r}, Config: map[string]PolicyConfig{r.Name: {Properties: args.Config}}}
-				report(args.Manager, e.Resource(args.Resource))
-				return nil
-			},
-		}))
-	}
-	// The level passed here is ignored by policyx v3.274.1 (each policy's own
-	// level is used), which is why every rule sets one.
-	return policyx.NewPolicyPack(PackName, semver.MustParse(PackVersion), policyx.EnforcementLevelAdvisory, policies)
 }
 
 // ByName returns a rule of the pack.

@@ -17,8 +17,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/cats-analytics/cats-analytics/domain/municipality"
 	"github.com/cats-analytics/cats-analytics/components/platform"
+	"github.com/cats-analytics/cats-analytics/domain/municipality"
 	"github.com/cats-analytics/cats-analytics/plan"
 	"github.com/cats-analytics/cats-analytics/policy/rules"
 )

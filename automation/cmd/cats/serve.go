@@ -167,7 +167,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Jobs:   queue,
 		Logger: o.Logger,
 		ValidateConfig: func(stack string, values map[string]string) error {
-			_, err := config.Parse("organization", o.Project, stack, config.FromMap(values))
+			_, err := config.Parse(config.DefaultOrganization, o.Project, stack, config.FromMap(values))
 			return err
 		},
 		Ready: func(context.Context) error {

@@ -28,6 +28,17 @@ const SharedTenant = "shared"
 
 var stackPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
+// Name budgets. The stack's name is part of every physical name, and the
+// tightest AWS limit on a per-stack name is 32 characters, for load
+// balancers and target groups (cats-alb-<stack>, cats-app-<stack>). S3
+// bucket names are at most 63: a base of up to 20 characters, the stack and
+// cats:globalSuffix.
+const (
+	MaxStackLength        = 32 - len("cats-alb-")
+	MaxGlobalBaseLength   = 20
+	MaxGlobalSuffixLength = 63 - MaxGlobalBaseLength - 1 - MaxStackLength - 1
+)
+
 // Namer derives physical names for one stack.
 type Namer struct {
 	stack  string
@@ -35,13 +46,20 @@ type Namer struct {
 }
 
 // NewNamer returns the namer of a stack. The stack name is part of every
-// physical name, so it must be lower-case letters, digits and hyphens.
+// physical name, so it must be lower-case letters, digits and hyphens, and
+// short enough for every name it becomes part of.
 func NewNamer(stack, globalSuffix string) (Namer, error) {
 	if !stackPattern.MatchString(stack) {
 		return Namer{}, fmt.Errorf("stack name %q must be lower-case letters, digits and hyphens (e.g. dev, 131016-prod): it becomes part of AWS resource names", stack)
 	}
+	if len(stack) > MaxStackLength {
+		return Namer{}, fmt.Errorf("stack name %q is %d characters; use at most %d: it becomes part of load balancer names, which AWS limits to 32", stack, len(stack), MaxStackLength)
+	}
 	if globalSuffix != "" && !stackPattern.MatchString(globalSuffix) {
 		return Namer{}, fmt.Errorf("cats:globalSuffix %q must be lower-case letters, digits and hyphens", globalSuffix)
+	}
+	if len(globalSuffix) > MaxGlobalSuffixLength {
+		return Namer{}, fmt.Errorf("cats:globalSuffix %q is %d characters; use at most %d: it becomes part of S3 bucket names, which AWS limits to 63", globalSuffix, len(globalSuffix), MaxGlobalSuffixLength)
 	}
 	return Namer{stack: stack, suffix: globalSuffix}, nil
 }
@@ -62,13 +80,15 @@ func (n Namer) PerStack(base string) string {
 
 // Global returns a name unique across all AWS accounts (S3 buckets): the
 // per-stack name plus cats:globalSuffix when set. DESIGN.md deviation 3.
+// NewNamer keeps the stack and the suffix within their budgets, so only a
+// base longer than MaxGlobalBaseLength can make the name too long.
 func (n Namer) Global(base string) (string, error) {
+	if len(base) > MaxGlobalBaseLength {
+		return "", fmt.Errorf("global base name %q is %d characters; the naming budget allows %d (S3 allows 63 in all)", base, len(base), MaxGlobalBaseLength)
+	}
 	name := n.PerStack(base)
 	if n.suffix != "" {
 		name += "-" + n.suffix
-	}
-	if len(name) > 63 {
-		return "", fmt.Errorf("global name %q is %d characters; S3 allows 63: shorten cats:globalSuffix or the stack name", name, len(name))
 	}
 	return name, nil
 }

@@ -36,9 +36,32 @@ func TestNamerRejects(t *testing.T) {
 	if _, err := NewNamer("dev", "Bad_Suffix"); err == nil || !strings.Contains(err.Error(), "cats:globalSuffix") {
 		t.Errorf("bad suffix error = %v; want one naming cats:globalSuffix", err)
 	}
-	long, _ := NewNamer("dev", strings.Repeat("x", 50))
-	if _, err := long.Global("cats-data-lake"); err == nil || !strings.Contains(err.Error(), "63") {
-		t.Errorf("a 70-character bucket name must be refused with S3's limit, got %v", err)
+	if _, err := NewNamer("dev", strings.Repeat("x", MaxGlobalSuffixLength+1)); err == nil || !strings.Contains(err.Error(), "63") {
+		t.Errorf("a suffix beyond its budget must be refused with S3's limit, got %v", err)
+	}
+	if _, err := NewNamer(strings.Repeat("x", MaxStackLength+1), ""); err == nil || !strings.Contains(err.Error(), "32") {
+		t.Errorf("a stack name beyond its budget must be refused with the load balancer's limit, got %v", err)
+	}
+	if _, err := (Namer{stack: "dev"}).Global(strings.Repeat("b", MaxGlobalBaseLength+1)); err == nil {
+		t.Error("a global base name beyond its budget must be refused")
+	}
+}
+
+// TestBudgetsFitTheLimits: the longest stack, base and suffix NewNamer and
+// Global accept still make names AWS accepts.
+func TestBudgetsFitTheLimits(t *testing.T) {
+	n, err := NewNamer(strings.Repeat("s", MaxStackLength), strings.Repeat("g", MaxGlobalSuffixLength))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket, err := n.Global(strings.Repeat("b", MaxGlobalBaseLength))
+	if err != nil || len(bucket) > 63 {
+		t.Errorf("longest bucket name %q (%d characters, %v): S3 allows 63", bucket, len(bucket), err)
+	}
+	for _, base := range []string{"cats-alb", "cats-app"} {
+		if name := n.PerStack(base); len(name) > 32 {
+			t.Errorf("%s is %d characters: load balancer and target group names are at most 32", name, len(name))
+		}
 	}
 }
 

@@ -1,13 +1,13 @@
-package datatiers_test
+package platform_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
-	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/components/internal/lambdapkg"
+	"github.com/cats-analytics/cats-analytics/components/platform"
 	"github.com/cats-analytics/cats-analytics/components/streaming"
+	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/functions/aggregator"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
 )
@@ -23,7 +23,7 @@ const (
 )
 
 func TestRecordStream(t *testing.T) {
-	for _, stack := range stacks {
+	for _, stack := range environments {
 		t.Run(stack, func(t *testing.T) {
 			rec := run(t, stack, nil)
 			s := named(t, rec, streamType, "name", "cats-records-"+stack)
@@ -46,7 +46,7 @@ func TestRecordStream(t *testing.T) {
 }
 
 func TestFirehose(t *testing.T) {
-	for _, stack := range stacks {
+	for _, stack := range environments {
 		t.Run(stack, func(t *testing.T) {
 			rec := run(t, stack, nil)
 			fh := named(t, rec, firehoseType, "name", "cats-data-stream-"+stack)
@@ -65,7 +65,7 @@ func TestFirehose(t *testing.T) {
 			if num(get(s3, "bufferingInterval")) != 60 {
 				t.Errorf("buffer interval must be the seed's 60 s, got %v", num(get(s3, "bufferingInterval")))
 			}
-			if num(get(s3, "bufferingSize")) != streaming.MinParquetBufferMB {
+			if num(get(s3, "bufferingSize")) != 64 {
 				t.Errorf("buffer size must be 64 MB: Firehose rejects less with Parquet conversion (the seed's 5 MB cannot deploy), got %v", num(get(s3, "bufferingSize")))
 			}
 			prefix := str(get(s3, "prefix"))
@@ -134,7 +134,7 @@ func TestAggregationLambda(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stack := range stacks {
+	for _, stack := range environments {
 		t.Run(stack, func(t *testing.T) {
 			rec := run(t, stack, nil)
 			fn := named(t, rec, functionType, "name", "cats-data-analysis-"+stack)
@@ -143,9 +143,9 @@ func TestAggregationLambda(t *testing.T) {
 				t.Errorf("cats-data-analysis must have 1024 MB and a 3-minute timeout (seed §4 Lambda), got %v MB %v s",
 					num(in(fn, "memorySize")), num(in(fn, "timeout")))
 			}
-			if fn.Str("runtime") != "provided.al2023" || strings.Join(strings_(in(fn, "architectures")), ",") != "arm64" || fn.Str("handler") != "bootstrap" {
+			if fn.Str("runtime") != "provided.al2023" || strings.Join(strs(in(fn, "architectures")), ",") != "arm64" || fn.Str("handler") != "bootstrap" {
 				t.Errorf("cats-data-analysis must run the Go binary on provided.al2023/arm64: %s %v %s",
-					fn.Str("runtime"), strings_(in(fn, "architectures")), fn.Str("handler"))
+					fn.Str("runtime"), strs(in(fn, "architectures")), fn.Str("handler"))
 			}
 			if !in(fn, "code").IsArchive() || fn.Str("sourceCodeHash") != hash {
 				t.Errorf("the function's code must be the reproducible archive with its hash %s, got %q", hash, fn.Str("sourceCodeHash"))
@@ -191,32 +191,6 @@ func TestAggregationLambda(t *testing.T) {
 	}
 }
 
-// noWildcards fails on any wildcard action or bare "*" resource in a policy.
-func noWildcards(t *testing.T, policy string) {
-	t.Helper()
-	var doc struct {
-		Statement []struct {
-			Action   []string
-			Resource []string
-		}
-	}
-	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
-		t.Fatalf("policy is not JSON: %v", err)
-	}
-	for _, s := range doc.Statement {
-		for _, a := range s.Action {
-			if strings.Contains(a, "*") {
-				t.Errorf("least privilege: wildcard action %q", a)
-			}
-		}
-		for _, r := range s.Resource {
-			if r == "*" {
-				t.Errorf("least privilege: statement on every resource (%v)", s.Action)
-			}
-		}
-	}
-}
-
 func TestStreamingConfig(t *testing.T) {
 	rec := run(t, "dev", map[string]string{"cats:lambdaMemoryMb": "2048", "cats:aggregationWindowSeconds": "300"})
 	fn := named(t, rec, functionType, "name", "cats-data-analysis-dev")
@@ -227,7 +201,7 @@ func TestStreamingConfig(t *testing.T) {
 		t.Errorf("cats:aggregationWindowSeconds must reach the mapping and the handler alike")
 	}
 
-	_, err := harness.Run("dev", map[string]string{"cats:firehoseBufferSizeMb": "5"}, platformProgram)
+	_, err := harness.Run("dev", map[string]string{"cats:firehoseBufferSizeMb": "5"}, platform.Program)
 	if err == nil || !strings.Contains(err.Error(), "cats:firehoseBufferSizeMb") {
 		t.Errorf("a 5 MB buffer cannot deploy with Parquet conversion: the program must refuse it naming the key, got %v", err)
 	}

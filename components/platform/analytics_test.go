@@ -1,4 +1,4 @@
-package datatiers_test
+package platform_test
 
 import (
 	"encoding/json"
@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/components/analytics"
+	"github.com/cats-analytics/cats-analytics/components/platform"
+	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/functions/aggregator"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 const (
@@ -20,7 +22,7 @@ const (
 )
 
 func TestGlueAndAthena(t *testing.T) {
-	for _, stack := range stacks {
+	for _, stack := range environments {
 		t.Run(stack, func(t *testing.T) {
 			rec := run(t, stack, nil)
 			db := named(t, rec, glueDBType, "name", "cats_data_"+stack)
@@ -51,7 +53,7 @@ func TestGlueAndAthena(t *testing.T) {
 			}
 
 			catalog := named(t, rec, "aws:athena/dataCatalog:DataCatalog", "name", "cats_data_catalog_"+stack)
-			if catalog.Str("type") != "GLUE" || str(in(catalog, "parameters", "catalog-id")) != harness.AccountID {
+			if catalog.Str("type") != "GLUE" || str(in(catalog, "parameters", "catalog-id")) != plan.AccountID {
 				t.Errorf("cats_data_catalog (seed §4) must be the account's Glue catalog: %v", catalog.Inputs)
 			}
 
@@ -192,7 +194,7 @@ func TestMunicipalityStackAndQuickSight(t *testing.T) {
 			if len(decl) != 1 || str(get(decl[0], "dataSetArn")) != out(dataSet, "arn") {
 				t.Errorf("the dashboard must visualise the data set: %v", decl)
 			}
-			for _, r := range []harness.Resource{source, dataSet, dashboard} {
+			for _, r := range []plan.Resource{source, dataSet, dashboard} {
 				perms := in(r, "permissions").ArrayValue()
 				if len(perms) != 1 || str(get(perms[0], "principal")) != principal {
 					t.Errorf("%s must be shared with cats:quicksightPrincipal", r.Type)
@@ -209,7 +211,7 @@ func TestQuickSightNeedsAMunicipality(t *testing.T) {
 	_, err := harness.Run("dev", map[string]string{
 		"cats:quicksightEnabled":   "true",
 		"cats:quicksightPrincipal": "arn:aws:quicksight:ap-northeast-1:123456789012:user/default/analyst",
-	}, platformProgram)
+	}, platform.Program)
 	if err == nil || !strings.Contains(err.Error(), "cats:municipalityCode") {
 		t.Errorf("a dashboard of an environment stack without a municipality must be refused naming cats:municipalityCode, got %v", err)
 	}
@@ -219,7 +221,7 @@ func TestQuickSightNeedsAMunicipality(t *testing.T) {
 // against what the aggregation writes: its location holds the handler's
 // objects and its columns are exactly the JSON keys of an aggregate row.
 func TestAggregatesTableMatchesTheHandlerOutput(t *testing.T) {
-	for _, stack := range stacks {
+	for _, stack := range environments {
 		t.Run(stack, func(t *testing.T) {
 			rec := run(t, stack, nil)
 			table := named(t, rec, glueTableType, "name", analytics.AggregatesTableName)

@@ -1,4 +1,4 @@
-package datatiers_test
+package platform_test
 
 import (
 	"strings"
@@ -19,7 +19,7 @@ const (
 )
 
 func TestDataLake(t *testing.T) {
-	for _, stack := range stacks {
+	for _, stack := range environments {
 		t.Run(stack, func(t *testing.T) {
 			rec := run(t, stack, nil)
 			prod := stack == "prod"

@@ -1,4 +1,4 @@
-// Package policycli runs the policy pack through the real Pulumi CLI (built
+// Tests of the policy pack through the real Pulumi CLI (built
 // from tools/ by scripts/build-pulumi.sh): `pulumi policy analyze --file` on
 // offline plans, and `pulumi preview|up --policy-pack` through the
 // Automation API on an inline program, with local backends and no network.
@@ -6,7 +6,8 @@
 // Set PULUMI to a built CLI to skip the build; otherwise TestMain runs
 // scripts/build-pulumi.sh, which returns at once when bin/pulumi is current
 // (CI builds it in an earlier step: a cold build takes about 9 minutes).
-package policycli
+
+package main_test
 
 import (
 	"bytes"
@@ -27,6 +28,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/platform"
+	"github.com/cats-analytics/cats-analytics/internal/clitest"
 	"github.com/cats-analytics/cats-analytics/plan"
 )
 
@@ -39,17 +41,14 @@ var (
 func TestMain(m *testing.M) {
 	code, err := setup(m)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "policycli:", err)
+		fmt.Fprintln(os.Stderr, "policy CLI tests:", err)
 		os.Exit(1)
 	}
 	os.Exit(code)
 }
 
 func setup(m *testing.M) (int, error) {
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		return 0, err
-	}
+	root := clitest.Root()
 	repoRoot = root
 	pulumiCLI = os.Getenv("PULUMI")
 	if pulumiCLI == "" {

@@ -1,13 +1,14 @@
-package datatiers_test
+package platform_test
 
 import (
 	"testing"
 
 	"github.com/cats-analytics/cats-analytics/components/database"
+	"github.com/cats-analytics/cats-analytics/domain/catsinfo"
 )
 
 func TestDatabase(t *testing.T) {
-	for _, stack := range stacks {
+	for _, stack := range environments {
 		t.Run(stack, func(t *testing.T) {
 			rec := run(t, stack, nil)
 			prod := stack == "prod"
@@ -33,7 +34,7 @@ func TestDatabase(t *testing.T) {
 				t.Fatalf("cats-info needs the municipality/time GSI, got %d indexes", len(gsis))
 			}
 			g := gsis[0]
-			if str(get(g, "name")) != database.IndexByMunicipalityTime || str(get(g, "hashKey")) != "municipality_code" ||
+			if str(get(g, "name")) != catsinfo.IndexByMunicipalityTime || str(get(g, "hashKey")) != "municipality_code" ||
 				str(get(g, "rangeKey")) != "timestamp" || str(get(g, "projectionType")) != "ALL" {
 				t.Errorf("the GSI must answer 'all records of a municipality in a time range' (municipality_code/timestamp, ALL): %v", g)
 			}
