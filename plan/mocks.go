@@ -149,6 +149,48 @@ func CallResult(token, region string, args resource.PropertyMap) (resource.Prope
 	case "aws:route53/getZone:getZone":
 		name, _ := args["name"].V.(string)
 		return resource.NewPropertyMapFromMap(map[string]any{"id": "ZPLAN", "zoneId": "ZPLAN", "name": name}), nil
+	case "aws:elb/getServiceAccount:getServiceAccount":
+		// As the provider answers: the account Elastic Load Balancing writes
+		// access logs from, in the Regions that opened before August 2022
+		// (docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html);
+		// later Regions have none and use a service principal instead.
+		elbAccounts := map[string]string{
+			"af-south-1":     "098369216593",
+			"ap-east-1":      "754344448648",
+			"ap-northeast-1": "582318560864",
+			"ap-northeast-2": "600734575887",
+			"ap-northeast-3": "383597477331",
+			"ap-south-1":     "718504428378",
+			"ap-southeast-1": "114774131450",
+			"ap-southeast-2": "783225319266",
+			"ap-southeast-3": "589379963580",
+			"ca-central-1":   "985666609251",
+			"cn-north-1":     "638102146993",
+			"cn-northwest-1": "037604701340",
+			"eu-central-1":   "054676820928",
+			"eu-north-1":     "897822967062",
+			"eu-south-1":     "635631232127",
+			"eu-west-1":      "156460612806",
+			"eu-west-2":      "652711504416",
+			"eu-west-3":      "009996457667",
+			"me-south-1":     "076674570225",
+			"sa-east-1":      "507241528517",
+			"us-east-1":      "127311923021",
+			"us-east-2":      "033677994240",
+			"us-gov-east-1":  "190560391635",
+			"us-gov-west-1":  "048591011584",
+			"us-west-1":      "027434742980",
+			"us-west-2":      "797873946194",
+		}
+		r := region
+		if v := args["region"]; v.IsString() && v.StringValue() != "" {
+			r = v.StringValue()
+		}
+		account, ok := elbAccounts[r]
+		if !ok {
+			return nil, fmt.Errorf("plan: Elastic Load Balancing has no access-log account in %s: a Region opened since August 2022 takes the logdelivery.elasticloadbalancing.amazonaws.com service principal", r)
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": account, "arn": "arn:aws:iam::" + account + ":root", "region": r}), nil
 	case "aws:iam/getPolicyDocument:getPolicyDocument":
 		return resource.NewPropertyMapFromMap(map[string]any{"id": "plan", "json": `{"Version":"2012-10-17","Statement":[]}`}), nil
 	}

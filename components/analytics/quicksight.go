@@ -119,7 +119,7 @@ func newQuickSight(ctx *pulumi.Context, name string, args AnalyticsArgs, a *Anal
 	return nil
 }
 
-// The dashboard's data set identifier and field ids.
+// The dashboard's data set identifier.
 const dataSetIdentifier = "cats"
 
 func column(name string) pulumi.Map {
@@ -130,43 +130,52 @@ func title(text string) pulumi.Map {
 	return pulumi.Map{"formatText": pulumi.Map{"plainText": pulumi.String(text)}}
 }
 
+// fieldID names a field of a visual. QuickSight requires a FieldId to be
+// unique within its visual, and filters, actions and conditional formats
+// refer to fields by id across the whole definition, so each id carries its
+// visual's id and no two fields of the dashboard share one.
+func fieldID(visualID, column string) string { return visualID + "." + column }
+
 // dashboardDefinition is a one-sheet dashboard: records by district and event
 // type, and records over time by event type.
 func dashboardDefinition(dataSetArn pulumi.StringInput) pulumi.Map {
-	records := pulumi.Array{pulumi.Map{"numericalMeasureField": pulumi.Map{
-		"fieldId":             pulumi.String("records-sum"),
-		"column":              column("records"),
-		"aggregationFunction": pulumi.Map{"simpleNumericalAggregation": pulumi.String("SUM")},
-	}}}
-	eventType := func(id string) pulumi.Array {
-		return pulumi.Array{pulumi.Map{"categoricalDimensionField": pulumi.Map{
-			"fieldId": pulumi.String(id), "column": column("event_type"),
+	records := func(visualID string) pulumi.Array {
+		return pulumi.Array{pulumi.Map{"numericalMeasureField": pulumi.Map{
+			"fieldId":             pulumi.String(fieldID(visualID, "records")),
+			"column":              column("records"),
+			"aggregationFunction": pulumi.Map{"simpleNumericalAggregation": pulumi.String("SUM")},
 		}}}
 	}
+	eventType := func(visualID string) pulumi.Array {
+		return pulumi.Array{pulumi.Map{"categoricalDimensionField": pulumi.Map{
+			"fieldId": pulumi.String(fieldID(visualID, "event_type")), "column": column("event_type"),
+		}}}
+	}
+	const byDistrictID, overTimeID = "records-by-district", "records-over-time"
 	byDistrict := pulumi.Map{"barChartVisual": pulumi.Map{
-		"visualId": pulumi.String("records-by-district"),
+		"visualId": pulumi.String(byDistrictID),
 		"title":    title("地区別の報告件数"),
 		"chartConfiguration": pulumi.Map{
 			"orientation": pulumi.String("HORIZONTAL"),
 			"fieldWells": pulumi.Map{"barChartAggregatedFieldWells": pulumi.Map{
 				"category": pulumi.Array{pulumi.Map{"categoricalDimensionField": pulumi.Map{
-					"fieldId": pulumi.String("district"), "column": column("district"),
+					"fieldId": pulumi.String(fieldID(byDistrictID, "district")), "column": column("district"),
 				}}},
-				"values": records,
-				"colors": eventType("event-type-bar"),
+				"values": records(byDistrictID),
+				"colors": eventType(byDistrictID),
 			}},
 		},
 	}}
 	overTime := pulumi.Map{"lineChartVisual": pulumi.Map{
-		"visualId": pulumi.String("records-over-time"),
+		"visualId": pulumi.String(overTimeID),
 		"title":    title("週別の報告件数"),
 		"chartConfiguration": pulumi.Map{
 			"fieldWells": pulumi.Map{"lineChartAggregatedFieldWells": pulumi.Map{
 				"category": pulumi.Array{pulumi.Map{"dateDimensionField": pulumi.Map{
-					"fieldId": pulumi.String("day"), "column": column("day"), "dateGranularity": pulumi.String("WEEK"),
+					"fieldId": pulumi.String(fieldID(overTimeID, "day")), "column": column("day"), "dateGranularity": pulumi.String("WEEK"),
 				}}},
-				"values": records,
-				"colors": eventType("event-type-line"),
+				"values": records(overTimeID),
+				"colors": eventType(overTimeID),
 			}},
 		},
 	}}

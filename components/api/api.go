@@ -336,28 +336,31 @@ func writeFunction(ctx *pulumi.Context, name string, args ApiArgs, code pulumi.A
 		KmsKeyId:        args.LogsKeyArn,
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the write path's log group: %w", err)
 	}
+	// Lambda documents no confused-deputy condition for an execution role's
+	// trust (docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html),
+	// and a condition on a key Lambda does not send would stop the function.
 	role, err := iam.NewRole(ctx, name+"-writer-role", &iam.RoleArgs{
 		Name:             pulumi.String(fnName),
 		Description:      pulumi.String("cats-api write path: cats-info items and the data stream, nothing else"),
-		AssumeRolePolicy: iamdoc.AssumeRole("lambda.amazonaws.com", args.AccountID),
+		AssumeRolePolicy: iamdoc.AssumeRole("lambda.amazonaws.com", nil),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the write path's role: %w", err)
 	}
 	policy, err := iam.NewRolePolicy(ctx, name+"-writer-policy", &iam.RolePolicyArgs{
 		Role:   role.ID(),
 		Policy: WriterPolicy(logGroup.Arn, args.TableArn, args.StreamArn, args.DataKeyArn),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the write path's policy: %w", err)
 	}
 	env := pulumi.StringMap{"TABLE_NAME": args.TableName, "STREAM_NAME": args.StreamName}
 	if args.MunicipalityCode != "" {
 		env["MUNICIPALITY_CODE"] = pulumi.String(args.MunicipalityCode)
 	}
-	return lambda.NewFunction(ctx, name+"-writer", &lambda.FunctionArgs{
+	fn, err := lambda.NewFunction(ctx, name+"-writer", &lambda.FunctionArgs{
 		Name:           pulumi.String(fnName),
 		Description:    pulumi.String("cats-api write path: POST, PUT, DELETE of cat records"),
 		Role:           role.Arn,
@@ -375,6 +378,10 @@ func writeFunction(ctx *pulumi.Context, name string, args ApiArgs, code pulumi.A
 			LogGroup:  logGroup.Name,
 		},
 	}, parent, pulumi.DependsOn([]pulumi.Resource{logGroup, policy}))
+	if err != nil {
+		return nil, fmt.Errorf("create the write path's function: %w", err)
+	}
+	return fn, nil
 }
 
 // WriterPolicy is the write path's whole permission set: its own log group,
@@ -412,13 +419,17 @@ func WriterPolicy(logGroupArn, tableArn, streamArn, dataKeyArn pulumi.StringInpu
 
 // dynamoDBReadRole is the role API Gateway assumes to read cats-info for GET.
 func dynamoDBReadRole(ctx *pulumi.Context, name string, args ApiArgs, parent pulumi.ResourceOption) (*iam.Role, error) {
+	// API Gateway documents its integration credentials' trust without a
+	// condition (docs.aws.amazon.com/apigateway/latest/developerguide/integrating-api-with-aws-services-s3.html,
+	// "Set up IAM permissions for the API"): it does not document sending
+	// aws:SourceArn or aws:SourceAccount when it assumes the role.
 	role, err := iam.NewRole(ctx, name+"-read-role", &iam.RoleArgs{
 		Name:             pulumi.String(args.Namer.PerStack("cats-api-read")),
 		Description:      pulumi.String("cats-api GET: read cats-info, nothing else"),
-		AssumeRolePolicy: iamdoc.AssumeRole("apigateway.amazonaws.com", args.AccountID),
+		AssumeRolePolicy: iamdoc.AssumeRole("apigateway.amazonaws.com", nil),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the read role: %w", err)
 	}
 	_, err = iam.NewRolePolicy(ctx, name+"-read-policy", &iam.RolePolicyArgs{
 		Role: role.ID(),
@@ -435,7 +446,10 @@ func dynamoDBReadRole(ctx *pulumi.Context, name string, args ApiArgs, parent pul
 			},
 		),
 	}, parent)
-	return role, err
+	if err != nil {
+		return nil, fmt.Errorf("create the read role's policy: %w", err)
+	}
+	return role, nil
 }
 
 // readIntegration sends a GET straight to DynamoDB through a mapping template.
@@ -541,22 +555,30 @@ func writeIntegration(ctx *pulumi.Context, logical string, r route, restAPI *api
 
 // accountSettings gives API Gateway (account-wide) the role it writes CloudWatch Logs with.
 func accountSettings(ctx *pulumi.Context, name string, args ApiArgs, parent pulumi.ResourceOption) (*apigateway.Account, error) {
+	// API Gateway's account-level CloudWatch Logs role is documented without a
+	// condition (docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html);
+	// a condition on a key it does not send would deny it the role (IAM
+	// evaluates StringEquals on a missing key as false).
 	role, err := iam.NewRole(ctx, name+"-cloudwatch-role", &iam.RoleArgs{
 		Name:             pulumi.String(args.Namer.PerStack("cats-apigateway-logs")),
 		Description:      pulumi.String("API Gateway (account-wide) writes access and execution logs"),
-		AssumeRolePolicy: iamdoc.AssumeRole("apigateway.amazonaws.com", args.AccountID),
+		AssumeRolePolicy: iamdoc.AssumeRole("apigateway.amazonaws.com", nil),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create API Gateway's CloudWatch Logs role: %w", err)
 	}
 	attachment, err := iam.NewRolePolicyAttachment(ctx, name+"-cloudwatch-role-managed", &iam.RolePolicyAttachmentArgs{
 		Role:      role.Name,
 		PolicyArn: pulumi.String("arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("attach AmazonAPIGatewayPushToCloudWatchLogs: %w", err)
 	}
-	return apigateway.NewAccount(ctx, name+"-account", &apigateway.AccountArgs{
+	account, err := apigateway.NewAccount(ctx, name+"-account", &apigateway.AccountArgs{
 		CloudwatchRoleArn: role.Arn,
 	}, parent, pulumi.DependsOn([]pulumi.Resource{attachment}))
+	if err != nil {
+		return nil, fmt.Errorf("set API Gateway's CloudWatch Logs role: %w", err)
+	}
+	return account, nil
 }

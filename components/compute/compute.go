@@ -25,6 +25,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecs"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/elb"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/route53"
@@ -264,13 +265,15 @@ func NewCompute(ctx *pulumi.Context, name string, args ComputeArgs, opts ...pulu
 
 // hosts is the ECS container instances: a launch template and the Auto Scaling group.
 func hosts(ctx *pulumi.Context, name, clusterName string, args ComputeArgs, parent pulumi.ResourceOption) (*autoscaling.Group, error) {
+	// EC2 documents an instance role's trust without a condition
+	// (docs.aws.amazon.com/AmazonECS/latest/developerguide/instance_IAM_role.html).
 	role, err := iam.NewRole(ctx, name+"-host-role", &iam.RoleArgs{
 		Name:             pulumi.String(args.Namer.PerStack("cats-ecs-host")),
 		Description:      pulumi.String("ECS container instances: the ECS agent and Session Manager (no SSH)"),
-		AssumeRolePolicy: iamdoc.AssumeRole("ec2.amazonaws.com", ""),
+		AssumeRolePolicy: iamdoc.AssumeRole("ec2.amazonaws.com", nil),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the host role: %w", err)
 	}
 	for _, managed := range []string{
 		"arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role",
@@ -279,7 +282,7 @@ func hosts(ctx *pulumi.Context, name, clusterName string, args ComputeArgs, pare
 		if _, err := iam.NewRolePolicyAttachment(ctx, fmt.Sprintf("%s-host-role-%s", name, path.Base(managed)), &iam.RolePolicyAttachmentArgs{
 			Role: role.Name, PolicyArn: pulumi.String(managed),
 		}, parent); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("attach %s to the host role: %w", managed, err)
 		}
 	}
 	profile, err := iam.NewInstanceProfile(ctx, name+"-host-profile", &iam.InstanceProfileArgs{
@@ -287,7 +290,7 @@ func hosts(ctx *pulumi.Context, name, clusterName string, args ComputeArgs, pare
 		Role: role.Name,
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the host instance profile: %w", err)
 	}
 	userData := fmt.Sprintf("#!/bin/bash\ncat >> /etc/ecs/ecs.config <<'EOF'\nECS_CLUSTER=%s\nECS_ENABLE_TASK_IAM_ROLE=true\nECS_AWSVPC_BLOCK_IMDS=true\nEOF\n", clusterName)
 	var tagSpecs ec2.LaunchTemplateTagSpecificationArray
@@ -325,9 +328,9 @@ func hosts(ctx *pulumi.Context, name, clusterName string, args ComputeArgs, pare
 		UpdateDefaultVersion: pulumi.Bool(true),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the host launch template: %w", err)
 	}
-	return autoscaling.NewGroup(ctx, name+"-asg", &autoscaling.GroupArgs{
+	group, err := autoscaling.NewGroup(ctx, name+"-asg", &autoscaling.GroupArgs{
 		Name:               pulumi.String(args.Namer.PerStack("cats-ecs-hosts")),
 		MinSize:            pulumi.Int(args.Compute.MinInstances), // seed §4: 最小2台
 		MaxSize:            pulumi.Int(args.Compute.MaxInstances), // seed §4: 最大10台
@@ -348,6 +351,10 @@ func hosts(ctx *pulumi.Context, name, clusterName string, args ComputeArgs, pare
 			Preferences: &autoscaling.GroupInstanceRefreshPreferencesArgs{MinHealthyPercentage: pulumi.Int(50)},
 		},
 	}, parent, pulumi.IgnoreChanges([]string{"desiredCapacity"}))
+	if err != nil {
+		return nil, fmt.Errorf("create the host Auto Scaling group: %w", err)
+	}
+	return group, nil
 }
 
 // task is the application's task definition (seed §4 タスク定義: Docker コンテナ).
@@ -359,35 +366,43 @@ func task(ctx *pulumi.Context, name string, args ComputeArgs, parent pulumi.Reso
 		KmsKeyId:        args.LogsKeyArn,
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the application's log group: %w", err)
 	}
+	// ECS documents the task execution role's trust without a condition
+	// (docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html):
+	// the agent pulls the image and writes the logs with it, and a condition on a
+	// key ECS does not send there would stop every task from starting.
 	execRole, err := iam.NewRole(ctx, name+"-execution-role", &iam.RoleArgs{
 		Name:             pulumi.String(args.Namer.PerStack("cats-app-execution")),
 		Description:      pulumi.String("ECS pulls the application image and writes its logs"),
-		AssumeRolePolicy: iamdoc.AssumeRole("ecs-tasks.amazonaws.com", args.AccountID),
+		AssumeRolePolicy: iamdoc.AssumeRole("ecs-tasks.amazonaws.com", nil),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the task execution role: %w", err)
 	}
 	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-execution-role-managed", &iam.RolePolicyAttachmentArgs{
 		Role: execRole.Name, PolicyArn: pulumi.String("arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"),
 	}, parent); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("attach AmazonECSTaskExecutionRolePolicy: %w", err)
 	}
 	// The application itself calls no AWS API: its role has no permissions.
+	// Its trust is the one ECS documents against the confused deputy: tasks of
+	// this account and region only (docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html).
+	taskTrust := iamdoc.SourceAccount(args.AccountID)
+	taskTrust["ArnLike"] = map[string]any{"aws:SourceArn": fmt.Sprintf("arn:aws:ecs:%s:%s:*", args.Region, args.AccountID)}
 	taskRole, err := iam.NewRole(ctx, name+"-task-role", &iam.RoleArgs{
 		Name:             pulumi.String(args.Namer.PerStack("cats-app-task")),
 		Description:      pulumi.String("The application's own identity: no AWS permissions"),
-		AssumeRolePolicy: iamdoc.AssumeRole("ecs-tasks.amazonaws.com", args.AccountID),
+		AssumeRolePolicy: iamdoc.AssumeRole("ecs-tasks.amazonaws.com", taskTrust),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the task role: %w", err)
 	}
 	containers, err := ContainerDefinitions(args.Compute, "/ecs/"+family, args.Region)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("write the container definitions: %w", err)
 	}
-	return ecs.NewTaskDefinition(ctx, name+"-task", &ecs.TaskDefinitionArgs{
+	taskDef, err := ecs.NewTaskDefinition(ctx, name+"-task", &ecs.TaskDefinitionArgs{
 		Family:                  pulumi.String(family),
 		NetworkMode:             pulumi.String("awsvpc"), // each task its own interface and cats-app-sg
 		RequiresCompatibilities: pulumi.StringArray{pulumi.String("EC2")},
@@ -401,6 +416,10 @@ func task(ctx *pulumi.Context, name string, args ComputeArgs, parent pulumi.Reso
 			CpuArchitecture:       pulumi.String("X86_64"), // t3 hosts
 		},
 	}, parent, pulumi.DependsOn([]pulumi.Resource{logGroup}))
+	if err != nil {
+		return nil, fmt.Errorf("create the task definition: %w", err)
+	}
+	return taskDef, nil
 }
 
 // ContainerDefinitions is the task's one container: the configured image on
@@ -520,20 +539,46 @@ func loadBalancer(ctx *pulumi.Context, name string, args ComputeArgs, tier pulum
 
 const albLogPrefix = "alb"
 
-// elbAccounts are the Elastic Load Balancing accounts that write access logs
-// in the regions that predate the log-delivery service principal.
-var elbAccounts = map[string]string{
-	"ap-northeast-1": "582318560864",
-	"ap-northeast-3": "383597477331",
-	"us-east-1":      "127311923021",
-	"us-west-2":      "797873946194",
-	"eu-west-1":      "156460612806",
+// elbAccountRegions are the Regions that opened before August 2022. There
+// Elastic Load Balancing writes an ALB's access logs as an account of its own
+// in each Region, which the provider knows (elb.GetServiceAccount); in every
+// Region opened since, it writes them as the log-delivery service principal
+// (docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html,
+// "Attach a policy to your S3 bucket"). The set is closed, so a Region AWS
+// opens later needs no change here: it gets the service principal.
+var elbAccountRegions = []string{
+	"af-south-1", "ap-east-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1",
+	"ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ca-central-1", "cn-north-1", "cn-northwest-1",
+	"eu-central-1", "eu-north-1", "eu-south-1", "eu-west-1", "eu-west-2", "eu-west-3", "me-south-1",
+	"sa-east-1", "us-east-1", "us-east-2", "us-gov-east-1", "us-gov-west-1", "us-west-1", "us-west-2",
+}
+
+// ELBLogDeliveryService is the service principal that writes access logs in
+// the Regions opened since August 2022.
+const ELBLogDeliveryService = "logdelivery.elasticloadbalancing.amazonaws.com"
+
+// albLogWriter is the principal AWS documents as the writer of a Region's ALB
+// access logs: the Region's Elastic Load Balancing account where there is one,
+// else the log-delivery service principal.
+func albLogWriter(ctx *pulumi.Context, region string, opts ...pulumi.InvokeOption) (map[string]any, error) {
+	if !slices.Contains(elbAccountRegions, region) {
+		return map[string]any{"Service": ELBLogDeliveryService}, nil
+	}
+	account, err := elb.GetServiceAccount(ctx, &elb.GetServiceAccountArgs{Region: &region}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("look up the Elastic Load Balancing account of %s: %w", region, err)
+	}
+	return map[string]any{"AWS": account.Arn}, nil
 }
 
 // accessLogBucket is the private bucket the ALB writes its access logs to.
 // ALB log delivery supports only SSE-S3, so it is AES-256.
 func accessLogBucket(ctx *pulumi.Context, name string, args ComputeArgs, tier pulumi.Resource) (*storage.PrivateBucket, error) {
 	bucketName, err := args.Namer.Global("cats-alb-logs")
+	if err != nil {
+		return nil, fmt.Errorf("name the access log bucket: %w", err)
+	}
+	writer, err := albLogWriter(ctx, args.Region, pulumi.Parent(tier))
 	if err != nil {
 		return nil, err
 	}
@@ -542,11 +587,11 @@ func accessLogBucket(ctx *pulumi.Context, name string, args ComputeArgs, tier pu
 		Retain:     args.Prod,
 		Parent:     tier,
 		PolicyStatements: func(arn pulumi.StringOutput) []iamdoc.Statement {
-			return ALBLogStatements(arn, args.Region, args.AccountID)
+			return []iamdoc.Statement{ALBLogStatement(arn, writer, args.AccountID)}
 		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the access log bucket: %w", err)
 	}
 	if _, err := s3.NewBucketLifecycleConfigurationV2(ctx, name+"-alb-logs-lifecycle", &s3.BucketLifecycleConfigurationV2Args{
 		Bucket: bucket.Bucket.ID(),
@@ -560,29 +605,20 @@ func accessLogBucket(ctx *pulumi.Context, name string, args ComputeArgs, tier pu
 			},
 		}},
 	}, pulumi.Parent(tier)); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("expire old access logs: %w", err)
 	}
 	return bucket, nil
 }
 
-// ALBLogStatements let Elastic Load Balancing write the access logs, and nothing else.
-func ALBLogStatements(bucketArn pulumi.StringOutput, region, accountID string) []iamdoc.Statement {
-	logs := []pulumi.StringInput{pulumi.Sprintf("%s/%s/AWSLogs/%s/*", bucketArn, albLogPrefix, accountID)}
-	statements := []iamdoc.Statement{{
-		Sid:       "LogDeliveryWrite",
-		Principal: map[string]any{"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
+// ALBLogStatement lets the Region's log writer put the access logs under the
+// stack's prefix, and nothing else.
+func ALBLogStatement(bucketArn pulumi.StringOutput, writer map[string]any, accountID string) iamdoc.Statement {
+	return iamdoc.Statement{
+		Sid:       "ElbLogDeliveryWrite",
+		Principal: writer,
 		Actions:   []string{"s3:PutObject"},
-		Resources: logs,
-	}}
-	if account, ok := elbAccounts[region]; ok {
-		statements = append(statements, iamdoc.Statement{
-			Sid:       "ElbAccountWrite",
-			Principal: map[string]any{"AWS": "arn:aws:iam::" + account + ":root"},
-			Actions:   []string{"s3:PutObject"},
-			Resources: logs,
-		})
+		Resources: []pulumi.StringInput{pulumi.Sprintf("%s/%s/AWSLogs/%s/*", bucketArn, albLogPrefix, accountID)},
 	}
-	return statements
 }
 
 // taskScaling keeps the service's average CPU near TaskCPUTarget with between

@@ -3,6 +3,7 @@ package compute_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -229,5 +230,57 @@ func TestComputeArgsAreChecked(t *testing.T) {
 	}
 	if len(rec.Resources) != 0 {
 		t.Errorf("%d resources registered before the arguments were checked", len(rec.Resources))
+	}
+}
+
+// TestALBLogWriterFollowsTheRegion: the access log bucket admits the writer
+// AWS documents for the stack's Region — the Region's Elastic Load Balancing
+// account (from elb.GetServiceAccount) where the Region opened before August
+// 2022, the log-delivery service principal in later Regions — and no other
+// principal, so logs are delivered in any Region and nobody else may write.
+func TestALBLogWriterFollowsTheRegion(t *testing.T) {
+	for _, tc := range []struct {
+		region string
+		writer map[string]any
+	}{
+		{"ap-northeast-1", map[string]any{"AWS": "arn:aws:iam::582318560864:root"}},
+		{"us-east-1", map[string]any{"AWS": "arn:aws:iam::127311923021:root"}},
+		{"ap-south-2", map[string]any{"Service": compute.ELBLogDeliveryService}}, // Hyderabad, 2022-11
+		{"ca-west-1", map[string]any{"Service": compute.ELBLogDeliveryService}},  // Calgary, 2023-12
+	} {
+		t.Run(tc.region, func(t *testing.T) {
+			args := testArgs(t, "dev", false)
+			args.Region = tc.region
+			rec := run(t, "dev", args)
+			policy, ok := rec.Find("aws:s3/bucketPolicy:BucketPolicy", "cats-compute-alb-logs-policy")
+			if !ok {
+				t.Fatal("the ALB log bucket has no policy: Elastic Load Balancing could not deliver (FSBP ELB.5)")
+			}
+			var doc struct {
+				Statement []struct {
+					Effect    string
+					Principal map[string]any
+					Action    []string
+					Resource  []string
+				}
+			}
+			if err := json.Unmarshal([]byte(policy.Str("policy")), &doc); err != nil {
+				t.Fatal(err)
+			}
+			var writers []map[string]any
+			for _, s := range doc.Statement {
+				if s.Effect == "Deny" {
+					continue
+				}
+				writers = append(writers, s.Principal)
+				if strings.Join(s.Action, ",") != "s3:PutObject" || len(s.Resource) != 1 ||
+					!strings.HasSuffix(s.Resource[0], "/alb/AWSLogs/"+harness.AccountID+"/*") {
+					t.Errorf("log writer may %v on %v, want s3:PutObject under alb/AWSLogs/<account>/ only", s.Action, s.Resource)
+				}
+			}
+			if len(writers) != 1 || !reflect.DeepEqual(writers[0], tc.writer) {
+				t.Errorf("in %s the log bucket admits %v, want only %v as AWS documents for the Region", tc.region, writers, tc.writer)
+			}
+		})
 	}
 }

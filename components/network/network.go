@@ -315,14 +315,21 @@ func flowLogs(ctx *pulumi.Context, name string, args NetworkArgs, vpcID pulumi.S
 		KmsKeyId:        args.LogsKeyArn,
 	}, parent)
 	if err != nil {
-		return err
+		return fmt.Errorf("create the flow log group: %w", err)
+	}
+	// The trust VPC Flow Logs documents against the confused deputy: this
+	// account's flow logs only (docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html;
+	// the flow log's id is not known before the role exists, hence the wildcard).
+	trust := iamdoc.Condition{
+		"StringEquals": {"aws:SourceAccount": args.AccountID},
+		"ArnLike":      {"aws:SourceArn": fmt.Sprintf("arn:aws:ec2:%s:%s:vpc-flow-log/*", args.Region, args.AccountID)},
 	}
 	role, err := iam.NewRole(ctx, name+"-flow-logs-role", &iam.RoleArgs{
 		Name:             pulumi.String(args.Namer.PerStack("cats-flow-logs")),
-		AssumeRolePolicy: iamdoc.AssumeRole("vpc-flow-logs.amazonaws.com", args.AccountID),
+		AssumeRolePolicy: iamdoc.AssumeRole("vpc-flow-logs.amazonaws.com", trust),
 	}, parent)
 	if err != nil {
-		return err
+		return fmt.Errorf("create the flow logs role: %w", err)
 	}
 	policy, err := iam.NewRolePolicy(ctx, name+"-flow-logs-role-policy", &iam.RolePolicyArgs{
 		Role: role.ID(),
@@ -332,7 +339,7 @@ func flowLogs(ctx *pulumi.Context, name string, args NetworkArgs, vpcID pulumi.S
 		}),
 	}, parent)
 	if err != nil {
-		return err
+		return fmt.Errorf("create the flow logs role policy: %w", err)
 	}
 	_, err = ec2.NewFlowLog(ctx, name+"-flow-log", &ec2.FlowLogArgs{
 		VpcId:              vpcID,
@@ -341,7 +348,10 @@ func flowLogs(ctx *pulumi.Context, name string, args NetworkArgs, vpcID pulumi.S
 		LogDestination:     group.Arn,
 		IamRoleArn:         role.Arn,
 	}, parent, pulumi.DependsOn([]pulumi.Resource{policy}))
-	return err
+	if err != nil {
+		return fmt.Errorf("create the VPC flow log: %w", err)
+	}
+	return nil
 }
 
 // gatewayEndpoints keep S3 and DynamoDB traffic inside AWS's network: free, and

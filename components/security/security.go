@@ -324,7 +324,7 @@ func newTrail(ctx *pulumi.Context, name string, args SecurityArgs, logsKey *kms.
 	trailArn := fmt.Sprintf("arn:aws:cloudtrail:%s:%s:trail/%s", args.Region, args.AccountID, trailName)
 	bucketName, err := args.Namer.Global("cats-trail-logs")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("name the trail bucket: %w", err)
 	}
 	service := func(svc string) map[string]any { return map[string]any{"Service": svc} }
 	bucket, err := storage.NewPrivateBucket(ctx, name+"-trail-bucket", storage.PrivateBucketArgs{
@@ -364,7 +364,7 @@ func newTrail(ctx *pulumi.Context, name string, args SecurityArgs, logsKey *kms.
 		},
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("create the trail bucket: %w", err)
 	}
 
 	logGroup, err := cloudwatch.NewLogGroup(ctx, name+"-trail-logs", &cloudwatch.LogGroupArgs{
@@ -373,14 +373,18 @@ func newTrail(ctx *pulumi.Context, name string, args SecurityArgs, logsKey *kms.
 		KmsKeyId:        logsKey.Arn,
 	}, opts...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("create the trail log group: %w", err)
 	}
+	// No condition: CloudTrail documents that its CloudWatch Logs role supports
+	// neither aws:SourceArn nor aws:SourceAccount
+	// (docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-required-policy-for-cloudwatch-logs.html),
+	// and a condition on a key it does not send would stop delivery to the log group.
 	role, err := iam.NewRole(ctx, name+"-trail-role", &iam.RoleArgs{
 		Name:             pulumi.String(args.Namer.PerStack("cats-trail-to-logs")),
-		AssumeRolePolicy: iamdoc.AssumeRole("cloudtrail.amazonaws.com", args.AccountID),
+		AssumeRolePolicy: iamdoc.AssumeRole("cloudtrail.amazonaws.com", nil),
 	}, opts...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("create the trail's CloudWatch Logs role: %w", err)
 	}
 	rolePolicy, err := iam.NewRolePolicy(ctx, name+"-trail-role-policy", &iam.RolePolicyArgs{
 		Role: role.ID(),
@@ -390,7 +394,7 @@ func newTrail(ctx *pulumi.Context, name string, args SecurityArgs, logsKey *kms.
 		}),
 	}, opts...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("create the trail's CloudWatch Logs role policy: %w", err)
 	}
 	trail, err := cloudtrail.NewTrail(ctx, name+"-trail", &cloudtrail.TrailArgs{
 		Name:                       pulumi.String(trailName),
@@ -404,7 +408,7 @@ func newTrail(ctx *pulumi.Context, name string, args SecurityArgs, logsKey *kms.
 		EnableLogging:              pulumi.Bool(true),
 	}, with(opts, pulumi.DependsOn([]pulumi.Resource{bucket.Policy, rolePolicy}))...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("create the trail: %w", err)
 	}
 	return trail, bucket, nil
 }
@@ -431,18 +435,20 @@ var configRules = []string{
 }
 
 func newConfigRecorder(ctx *pulumi.Context, name string, args SecurityArgs, bucket *storage.PrivateBucket, logsKey *kms.Key, opts ...pulumi.ResourceOption) error {
+	// AWS Config's documented trust: this account only
+	// (docs.aws.amazon.com/config/latest/developerguide/iamrole-permissions.html#iam-trust-policy).
 	role, err := iam.NewRole(ctx, name+"-config-role", &iam.RoleArgs{
 		Name:             pulumi.String(args.Namer.PerStack("cats-config")),
-		AssumeRolePolicy: iamdoc.AssumeRole("config.amazonaws.com", args.AccountID),
+		AssumeRolePolicy: iamdoc.AssumeRole("config.amazonaws.com", iamdoc.SourceAccount(args.AccountID)),
 	}, opts...)
 	if err != nil {
-		return err
+		return fmt.Errorf("create the AWS Config role: %w", err)
 	}
 	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-config-role-managed", &iam.RolePolicyAttachmentArgs{
 		Role:      role.Name,
 		PolicyArn: pulumi.String("arn:aws:iam::aws:policy/service-role/AWS_ConfigRole"),
 	}, opts...); err != nil {
-		return err
+		return fmt.Errorf("attach AWS_ConfigRole to the AWS Config role: %w", err)
 	}
 	delivery, err := iam.NewRolePolicy(ctx, name+"-config-role-delivery", &iam.RolePolicyArgs{
 		Role: role.ID(),
@@ -457,7 +463,7 @@ func newConfigRecorder(ctx *pulumi.Context, name string, args SecurityArgs, buck
 		),
 	}, opts...)
 	if err != nil {
-		return err
+		return fmt.Errorf("create the AWS Config delivery policy: %w", err)
 	}
 	recorder, err := cfg.NewRecorder(ctx, name+"-config-recorder", &cfg.RecorderArgs{
 		Name:    pulumi.String(args.Namer.PerStack("cats-config")),
@@ -468,7 +474,7 @@ func newConfigRecorder(ctx *pulumi.Context, name string, args SecurityArgs, buck
 		},
 	}, opts...)
 	if err != nil {
-		return err
+		return fmt.Errorf("create the AWS Config recorder: %w", err)
 	}
 	channel, err := cfg.NewDeliveryChannel(ctx, name+"-config-delivery", &cfg.DeliveryChannelArgs{
 		Name:         pulumi.String(args.Namer.PerStack("cats-config")),
@@ -477,13 +483,13 @@ func newConfigRecorder(ctx *pulumi.Context, name string, args SecurityArgs, buck
 		S3KmsKeyArn:  logsKey.Arn,
 	}, with(opts, pulumi.DependsOn([]pulumi.Resource{recorder, bucket.Policy, delivery}))...)
 	if err != nil {
-		return err
+		return fmt.Errorf("create the AWS Config delivery channel: %w", err)
 	}
 	if _, err := cfg.NewRecorderStatus(ctx, name+"-config-recorder-status", &cfg.RecorderStatusArgs{
 		Name:      recorder.Name,
 		IsEnabled: pulumi.Bool(true),
 	}, with(opts, pulumi.DependsOn([]pulumi.Resource{channel}))...); err != nil {
-		return err
+		return fmt.Errorf("enable the AWS Config recorder: %w", err)
 	}
 	for _, rule := range configRules {
 		ruleName := strings.ReplaceAll(strings.ToLower(rule), "_", "-")
@@ -494,7 +500,7 @@ func newConfigRecorder(ctx *pulumi.Context, name string, args SecurityArgs, buck
 				SourceIdentifier: pulumi.String(rule),
 			},
 		}, with(opts, pulumi.DependsOn([]pulumi.Resource{recorder}))...); err != nil {
-			return err
+			return fmt.Errorf("create the AWS Config rule %s: %w", rule, err)
 		}
 	}
 	return nil

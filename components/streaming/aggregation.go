@@ -7,6 +7,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kinesis"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sqs"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
@@ -35,6 +36,25 @@ const (
 	// StartingPosition: a new mapping reads what the stream retains, so no
 	// record written before the function existed goes uncounted.
 	StartingPosition = "TRIM_HORIZON"
+
+	// A batch the function fails on is split in two and retried, so a record
+	// that breaks the handler (it rejects bad data itself; this is for what
+	// still makes it fail, e.g. one too large for memory) is isolated, and the
+	// shard moves on after MaximumRetryAttempts or once a record is
+	// MaximumRecordAgeSeconds old instead of stalling until the stream drops
+	// it. Ten retries leave room to split a 1,000-record batch down to single
+	// records (2^10 > 1,000), should each split count as one, and to ride out
+	// passing S3 errors.
+	MaximumRetryAttempts = 10
+	// MaximumRecordAgeSeconds (6 h) is a quarter of the shortest retention
+	// (dev's 24 h): a record given up on is still in the stream for hours, so
+	// the failure message's sequence numbers can be replayed. Every record is
+	// also in the data lake's raw/ prefix through Firehose, whatever happens
+	// here, so the aggregates can be recomputed from it.
+	MaximumRecordAgeSeconds = 6 * 3600
+	// FailureRetentionSeconds keeps a failure message the 14 days SQS allows,
+	// time to look at it after a holiday.
+	FailureRetentionSeconds = 14 * 24 * 3600
 )
 
 func aggregatorArchive() (pulumi.Archive, string, error) {
@@ -46,8 +66,9 @@ func aggregatorArchive() (pulumi.Archive, string, error) {
 }
 
 type aggregation struct {
-	function *lambda.Function
-	logGroup *cloudwatch.LogGroup
+	function     *lambda.Function
+	logGroup     *cloudwatch.LogGroup
+	failureQueue *sqs.Queue
 }
 
 func newAggregation(ctx *pulumi.Context, name string, args StreamingArgs, stream *kinesis.Stream, archive pulumi.Archive, archiveHash string, parent pulumi.ResourceOption) (*aggregation, error) {
@@ -60,47 +81,29 @@ func newAggregation(ctx *pulumi.Context, name string, args StreamingArgs, stream
 		KmsKeyId:        args.LogsKeyArn,
 	}, parent)
 	if err != nil {
+		return nil, fmt.Errorf("create the aggregation's log group: %w", err)
+	}
+	failures, err := failureQueue(ctx, name, args, parent)
+	if err != nil {
 		return nil, err
 	}
+	// Lambda documents no confused-deputy condition for an execution role's
+	// trust (docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html),
+	// and a condition on a key Lambda does not send would stop the function.
 	role, err := iam.NewRole(ctx, name+"-aggregator-role", &iam.RoleArgs{
 		Name:             pulumi.String(args.Namer.PerStack("cats-data-analysis-role")),
 		Description:      pulumi.String("cats-data-analysis: read the record stream, write aggregates and rejected records to the data lake"),
-		AssumeRolePolicy: iamdoc.AssumeRole("lambda.amazonaws.com", args.AccountID),
+		AssumeRolePolicy: iamdoc.AssumeRole("lambda.amazonaws.com", nil),
 	}, parent)
 	if err != nil {
-		return nil, err
-	}
-	// Least privilege: no wildcard actions, every resource named. Metrics go
-	// out as embedded metric format log lines, so no cloudwatch:PutMetricData.
-	statements := append(readStreamStatements(stream, args), []iamdoc.Statement{
-		{
-			Sid:     "WriteAggregatesAndRejections",
-			Actions: []string{"s3:PutObject"},
-			Resources: []pulumi.StringInput{
-				pulumi.Sprintf("%s/%s*", args.DataLakeArn, aggregator.AggregatesPrefix),
-				pulumi.Sprintf("%s/%s*", args.DataLakeArn, aggregator.ErrorsPrefix),
-			},
-		},
-		{
-			Sid:       "WriteFunctionLogs",
-			Actions:   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
-			Resources: []pulumi.StringInput{pulumi.Sprintf("%s:log-stream:*", logGroup.Arn)},
-		},
-	}...)
-	if args.DataLakeKMSKey != nil {
-		statements = append(statements, iamdoc.Statement{
-			Sid:       "EncryptDataLake",
-			Actions:   []string{"kms:GenerateDataKey"},
-			Resources: []pulumi.StringInput{args.DataLakeKMSKey},
-			Condition: map[string]map[string]any{"StringEquals": {"kms:ViaService": "s3." + args.Region + ".amazonaws.com"}},
-		})
+		return nil, fmt.Errorf("create the aggregation's role: %w", err)
 	}
 	policy, err := iam.NewRolePolicy(ctx, name+"-aggregator-policy", &iam.RolePolicyArgs{
 		Role:   role.ID(),
-		Policy: iamdoc.Document(statements...),
+		Policy: iamdoc.Document(aggregatorStatements(args, stream, logGroup, failures)...),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the aggregation's policy: %w", err)
 	}
 
 	function, err := lambda.NewFunction(ctx, name+"-aggregator", &lambda.FunctionArgs{
@@ -124,7 +127,7 @@ func newAggregation(ctx *pulumi.Context, name string, args StreamingArgs, stream
 		},
 	}, parent, pulumi.DependsOn([]pulumi.Resource{logGroup, policy}))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the aggregation's function: %w", err)
 	}
 	if _, err := lambda.NewEventSourceMapping(ctx, name+"-aggregator-source", &lambda.EventSourceMappingArgs{
 		EventSourceArn:          stream.Arn,
@@ -135,8 +138,93 @@ func newAggregation(ctx *pulumi.Context, name string, args StreamingArgs, stream
 		// One batch per shard at a time, so a shard's window state sees
 		// its records in order.
 		ParallelizationFactor: pulumi.Int(1),
+		// No ReportBatchItemFailures: the handler never fails one record (it
+		// writes bad ones to errors/ and goes on); what fails it, an S3 write or
+		// the window state, fails the whole batch, whose records are all in the
+		// state already, so a partial checkpoint would count them twice.
+		BisectBatchOnFunctionError: pulumi.Bool(true),
+		MaximumRetryAttempts:       pulumi.Int(MaximumRetryAttempts),
+		MaximumRecordAgeInSeconds:  pulumi.Int(MaximumRecordAgeSeconds),
+		DestinationConfig: &lambda.EventSourceMappingDestinationConfigArgs{
+			OnFailure: &lambda.EventSourceMappingDestinationConfigOnFailureArgs{DestinationArn: failures.Arn},
+		},
 	}, parent, pulumi.DependsOn([]pulumi.Resource{policy})); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("map the record stream to the aggregation: %w", err)
 	}
-	return &aggregation{function: function, logGroup: logGroup}, nil
+	return &aggregation{function: function, logGroup: logGroup, failureQueue: failures}, nil
+}
+
+// aggregatorStatements are the aggregation's whole permission set. Least
+// privilege: no wildcard actions, every resource named. Metrics go out as
+// embedded metric format log lines, so no cloudwatch:PutMetricData.
+func aggregatorStatements(args StreamingArgs, stream *kinesis.Stream, logGroup *cloudwatch.LogGroup, failures *sqs.Queue) []iamdoc.Statement {
+	statements := append(readStreamStatements(stream, args), []iamdoc.Statement{
+		{
+			Sid:     "WriteAggregatesAndRejections",
+			Actions: []string{"s3:PutObject"},
+			Resources: []pulumi.StringInput{
+				pulumi.Sprintf("%s/%s*", args.DataLakeArn, aggregator.AggregatesPrefix),
+				pulumi.Sprintf("%s/%s*", args.DataLakeArn, aggregator.ErrorsPrefix),
+			},
+		},
+		{
+			Sid:       "WriteFunctionLogs",
+			Actions:   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
+			Resources: []pulumi.StringInput{pulumi.Sprintf("%s:log-stream:*", logGroup.Arn)},
+		},
+		{
+			// The event source mapping sends a failed batch's description with
+			// the function's role.
+			Sid:       "SendFailures",
+			Actions:   []string{"sqs:SendMessage"},
+			Resources: []pulumi.StringInput{failures.Arn},
+		},
+		{
+			// A sender to an SSE-KMS queue needs both (SQS developer guide,
+			// "Key management": producers need kms:GenerateDataKey and kms:Decrypt).
+			Sid:       "EncryptFailures",
+			Actions:   []string{"kms:GenerateDataKey", "kms:Decrypt"},
+			Resources: []pulumi.StringInput{args.DataKeyArn},
+			Condition: iamdoc.Condition{"StringEquals": {"kms:ViaService": "sqs." + args.Region + ".amazonaws.com"}},
+		},
+	}...)
+	if args.DataLakeKMSKey != nil {
+		statements = append(statements, iamdoc.Statement{
+			Sid:       "EncryptDataLake",
+			Actions:   []string{"kms:GenerateDataKey"},
+			Resources: []pulumi.StringInput{args.DataLakeKMSKey},
+			Condition: iamdoc.Condition{"StringEquals": {"kms:ViaService": "s3." + args.Region + ".amazonaws.com"}},
+		})
+	}
+	return statements
+}
+
+// failureQueue holds the description (shard, sequence numbers, error) of
+// each batch the aggregation gave up on. It is encrypted with the stack's
+// data key rather than SQS-managed keys: the key's policy leaves its use to
+// IAM policies of the account, so the function's role alone can be let in,
+// and a key the stack controls is what every other store of the product uses.
+// It takes TLS only, like the buckets.
+func failureQueue(ctx *pulumi.Context, name string, args StreamingArgs, parent pulumi.ResourceOption) (*sqs.Queue, error) {
+	queueName := args.Namer.PerStack("cats-data-analysis-failures")
+	// The queue's ARN follows from its name, so the TLS-only policy is
+	// written inline with the queue rather than as a resource of its own.
+	arn := fmt.Sprintf("arn:aws:sqs:%s:%s:%s", args.Region, args.AccountID, queueName)
+	queue, err := sqs.NewQueue(ctx, name+"-aggregator-failures", &sqs.QueueArgs{
+		Name:                    pulumi.String(queueName),
+		KmsMasterKeyId:          args.DataKeyArn,
+		MessageRetentionSeconds: pulumi.Int(FailureRetentionSeconds),
+		Policy: iamdoc.Document(iamdoc.Statement{
+			Sid:       "DenyInsecureTransport",
+			Effect:    "Deny",
+			Principal: map[string]any{"AWS": "*"},
+			Actions:   []string{"sqs:*"},
+			Resources: []pulumi.StringInput{pulumi.String(arn)},
+			Condition: iamdoc.Condition{"Bool": {"aws:SecureTransport": "false"}},
+		}),
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("create the on-failure queue: %w", err)
+	}
+	return queue, nil
 }

@@ -81,6 +81,8 @@ type Streaming struct {
 	AggregatorName       pulumi.StringOutput `pulumi:"aggregatorFunctionName"`
 	AggregatorLogGroup   pulumi.StringOutput `pulumi:"aggregatorLogGroup"`
 	AggregatorArchiveSha pulumi.StringOutput `pulumi:"aggregatorSourceCodeHash"`
+	// AggregatorFailureQueue holds the batches the aggregation gave up on.
+	AggregatorFailureQueue pulumi.StringOutput `pulumi:"aggregatorFailureQueue"`
 }
 
 func (a *StreamingArgs) check() error {
@@ -116,7 +118,7 @@ func NewStreaming(ctx *pulumi.Context, name string, args StreamingArgs, opts ...
 	}
 	s := &Streaming{}
 	if err := ctx.RegisterComponentResource(Type, name, s, opts...); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("register %s: %w", name, err)
 	}
 	parent := pulumi.Parent(s)
 
@@ -132,7 +134,7 @@ func NewStreaming(ctx *pulumi.Context, name string, args StreamingArgs, opts ...
 		RetentionPeriod:   pulumi.Int(retention),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the record stream: %w", err)
 	}
 
 	firehose, err := newFirehose(ctx, name, args, stream, parent)
@@ -152,6 +154,7 @@ func NewStreaming(ctx *pulumi.Context, name string, args StreamingArgs, opts ...
 	s.AggregatorName = agg.function.Name
 	s.AggregatorLogGroup = agg.logGroup.Name
 	s.AggregatorArchiveSha = pulumi.String(archiveHash).ToStringOutput()
+	s.AggregatorFailureQueue = agg.failureQueue.Name
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"streamName":               s.StreamName,
 		"streamArn":                s.StreamArn,
@@ -159,6 +162,7 @@ func NewStreaming(ctx *pulumi.Context, name string, args StreamingArgs, opts ...
 		"aggregatorFunctionName":   s.AggregatorName,
 		"aggregatorLogGroup":       s.AggregatorLogGroup,
 		"aggregatorSourceCodeHash": s.AggregatorArchiveSha,
+		"aggregatorFailureQueue":   s.AggregatorFailureQueue,
 	}); err != nil {
 		return nil, fmt.Errorf("register %s outputs: %w", name, err)
 	}
@@ -182,23 +186,27 @@ func newFirehose(ctx *pulumi.Context, name string, args StreamingArgs, stream *k
 		KmsKeyId:        args.LogsKeyArn,
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the Firehose log group: %w", err)
 	}
 	logStream, err := cloudwatch.NewLogStream(ctx, name+"-firehose-delivery-log", &cloudwatch.LogStreamArgs{
 		Name:         pulumi.String("DestinationDelivery"),
 		LogGroupName: logGroup.Name,
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the Firehose delivery log stream: %w", err)
 	}
 
+	// Firehose's documented trust: sts:ExternalId set to the account
+	// (docs.aws.amazon.com/firehose/latest/dev/controlling-access.html,
+	// "Allow Firehose to assume an IAM role"); Firehose passes the stream's
+	// account as the external id when it assumes the role.
 	role, err := iam.NewRole(ctx, name+"-firehose-role", &iam.RoleArgs{
 		Name:             pulumi.String(args.Namer.PerStack("cats-data-stream-role")),
 		Description:      pulumi.String("Firehose cats-data-stream: read the record stream, write Parquet to the data lake"),
-		AssumeRolePolicy: iamdoc.AssumeRole("firehose.amazonaws.com", args.AccountID),
+		AssumeRolePolicy: iamdoc.AssumeRole("firehose.amazonaws.com", iamdoc.Condition{"StringEquals": {"sts:ExternalId": args.AccountID}}),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the Firehose role: %w", err)
 	}
 	statements := append(readStreamStatements(stream, args), []iamdoc.Statement{
 		{
@@ -238,7 +246,7 @@ func newFirehose(ctx *pulumi.Context, name string, args StreamingArgs, stream *k
 		Policy: iamdoc.Document(statements...),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the Firehose policy: %w", err)
 	}
 
 	param := func(n, v string) *kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorParameterArgs {
@@ -250,7 +258,7 @@ func newFirehose(ctx *pulumi.Context, name string, args StreamingArgs, stream *k
 	if args.DataLakeKMSKey != nil {
 		lakeKey = args.DataLakeKMSKey.ToStringOutput()
 	}
-	return kinesis.NewFirehoseDeliveryStream(ctx, name+"-cats-data-stream", &kinesis.FirehoseDeliveryStreamArgs{
+	delivery, err := kinesis.NewFirehoseDeliveryStream(ctx, name+"-cats-data-stream", &kinesis.FirehoseDeliveryStreamArgs{
 		Name:        pulumi.String(deliveryName),
 		Destination: pulumi.String("extended_s3"),
 		// With a Kinesis source, records at rest in Firehose are protected by
@@ -319,6 +327,10 @@ func newFirehose(ctx *pulumi.Context, name string, args StreamingArgs, stream *k
 			},
 		},
 	}, parent, pulumi.DependsOn([]pulumi.Resource{policy}))
+	if err != nil {
+		return nil, fmt.Errorf("create the Firehose delivery stream: %w", err)
+	}
+	return delivery, nil
 }
 
 // readStreamStatements let a consumer (Firehose, the aggregation) read the

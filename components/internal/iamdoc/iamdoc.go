@@ -20,7 +20,7 @@ type Statement struct {
 	Resources []pulumi.StringInput
 	// Condition values are plain JSON values or pulumi.StringInput (e.g. the
 	// ARN of a resource being created, for aws:SourceArn).
-	Condition map[string]map[string]any
+	Condition Condition
 }
 
 type statementJSON struct {
@@ -119,17 +119,26 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// AssumeRole is the trust policy that lets an AWS service assume a role,
-// optionally only on behalf of one account (confused-deputy protection).
-func AssumeRole(service, sourceAccount string) pulumi.StringOutput {
-	s := Statement{
+// Condition is a statement's condition block: operator → key → value.
+type Condition = map[string]map[string]any
+
+// AssumeRole is the trust policy that lets an AWS service assume a role. The
+// condition is the confused-deputy protection the service documents for that
+// role, or nil where it documents none: a condition on a key the service does
+// not send when it assumes the role (aws:SourceAccount, aws:SourceArn) makes
+// the role unusable, so each role states its own, never a shared default.
+func AssumeRole(service string, condition Condition) pulumi.StringOutput {
+	return Document(Statement{
 		Actions:   []string{"sts:AssumeRole"},
 		Principal: map[string]any{"Service": service},
-	}
-	if sourceAccount != "" {
-		s.Condition = map[string]map[string]any{"StringEquals": {"aws:SourceAccount": sourceAccount}}
-	}
-	return Document(s)
+		Condition: condition,
+	})
+}
+
+// SourceAccount is the condition that admits a service only on behalf of one
+// account.
+func SourceAccount(accountID string) Condition {
+	return Condition{"StringEquals": {"aws:SourceAccount": accountID}}
 }
 
 // Str is shorthand for a known resource string.
