@@ -9,6 +9,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/analytics"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 // fieldIDs collects every fieldId under v, in any field well.
@@ -42,7 +43,7 @@ func TestDashboardFieldIDsAreUnique(t *testing.T) {
 	}
 	rec := harness.MustRun(t, "131016-prod", nil, func(ctx *pulumi.Context) error {
 		_, err := analytics.NewAnalytics(ctx, "cats-analytics", analytics.AnalyticsArgs{
-			Namer: namer, AccountID: harness.AccountID, Region: "ap-northeast-1",
+			Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1",
 			DataLakeBucket: pulumi.String("cats-data-lake-131016-prod"), DataLakeArn: pulumi.String("arn:aws:s3:::cats-data-lake-131016-prod"),
 			MunicipalityCode: "131016", Prod: true,
 			QuickSightEnabled: true, QuickSightPrincipal: "arn:aws:quicksight:ap-northeast-1:123456789012:user/default/analyst",

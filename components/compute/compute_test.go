@@ -274,7 +274,7 @@ func TestALBLogWriterFollowsTheRegion(t *testing.T) {
 				}
 				writers = append(writers, s.Principal)
 				if strings.Join(s.Action, ",") != "s3:PutObject" || len(s.Resource) != 1 ||
-					!strings.HasSuffix(s.Resource[0], "/alb/AWSLogs/"+harness.AccountID+"/*") {
+					!strings.HasSuffix(s.Resource[0], "/alb/AWSLogs/"+plan.AccountID+"/*") {
 					t.Errorf("log writer may %v on %v, want s3:PutObject under alb/AWSLogs/<account>/ only", s.Action, s.Resource)
 				}
 			}

@@ -10,9 +10,11 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 	"github.com/cats-analytics/cats-analytics/components/streaming"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
+	"github.com/cats-analytics/cats-analytics/plan"
 )
 
 const dataKey = "arn:aws:kms:ap-northeast-1:123456789012:key/data"
@@ -23,9 +25,17 @@ func runTier(t *testing.T, stack string) *harness.Recording {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The configured values come from config.Parse, the one home of their defaults.
+	c, err := config.Parse(config.DefaultOrganization, config.Project, stack, config.FromMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
 	return harness.MustRun(t, stack, nil, func(ctx *pulumi.Context) error {
 		_, err := streaming.NewStreaming(ctx, "cats-streaming", streaming.StreamingArgs{
-			Namer: namer, AccountID: harness.AccountID, Region: "ap-northeast-1",
+			BufferSizeMB: c.Streaming.BufferSizeMB, BufferIntervalSeconds: c.Streaming.BufferIntervalSeconds,
+			WindowSeconds: c.Streaming.AggregationWindowSeconds, MemoryMB: c.Functions.MemoryMB,
+			TimeoutSeconds: c.Functions.TimeoutSeconds, LogRetentionDays: c.Security.LogRetentionDays,
+			Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1",
 			DataKeyArn:       pulumi.String(dataKey),
 			LogsKeyArn:       pulumi.String("arn:aws:kms:ap-northeast-1:123456789012:key/logs"),
 			DataLakeBucket:   pulumi.String("cats-data-lake-" + stack),
@@ -56,7 +66,7 @@ func statements(t *testing.T, document string) []statement {
 	return doc.Statement
 }
 
-func input(r harness.Resource, path ...string) resource.PropertyValue {
+func input(r plan.Resource, path ...string) resource.PropertyValue {
 	v := resource.NewObjectProperty(r.Inputs)
 	for _, p := range path {
 		if !v.IsObject() {
@@ -115,7 +125,7 @@ func TestAggregationGivesUpOnABadBatch(t *testing.T) {
 			for _, s := range statements(t, queue.Str("policy")) {
 				tlsOnly = tlsOnly || (s.Effect == "Deny" && s.Principal["AWS"] == "*" &&
 					reflect.DeepEqual(s.Action, []string{"sqs:*"}) &&
-					reflect.DeepEqual(s.Resource, []string{"arn:aws:sqs:ap-northeast-1:" + harness.AccountID + ":" + queue.Str("name")}) &&
+					reflect.DeepEqual(s.Resource, []string{"arn:aws:sqs:ap-northeast-1:" + plan.AccountID + ":" + queue.Str("name")}) &&
 					s.Condition["Bool"]["aws:SecureTransport"] == "false")
 			}
 			if !tlsOnly {
@@ -126,7 +136,7 @@ func TestAggregationGivesUpOnABadBatch(t *testing.T) {
 			if !ok {
 				t.Fatal("no aggregator role")
 			}
-			var policy harness.Resource
+			var policy plan.Resource
 			for _, p := range rec.ByType("aws:iam/rolePolicy:RolePolicy") {
 				if p.Str("role") == role.ID {
 					policy = p
