@@ -133,8 +133,6 @@ func (p *Provider) Configure(ctx context.Context, req *pulumirpc.ConfigureReques
 	region := envRegion()
 	if r := args["region"]; r.IsString() {
 		region = r.StringValue()
-	} else if r, ok := req.GetVariables()["aws:config:region"]; ok {
-		region = r
 	}
 	if region == "" {
 		return nil, standin.Errorf("the region is required: set aws:region in the stack's configuration")
@@ -153,8 +151,9 @@ func (p *Provider) currentRegion() string {
 	return p.region
 }
 
-// log sends a message to the engine. Messages name resources and
-// operations, never property values (which may be secrets).
+// log sends a message to the engine. It never holds a property value (one
+// may be a secret). Operations are not logged: the engine reports them, and
+// a message per resource would flood every deployment's event stream.
 func (p *Provider) log(ctx context.Context, sev diag.Severity, urn resource.URN, msg string) {
 	if p.host != nil {
 		_ = p.host.Log(ctx, sev, urn, msg) // a lost log line must not fail the operation
@@ -229,7 +228,7 @@ func previewOutputs(typ, name, region string, inputs resource.PropertyMap) resou
 }
 
 // Create makes a resource in the stand-in's directory.
-func (p *Provider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
+func (p *Provider) Create(_ context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
 	urn, typ, name := req.GetUrn(), typeOf(req.GetUrn(), req.GetType()), nameOf(req.GetUrn(), req.GetName())
 	inputs, err := unmarshal(req.GetProperties())
 	if err != nil {
@@ -255,7 +254,6 @@ func (p *Provider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*p
 		Inputs: inputs, Outputs: outputs}); err != nil {
 		return nil, err
 	}
-	p.log(ctx, diag.Debug, resource.URN(urn), fmt.Sprintf("%screated %s %s (id %s)", standin.Prefix, typ, name, id))
 	props, err := marshal(outputs)
 	if err != nil {
 		return nil, err
@@ -328,7 +326,7 @@ func (p *Provider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumir
 }
 
 // Update changes a resource in place.
-func (p *Provider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
+func (p *Provider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
 	urn, id := req.GetUrn(), req.GetId()
 	typ, name := typeOf(urn, req.GetType()), nameOf(urn, req.GetName())
 	olds, err := unmarshal(req.GetOlds())
@@ -368,7 +366,6 @@ func (p *Provider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*p
 		Inputs: news, Outputs: outputs}); err != nil {
 		return nil, err
 	}
-	p.log(ctx, diag.Debug, resource.URN(urn), fmt.Sprintf("%supdated %s %s (id %s)", standin.Prefix, typ, name, id))
 	props, err := marshal(outputs)
 	if err != nil {
 		return nil, err
@@ -377,7 +374,7 @@ func (p *Provider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*p
 }
 
 // Delete removes a resource from the stand-in's directory.
-func (p *Provider) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
+func (p *Provider) Delete(_ context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
 	urn := req.GetUrn()
 	if err := p.store.InjectedFailure(standin.OpDelete, urn); err != nil {
 		return nil, err
@@ -385,7 +382,6 @@ func (p *Provider) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*e
 	if err := p.store.Delete(urn, req.GetId()); err != nil {
 		return nil, err
 	}
-	p.log(ctx, diag.Debug, resource.URN(urn), fmt.Sprintf("%sdeleted %s (id %s)", standin.Prefix, urn, req.GetId()))
 	return &emptypb.Empty{}, nil
 }
 
