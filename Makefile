@@ -3,12 +3,18 @@ SHELL := /bin/bash
 export PULUMI_SKIP_UPDATE_CHECK := 1
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
-.PHONY: test pulumi lint bench serve
+.PHONY: test pulumi standin lint bench serve
 
 # The pinned Pulumi CLI, built once into bin/ (tools/go.mod). Built before any
 # test binary starts, so no test waits on a 3–9 minute build inside go test's timeout.
 pulumi:
 	scripts/build-pulumi.sh
+
+# The stand-in AWS provider plugins (standin/README.md): test doubles that
+# create nothing in AWS, built into bin/standin and used only by callers that
+# put that directory first on the CLI's PATH (the engine tests do).
+standin:
+	go build -o bin/standin/ ./standin/cmd/pulumi-resource-aws ./standin/cmd/pulumi-resource-awsx
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -20,7 +26,7 @@ lint:
 # server's request decoding and validation. The bound is a count of inputs, not
 # a duration: in Go 1.26 a duration can end the run with a spurious "context
 # deadline exceeded" (go.dev/issue/75804, fixed in Go 1.27).
-test: pulumi lint
+test: pulumi standin lint
 	go test -count=1 ./...
 	go test -run '^$$' -fuzz FuzzCreateMunicipality -fuzztime 100000x ./automation/server
 
