@@ -10,18 +10,6 @@ import (
 	"github.com/cats-analytics/cats-analytics/internal/clitest"
 )
 
-// installFake puts the fake CLI at path.
-func installFake(t *testing.T, path string) string {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(fakeCLIScript), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestFindCLILooksInTheDocumentedOrder: --pulumi, $PULUMI, ./bin/pulumi,
 // PATH; the first that is set or exists is used, never skipped when broken.
 func TestFindCLILooksInTheDocumentedOrder(t *testing.T) {
@@ -98,7 +86,7 @@ func TestNewCLIRefusesWhatTheAutomationAPICannotValidate(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(notExecutable), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(notExecutable, []byte(fakeCLIScript), 0o644); err != nil {
+	if err := os.WriteFile(notExecutable, []byte("#!/bin/sh\necho "+clitest.Version+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := NewCLI(notExecutable, "PULUMI"); err == nil || !strings.Contains(err.Error(), "executable") {

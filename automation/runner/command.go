@@ -36,10 +36,16 @@ const interruptGrace = 10 * time.Second
 //     the server, which interrupts its CLIs once (a second SIGINT would make
 //     the CLI stop at once, leaving its lock and its state unfinished);
 //   - on Linux the CLI gets SIGINT when the server dies (the parent-death
-//     signal), so it stops as on a cancellation and releases its own lock;
+//     signal), so it stops as on a cancellation and releases its own lock.
+//     (The pinned CLI can hang instead when the interrupt arrives just as its
+//     update ends, its state already saved: its cancellation scope reports
+//     the interrupt to a display that has stopped reading. Recovery's bounded
+//     wait then kills it and releases the lock; a cancellation kills it after
+//     the grace and does the same.);
 //   - its output goes to files, not pipes: a CLI whose server died would
 //     otherwise die of SIGPIPE at its next line of output, before it releases
-//     its lock.
+//     its lock;
+//   - it starts with SIGINT ignored (see startWithInterruptIgnored).
 type command struct {
 	cli CLI
 	// onStart is told of each process started, or why it could not be
@@ -48,7 +54,8 @@ type command struct {
 	// grace is how long an interrupted CLI has to stop (interruptGrace when zero).
 	grace time.Duration
 	// killed is set when a process did not exit by itself (SIGKILL after the
-	// grace, or from elsewhere): it cleaned nothing up, its lock included.
+	// grace, or any signal from elsewhere): it cleaned nothing up, its lock
+	// included.
 	killed atomic.Bool
 }
 
@@ -68,7 +75,7 @@ func (c *command) Run(ctx context.Context, workdir string, stdin io.Reader,
 	}
 	defer stderr.close()
 
-	cmd := exec.CommandContext(ctx, c.cli.Path, withNonInteractiveArg(args)...)
+	cmd := exec.CommandContext(ctx, shell, append([]string{"-c", startWithInterruptIgnored, c.cli.Path}, withNonInteractiveArg(args)...)...)
 	cmd.Dir = workdir
 	env := append(os.Environ(), additionalEnv...)
 	env = append(env, "PULUMI_AUTOMATION_API=true")
@@ -87,6 +94,21 @@ func (c *command) Run(ctx context.Context, workdir string, stdin io.Reader,
 	code, err := c.start(cmd, stdout, stderr)
 	return stdout.String(), stderr.String(), code, err
 }
+
+// shell starts the CLI (POSIX guarantees it on every Linux).
+const shell = "/bin/sh"
+
+// startWithInterruptIgnored runs the CLI ($0) with SIGINT ignored: exec keeps
+// an ignored signal ignored, and the Go runtime leaves it so until the
+// program asks for it. The CLI asks for SIGINT only while an update runs (its
+// cancellation scope) and ignores it again when the update ends. An interrupt
+// that arrives as an update ends therefore cannot kill the CLI before it has
+// written its state and released the stack's lock. That happens: when the
+// server dies, the parent-death signal races the end of the update that the
+// loss of the server's inline program causes, and a cancellation can race an
+// update that is just finishing. Outside an update the CLI runs short
+// commands (stack select, config), which finish or are killed after the grace.
+const startWithInterruptIgnored = `trap '' INT; exec "$0" "$@"`
 
 // start runs cmd to its end. The parent-death signal is sent when the thread
 // that started the process exits, not the process: the goroutine stays on its
@@ -110,8 +132,10 @@ func (c *command) start(cmd *exec.Cmd, outputs ...*outputFile) (int, error) {
 	close(stop)
 	copying.Wait()
 
+	// A CLI that exits by itself, even on an interrupt, returns a status; one
+	// ended by a signal cleaned nothing up.
 	if cmd.ProcessState != nil {
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			c.killed.Store(true)
 		}
 	}

@@ -3,15 +3,15 @@ package runner
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,49 +19,98 @@ import (
 	"github.com/cats-analytics/cats-analytics/internal/clitest"
 )
 
-// fakeCLIScript stands in for the Pulumi CLI in the command's tests: it
-// answers `pulumi version` as the pinned CLI does, and otherwise acts as its
-// first argument after --non-interactive says.
-const fakeCLIScript = `#!/bin/sh
-if [ "$1" = version ]; then echo ` + clitest.Version + `; exit 0; fi
-case "$2" in
-record)
-	printf '%s\n' "$*" > "$RECORD/args"
-	printf '%s\n' "$PULUMI_AUTOMATION_API" > "$RECORD/automation"
-	printf '%s\n' "$PATH" > "$RECORD/path"
-	printf '%s %s\n' $$ "$(cut -d' ' -f5 /proc/$$/stat)" > "$RECORD/group"
-	echo "to stdout"; echo "to stderr" >&2
-	exit 0 ;;
-stop-on-interrupt)
-	trap 'kill $!; echo interrupted; exit 3' INT
-	sleep 30 & wait $! ;;
-ignore-interrupt)
-	trap '' INT
-	exec sleep 30 ;;
-mark-interrupt)
-	trap 'kill $!; echo interrupted > "$RECORD/interrupted"; exit 3' INT
-	echo $$ > "$RECORD/started"
-	sleep 30 & wait $! ;;
-esac
-exit 9
-`
+// The test binary doubles as the Pulumi CLI in these tests: run under the
+// name pulumi, it answers `pulumi version` as the pinned CLI does and
+// otherwise acts as its first argument after --non-interactive says, handling
+// SIGINT as the real CLI does (signal.Notify while an "update" runs).
+func fakePulumi(args []string) int {
+	if len(args) > 0 && args[0] == "version" {
+		fmt.Println(clitest.Version)
+		return 0
+	}
+	record := os.Getenv("RECORD")
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(record, name), []byte(content+"\n"), 0o600); err != nil {
+			panic(err)
+		}
+	}
+	behaviour := ""
+	if len(args) > 1 {
+		behaviour = args[1]
+	}
+	interrupt := make(chan os.Signal, 1)
+	switch behaviour {
+	case "record":
+		status, _ := os.ReadFile("/proc/self/status")
+		ignored := ""
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "SigIgn:") {
+				ignored = strings.TrimSpace(strings.TrimPrefix(line, "SigIgn:"))
+			}
+		}
+		write("args", strings.Join(args, " "))
+		write("automation", os.Getenv("PULUMI_AUTOMATION_API"))
+		write("path", os.Getenv("PATH"))
+		write("group", fmt.Sprintf("%d %d", os.Getpid(), syscall.Getpgrp()))
+		write("ignored", ignored)
+		fmt.Println("to stdout")
+		fmt.Fprintln(os.Stderr, "to stderr")
+		return 0
+	case "stop-on-interrupt", "mark-interrupt":
+		// An update: SIGINT cancels it, and the CLI exits by itself.
+		signal.Notify(interrupt, os.Interrupt)
+		write("started", "")
+		select {
+		case <-interrupt:
+		case <-time.After(30 * time.Second):
+			return 0
+		}
+		write("interrupted", "")
+		fmt.Println("interrupted")
+		return 3
+	case "ignore-interrupt":
+		// Outside an update the CLI does not ask for SIGINT.
+		write("started", "")
+		time.Sleep(30 * time.Second)
+		return 0
+	case "interrupted-as-update-ends":
+		// The update has just ended (its scope stopped asking for SIGINT)
+		// and the CLI writes its state and releases its lock.
+		signal.Notify(interrupt, os.Interrupt)
+		signal.Stop(interrupt)
+		write("started", "")
+		time.Sleep(300 * time.Millisecond)
+		write("released", "")
+		return 0
+	}
+	return 9
+}
 
-// fakeCLI installs the fake as <dir>/bin/pulumi and validates it as NewCLI
-// validates the real one.
+// fakeCLI installs the test binary as <dir>/bin/pulumi and validates it as
+// NewCLI validates the real one.
 func fakeCLI(t *testing.T) CLI {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "bin")
-	if err := os.MkdirAll(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bin, "pulumi"), []byte(fakeCLIScript), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cli, err := NewCLI(filepath.Join(bin, "pulumi"), "test")
+	cli, err := NewCLI(installFake(t, filepath.Join(t.TempDir(), "bin", "pulumi")), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cli
+}
+
+// installFake links the test binary, the fake CLI, at path.
+func installFake(t *testing.T, path string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(exe, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func read(t *testing.T, path string) string {
@@ -75,8 +124,9 @@ func read(t *testing.T, path string) string {
 
 // TestCommandRunsTheCLIAsTheAutomationAPIDoes: what the SDK's own command
 // does (non-interactive, PULUMI_AUTOMATION_API, the CLI's directory first on
-// PATH, output to the caller's writers), in the CLI's own process group,
-// reported with its identity when it starts.
+// PATH, output to the caller's writers), in the CLI's own process group, with
+// SIGINT ignored until the CLI asks for it, reported with its identity when
+// it starts.
 func TestCommandRunsTheCLIAsTheAutomationAPIDoes(t *testing.T) {
 	cli := fakeCLI(t)
 	record := t.TempDir()
@@ -105,6 +155,9 @@ func TestCommandRunsTheCLIAsTheAutomationAPIDoes(t *testing.T) {
 	if pid != group {
 		t.Errorf("the CLI (pid %s) runs in process group %s, not its own: a terminal's ^C would interrupt it a second time, which stops it at once, lock held", pid, group)
 	}
+	if mask, err := strconv.ParseUint(read(t, filepath.Join(record, "ignored")), 16, 64); err != nil || mask&(1<<(syscall.SIGINT-1)) == 0 {
+		t.Errorf("SigIgn %s (%v): the CLI must start with SIGINT ignored, so an interrupt outside an update cannot kill it before it releases its lock", read(t, filepath.Join(record, "ignored")), err)
+	}
 	if len(started) != 1 || strconv.Itoa(started[0].PID) != pid || started[0].StartTime == 0 {
 		t.Errorf("reported starts %+v, want the CLI (pid %s) with its start time: recovery finds it by both", started, pid)
 	}
@@ -116,48 +169,42 @@ func TestCommandRunsTheCLIAsTheAutomationAPIDoes(t *testing.T) {
 	}
 }
 
+// runAndCancel runs the fake CLI and cancels the run once it has started.
+func runAndCancel(t *testing.T, behaviour string, grace time.Duration) (cmd *command, record, stdout string, code int, err error) {
+	t.Helper()
+	cmd = &command{cli: fakeCLI(t), grace: grace}
+	record = t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		waitForFile(t, filepath.Join(record, "started"))
+		cancel()
+	}()
+	stdout, _, code, err = cmd.Run(ctx, t.TempDir(), nil, nil, nil, []string{"RECORD=" + record}, behaviour)
+	return cmd, record, stdout, code, err
+}
+
 // TestCommandInterruptsThenKills: a cancelled CLI gets SIGINT; one that
-// stops on it is not reported killed (it released its lock), one that ignores
-// it is killed after the grace and reported killed (its lock is left).
+// stops on it is not reported killed (it released its lock), one that does
+// not stop is killed after the grace and reported killed (its lock is left).
 func TestCommandInterruptsThenKills(t *testing.T) {
-	for _, tt := range []struct {
-		behaviour  string
-		wantKilled bool
-	}{{"stop-on-interrupt", false}, {"ignore-interrupt", true}} {
-		t.Run(tt.behaviour, func(t *testing.T) {
-			cli := fakeCLI(t)
-			var mu sync.Mutex
-			var started bool
-			cmd := &command{cli: cli, grace: 300 * time.Millisecond, onStart: func(process.Identity, error) {
-				mu.Lock()
-				started = true
-				mu.Unlock()
-			}}
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				for {
-					mu.Lock()
-					s := started
-					mu.Unlock()
-					if s {
-						time.Sleep(100 * time.Millisecond) // let the script set its trap
-						cancel()
-						return
-					}
-					time.Sleep(10 * time.Millisecond)
-				}
-			}()
-			stdout, _, code, err := cmd.Run(ctx, t.TempDir(), nil, nil, nil, nil, tt.behaviour)
-			if err == nil {
-				t.Fatal("a cancelled command reports no error")
-			}
-			if got := cmd.killed.Load(); got != tt.wantKilled {
-				t.Errorf("killed = %v, want %v (code %d, %v)", got, tt.wantKilled, code, err)
-			}
-			if !tt.wantKilled && (code != 3 || stdout != "interrupted\n") {
-				t.Errorf("code %d, stdout %q: the CLI must get SIGINT and stop by itself", code, stdout)
-			}
-		})
+	cmd, _, stdout, code, err := runAndCancel(t, "stop-on-interrupt", 300*time.Millisecond)
+	if err == nil || code != 3 || stdout != "interrupted\n" || cmd.killed.Load() {
+		t.Errorf("an update interrupted: code %d, stdout %q, %v, killed %v; want it to stop by itself on SIGINT", code, stdout, err, cmd.killed.Load())
+	}
+	cmd, _, _, code, err = runAndCancel(t, "ignore-interrupt", 300*time.Millisecond)
+	if err == nil || !cmd.killed.Load() {
+		t.Errorf("a CLI that does not stop: code %d, %v, killed %v; want it killed after the grace and reported so", code, err, cmd.killed.Load())
+	}
+}
+
+// TestAnInterruptAsAnUpdateEndsDoesNotKillTheCLI: SIGINT that arrives once
+// the CLI has stopped asking for it (its update just ended) is ignored, so the
+// CLI still writes its state and releases its lock.
+func TestAnInterruptAsAnUpdateEndsDoesNotKillTheCLI(t *testing.T) {
+	cmd, record, _, _, _ := runAndCancel(t, "interrupted-as-update-ends", 10*time.Second)
+	if _, err := os.Stat(filepath.Join(record, "released")); err != nil || cmd.killed.Load() {
+		t.Errorf("killed %v, released: %v; an interrupt after the update must not stop the CLI before it releases its lock", cmd.killed.Load(), err)
 	}
 }
 
@@ -172,16 +219,19 @@ func TestCommandKeepsTheSDKsDefaults(t *testing.T) {
 	if got := withPathFirst([]string{"HOME=/h"}, "/cli/bin"); strings.Join(got, " ") != "HOME=/h PATH=/cli/bin" {
 		t.Errorf("an environment without PATH gets the CLI's directory: %v", got)
 	}
-	_, _, _, err := cmd.Run(context.Background(), t.TempDir(), nil, nil, nil, nil, "unknown")
-	if err == nil || errors.Is(err, context.Canceled) {
-		t.Errorf("a failing CLI: %v, want its exit status", err)
+	_, _, code, err := cmd.Run(context.Background(), t.TempDir(), nil, nil, nil, []string{"RECORD=" + t.TempDir()}, "unknown")
+	if err == nil || code != 9 {
+		t.Errorf("a failing CLI: code %d, %v; want its exit status", code, err)
 	}
 }
 
-// TestMain doubles the test binary as a server that dies: with
-// RUNNER_TEST_SERVER set, it runs the fake CLI at $PULUMI (mark-interrupt)
-// and waits to be killed.
+// TestMain doubles the test binary as the fake CLI (run as pulumi) and as a
+// server that dies: with RUNNER_TEST_SERVER set, it runs the fake CLI at
+// $PULUMI (mark-interrupt) and waits to be killed.
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == "pulumi" {
+		os.Exit(fakePulumi(os.Args[1:]))
+	}
 	if record := os.Getenv("RUNNER_TEST_SERVER"); record != "" {
 		cmd := &command{cli: CLI{Path: os.Getenv("PULUMI")}}
 		_, _, _, err := cmd.Run(context.Background(), record, nil, nil, nil, []string{"RECORD=" + record}, "mark-interrupt")
@@ -226,7 +276,8 @@ func waitForFile(t *testing.T, path string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never appeared: the CLI of a killed server was not interrupted", path)
+			t.Errorf("%s never appeared", path)
+			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -52,7 +52,10 @@ type ServeOptions struct {
 	BaseConfig map[string]string
 	// RetryBase is the delay before the first retry of a transient failure (5 s when zero).
 	RetryBase time.Duration
-	Logger    *slog.Logger
+	// OrphanWait bounds the wait, at start, for the CLIs of a killed server to
+	// stop by themselves before they are killed (1 minute when zero).
+	OrphanWait time.Duration
+	Logger     *slog.Logger
 	// Ready is called with the listening address once the server accepts requests.
 	Ready func(addr string)
 }
@@ -168,7 +171,8 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	defer st.Close()
 	stacks := &runner.Stacks{Project: o.Project, Program: o.Program, CLI: o.CLI, WorkDir: o.DataDir, Backend: o.Backend, Passphrase: o.Passphrase}
-	queue, err := jobs.New(ctx, jobs.Config{Store: st, Runner: stacks, Planner: o.Planner, Logger: o.Logger, Concurrency: o.Concurrency, BaseConfig: o.BaseConfig, RetryBase: o.RetryBase})
+	queue, err := jobs.New(ctx, jobs.Config{Store: st, Runner: stacks, Planner: o.Planner, Logger: o.Logger,
+		Concurrency: o.Concurrency, BaseConfig: o.BaseConfig, RetryBase: o.RetryBase, OrphanWait: o.OrphanWait})
 	if err != nil {
 		return fmt.Errorf("create the job queue: %w", err)
 	}

@@ -560,11 +560,15 @@ func TestCancelledUpLeavesTheStackUnlocked(t *testing.T) {
 	ts.wait(running)
 }
 
-// TestKillMidUpAndRestart kills the server process with SIGKILL during an up
-// and checks that its CLI, interrupted by its parent-death signal, stops by
-// itself and releases the stack's lock before any recovery runs; then starts
-// the server again on the same data directory and checks that the job is
-// failed with the reason, never run again, and every job is still there.
+// TestKillMidUpAndRestart kills the server process with SIGKILL during an up,
+// then starts it again on the same data directory: the job is failed with
+// the reason and never run again, the stack is left unlocked, and every job is
+// still there. The CLI of the killed server gets SIGINT (the parent-death
+// signal) and normally stops by itself, releasing its lock, before any
+// recovery; the test checks that through an operation that takes the lock.
+// Rarely the CLI hangs instead (pulumi v3.274.1: an interrupt that arrives as
+// its update ends is reported to a display that no longer reads): then
+// recovery must kill it and release the lock with pulumi cancel.
 func TestKillMidUpAndRestart(t *testing.T) {
 	ts := newTestServer(t)
 	exe, err := os.Executable()
@@ -577,13 +581,13 @@ func TestKillMidUpAndRestart(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	var addr []byte
 	for i := 0; i < 200 && len(addr) == 0; i++ {
 		time.Sleep(50 * time.Millisecond)
 		addr, _ = os.ReadFile(filepath.Join(ts.dir, "addr"))
 	}
 	if len(addr) == 0 {
-		_ = cmd.Process.Kill()
 		t.Fatal("child server did not start")
 	}
 	ts.url = "http://" + string(addr)
@@ -597,41 +601,53 @@ func TestKillMidUpAndRestart(t *testing.T) {
 		t.Errorf("a second server on the data directory: %v, want %v", err, store.ErrDirInUse)
 	}
 	cli := recordedCLI(t, ts.dir, id)
+	t.Cleanup(func() {
+		if s, err := cli.Status(); err == nil && s == process.Running {
+			_ = syscall.Kill(cli.PID, syscall.SIGKILL)
+		}
+	})
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
 	killed := time.Now()
 
-	// The orphaned CLI got SIGINT as its server died: it stops by itself.
-	for {
+	stopped := false
+	for time.Since(killed) < 10*time.Second {
 		status, err := cli.Status()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if status != process.Running {
+		if stopped = status != process.Running; stopped {
 			break
-		}
-		if time.Since(killed) > 30*time.Second {
-			t.Fatalf("the CLI (%s) of the killed server still runs after 30 s: the parent-death signal did not interrupt it", cli)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Logf("the orphaned CLI (%s) stopped %s after its server was killed", cli, time.Since(killed).Round(10*time.Millisecond))
-	// Before any recovery: a refresh through the same backend, which takes the
-	// stack's lock, succeeds, so the CLI released its lock itself.
-	direct := &runner.Stacks{Project: config.Project, Program: func(string) pulumi.RunFunc { return testprogram.Program(0) },
-		CLI: testCLI(t), WorkDir: ts.dir, Backend: "file://" + filepath.Join(ts.dir, "state"), Passphrase: testPassphrase}
-	if _, err := direct.Run(context.Background(), runner.Operation{Name: runner.Refresh, Stack: "131016-dev"}); err != nil {
-		t.Fatalf("refresh after the orphaned CLI stopped: %v; it must have released the stack's lock", err)
+	wantReason := "stopped by itself and released the stack's lock"
+	if stopped {
+		t.Logf("the orphaned CLI (%s) stopped %s after its server was killed", cli, time.Since(killed).Round(10*time.Millisecond))
+		// Before any recovery: a refresh through the same backend, which takes
+		// the stack's lock, succeeds, so the CLI released its lock itself.
+		direct := &runner.Stacks{Project: config.Project, Program: func(string) pulumi.RunFunc { return testprogram.Program(0) },
+			CLI: testCLI(t), WorkDir: ts.dir, Backend: "file://" + filepath.Join(ts.dir, "state"), Passphrase: testPassphrase}
+		if _, err := direct.Run(context.Background(), runner.Operation{Name: runner.Refresh, Stack: "131016-dev"}); err != nil {
+			t.Fatalf("refresh after the orphaned CLI stopped: %v; it must have released the stack's lock", err)
+		}
+	} else {
+		t.Logf("the orphaned CLI (%s) still runs 10 s after its server was killed: recovery must kill it and release its lock", cli)
+		wantReason = "was killed; the stack's lock was released (pulumi cancel)"
 	}
 
-	ts.start(0, 2)
+	ts.startWith(func(o *ServeOptions) { o.OrphanWait = 2 * time.Second })
 	j := ts.job(id)
-	if j.State != store.JobFailed || !strings.Contains(j.Error, "interrupted") || !strings.Contains(j.Error, "stopped by itself") || strings.Contains(j.Error, "pulumi cancel)") {
-		t.Fatalf("killed up after restart = %s %q; want failed, its CLI having stopped by itself (no pulumi cancel)", j.State, j.Error)
+	if j.State != store.JobFailed || !strings.Contains(j.Error, "interrupted") || !strings.Contains(j.Error, wantReason) {
+		t.Fatalf("killed up after restart = %s %q; want failed, saying %q", j.State, j.Error, wantReason)
 	}
-	// The job queued behind it is not lost: it runs after the restart, at once.
+	if s, err := cli.Status(); err != nil || s == process.Running {
+		t.Errorf("the orphaned CLI is %v (%v) after recovery, want ended", s, err)
+	}
+	// The job queued behind it is not lost: it runs after the restart, at once
+	// (a locked stack would send it back to the queue as busy).
 	if j := ts.wait(queuedBehind); j.State != store.JobSucceeded || j.Attempts != 1 {
 		t.Errorf("refresh queued behind the killed up = %s after %d attempts (%s), want succeeded at once", j.State, j.Attempts, j.Error)
 	}
