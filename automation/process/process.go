@@ -250,3 +250,19 @@ func killAndConfirm(id Identity) (Outcome, error) {
 	}
 	return Unknown, fmt.Errorf("kill %s: it still runs 5 s after SIGKILL", id)
 }
+
+// Catches reports whether a running process has a handler for sig (the SigCgt
+// mask of /proc/<pid>/status); false when it has ended or cannot be read.
+func Catches(pid int, sig syscall.Signal) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("%s/%d/status", procRoot, pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if mask, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			bits, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+			return err == nil && bits&(1<<(uint(sig)-1)) != 0
+		}
+	}
+	return false
+}

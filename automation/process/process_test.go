@@ -126,3 +126,28 @@ func TestSettleKillsItsProcessAtTheDeadline(t *testing.T) {
 		t.Fatal("the process still runs after Settle reported it killed")
 	}
 }
+
+func TestCatchesReadsTheSignalHandlers(t *testing.T) {
+	sh := exec.Command("/bin/sh", "-c", `trap 'exit 0' INT; echo ready; while :; do sleep 0.05; done`)
+	out, err := sh.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sh.Process.Kill(); _ = sh.Wait() })
+	if _, err := out.Read(make([]byte, 6)); err != nil {
+		t.Fatal(err)
+	}
+	if !Catches(sh.Process.Pid, syscall.SIGINT) {
+		t.Error("a shell that traps SIGINT is not seen catching it")
+	}
+	if Catches(sh.Process.Pid, syscall.SIGUSR2) {
+		t.Error("a shell is seen catching SIGUSR2, which it does not trap")
+	}
+	sleeper := start(t, "")
+	if Catches(sleeper.Process.Pid, syscall.SIGINT) {
+		t.Error("sleep(1) is seen catching SIGINT")
+	}
+}

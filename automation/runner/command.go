@@ -29,7 +29,8 @@ const interruptGrace = 10 * time.Second
 // command runs the CLI for the Automation API (it implements
 // auto.PulumiCommand) as the SDK's own command does (--non-interactive,
 // PULUMI_AUTOMATION_API=true, the CLI's directory first on PATH, SIGINT on
-// cancellation and SIGKILL 10 s later), and besides:
+// cancellation (as soon as the CLI handles it, see interruptWhenListening)
+// and SIGKILL 10 s later), and besides:
 //   - it reports each CLI process it starts, so the job can record which
 //     process may hold the stack's lock;
 //   - the CLI runs in its own process group, so a terminal's ^C reaches only
@@ -83,16 +84,39 @@ func (c *command) Run(ctx context.Context, workdir string, stdin io.Reader,
 	cmd.Stdin = stdin
 	cmd.Stdout, cmd.Stderr = stdout.file, stderr.file
 	cmd.SysProcAttr = cliProcAttr()
+	exited := make(chan struct{})
 	cmd.Cancel = func() error {
-		if err := cmd.Process.Signal(os.Interrupt); err != nil {
-			_ = cmd.Process.Kill()
-		}
+		go interruptWhenListening(cmd.Process, exited)
 		return nil
 	}
 	cmd.WaitDelay = cmp.Or(c.grace, interruptGrace)
 
 	code, err := c.start(cmd, stdout, stderr)
+	close(exited)
 	return stdout.String(), stderr.String(), code, err
+}
+
+// interruptWhenListening sends the CLI SIGINT once it handles it. Started
+// with SIGINT ignored, the CLI has a handler for it (SigCgt) only while its
+// update's cancellation scope asks for it; an interrupt sent before (a
+// cancellation in its first moments) would be lost and the CLI killed at the
+// end of the grace, its lock held. One interrupt is sent: a second would make
+// it stop at once. A command that never asks (stack select,
+// config) finishes by itself or is killed at the end of the grace.
+func interruptWhenListening(p *os.Process, exited <-chan struct{}) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if process.Catches(p.Pid, syscall.SIGINT) {
+			_ = p.Signal(os.Interrupt)
+			return
+		}
+		select {
+		case <-exited:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // shell starts the CLI (POSIX guarantees it on every Linux).

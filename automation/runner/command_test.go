@@ -68,6 +68,18 @@ func fakePulumi(args []string) int {
 		write("interrupted", "")
 		fmt.Println("interrupted")
 		return 3
+	case "listen-late":
+		// A CLI in its first moments: SIGINT is still ignored (the wrapper)
+		// until its update starts.
+		time.Sleep(300 * time.Millisecond)
+		signal.Notify(interrupt, os.Interrupt)
+		select {
+		case <-interrupt:
+		case <-time.After(30 * time.Second):
+			return 0
+		}
+		fmt.Println("interrupted")
+		return 3
 	case "ignore-interrupt":
 		// Outside an update the CLI does not ask for SIGINT.
 		write("started", "")
@@ -198,13 +210,36 @@ func TestCommandInterruptsThenKills(t *testing.T) {
 	}
 }
 
+// TestACancellationInTheCLIsFirstMomentsIsNotLost: cancelled before its
+// update listens for SIGINT, the CLI still gets it once it does, and stops by
+// itself, rather than being killed at the end of the grace with its lock held.
+func TestACancellationInTheCLIsFirstMomentsIsNotLost(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := &command{cli: fakeCLI(t), grace: 10 * time.Second, onStart: func(process.Identity, error) { cancel() }}
+	stdout, _, code, err := cmd.Run(ctx, t.TempDir(), nil, nil, nil, []string{"RECORD=" + t.TempDir()}, "listen-late")
+	if err == nil || code != 3 || stdout != "interrupted\n" || cmd.killed.Load() {
+		t.Errorf("code %d, stdout %q, %v, killed %v; want the CLI interrupted once it listens, stopping by itself", code, stdout, err, cmd.killed.Load())
+	}
+}
+
 // TestAnInterruptAsAnUpdateEndsDoesNotKillTheCLI: SIGINT that arrives once
-// the CLI has stopped asking for it (its update just ended) is ignored, so the
-// CLI still writes its state and releases its lock.
+// the CLI has stopped asking for it (its update just ended), as the
+// parent-death signal can, is ignored, so the CLI still writes its state and
+// releases its lock.
 func TestAnInterruptAsAnUpdateEndsDoesNotKillTheCLI(t *testing.T) {
-	cmd, record, _, _, _ := runAndCancel(t, "interrupted-as-update-ends", 10*time.Second)
-	if _, err := os.Stat(filepath.Join(record, "released")); err != nil || cmd.killed.Load() {
-		t.Errorf("killed %v, released: %v; an interrupt after the update must not stop the CLI before it releases its lock", cmd.killed.Load(), err)
+	record := t.TempDir()
+	pid := make(chan int, 1)
+	cmd := &command{cli: fakeCLI(t), onStart: func(id process.Identity, _ error) { pid <- id.PID }}
+	go func() {
+		p := <-pid
+		waitForFile(t, filepath.Join(record, "started"))
+		_ = syscall.Kill(p, syscall.SIGINT)
+	}()
+	_, _, code, err := cmd.Run(context.Background(), t.TempDir(), nil, nil, nil, []string{"RECORD=" + record}, "interrupted-as-update-ends")
+	if _, statErr := os.Stat(filepath.Join(record, "released")); statErr != nil || cmd.killed.Load() || err != nil || code != 0 {
+		t.Errorf("code %d, %v, killed %v, released: %v; an interrupt after the update must not stop the CLI before it releases its lock",
+			code, err, cmd.killed.Load(), statErr)
 	}
 }
 
