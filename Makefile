@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PULUMI_SKIP_UPDATE_CHECK := 1
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
-.PHONY: test pulumi standin lint bench serve
+.PHONY: test pulumi standin lint bench serve token
 
 # The pinned Pulumi CLI, built once into bin/ (tools/go.mod). Built before any
 # test binary starts, so no test waits on a 3–9 minute build inside go test's timeout.
@@ -35,9 +35,17 @@ bench:
 	go test -run '^$$' -bench . -benchmem ./...
 
 # The automation server on embedded defaults: SQLite jobs, a file state backend
-# and passphrase secrets, all in DATA. CATS_PASSPHRASE protects the stacks' secrets.
-DATA ?= .work/cats-data
+# and passphrase secrets, all in its data directory ($CATS_DATA, else
+# .work/cats-data: the default of cats serve and cats token alike).
+# CATS_PASSPHRASE protects the stacks' secrets. The server runs the bin/pulumi
+# that `make pulumi` builds (or $PULUMI; see `cats serve --help`).
 ADDR ?= 127.0.0.1:8080
 serve: pulumi
 	@test -n "$$CATS_PASSPHRASE" || { echo "set CATS_PASSPHRASE (it protects the stacks' secrets)"; exit 1; }
-	go run ./automation/cmd/cats serve --data $(DATA) --addr $(ADDR)
+	go run ./automation/cmd/cats serve --addr $(ADDR)
+
+# An API token of the server's data directory, shown once:
+# make token (the platform team's) or make token SCOPE=131016 (one municipality's).
+SCOPE ?= platform
+token:
+	go run ./automation/cmd/cats token create --scope $(SCOPE)

@@ -27,31 +27,27 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/cats-analytics/cats-analytics/automation/process"
 	"github.com/cats-analytics/cats-analytics/automation/runner"
 	"github.com/cats-analytics/cats-analytics/automation/store"
 )
 
-// Plan is the offline operation: the program under mocks and the policy pack,
-// no cloud and no credentials.
-const Plan = "plan"
-
 // Operations lists every operation a job can run.
 var Operations = []string{Plan, runner.Preview, runner.Up, runner.Refresh, runner.Destroy}
 
-// Planner runs the offline plan of a stack.
-type Planner interface {
-	Plan(ctx context.Context, stack string, config map[string]string) (any, error)
-}
-
-// Runner performs CLI operations (runner.Runner in production).
+// Runner performs CLI operations (runner.Stacks in production).
 type Runner interface {
-	Run(ctx context.Context, operation, stack string, config map[string]string, remove bool, onEvent func(json.RawMessage)) (runner.Result, error)
+	Run(ctx context.Context, op runner.Operation) (runner.Result, error)
+	// Unlock releases a stack's lock (pulumi cancel).
 	Unlock(ctx context.Context, stack string) error
+	// SettleCLI waits for a CLI an earlier server started to end, killing
+	// that very process at the deadline.
+	SettleCLI(ctx context.Context, cli process.Identity, deadline time.Time) (process.Outcome, error)
 }
 
 // Config configures the queue.
 type Config struct {
-	Store       *store.Store
+	Store       *store.SQLite
 	Runner      Runner
 	Planner     Planner
 	Logger      *slog.Logger
@@ -60,6 +56,9 @@ type Config struct {
 	MaxAttempts int
 	// RetryBase is the first retry's delay; later ones grow quadratically.
 	RetryBase time.Duration
+	// OrphanWait bounds how long Recover waits for the CLIs of a killed
+	// server to stop by themselves (1 minute when zero).
+	OrphanWait time.Duration
 	// BaseConfig is set on every stack, under the municipality's own config.
 	BaseConfig map[string]string
 	// OnFinish is called after a job reaches its final state (metrics).
@@ -113,7 +112,7 @@ func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 // not yet started.
 func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.Store == nil || cfg.Runner == nil {
-		return nil, errors.New("jobs: Store and Runner are required")
+		return nil, errors.New("create the job queue: a store and a runner are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -127,13 +126,16 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = 5 * time.Second
 	}
+	if cfg.OrphanWait <= 0 {
+		cfg.OrphanWait = time.Minute
+	}
 	driver := riversqlite.New(cfg.Store.DB)
 	migrator, err := rivermigrate.New(driver, nil)
 	if err != nil {
-		return nil, fmt.Errorf("river migrator: %w", err)
+		return nil, fmt.Errorf("create River's migrator: %w", err)
 	}
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return nil, fmt.Errorf("migrate river tables: %w", err)
+		return nil, fmt.Errorf("create River's tables: %w", err)
 	}
 	q := &Queue{cfg: cfg, running: map[int64]context.CancelCauseFunc{}}
 	workers := river.NewWorkers()
@@ -151,33 +153,36 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		Logger:               cfg.Logger.With("component", "river"),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("river client: %w", err)
+		return nil, fmt.Errorf("create the River client: %w", err)
 	}
 	return q, nil
 }
 
 // Recover finishes the jobs a previous process left running (it was killed):
-// each is marked failed with the reason and its stack's lock is released, so
-// no stack stays locked and no operation runs twice. Call it before Start.
+// each is marked failed with the reason, never run twice, and its stack is
+// left unlocked. Call it before Start.
+//
+// The CLI of such a job got SIGINT when its server died (the parent-death
+// signal) and normally stops by itself, releasing the stack's lock as on a
+// cancellation. Recover waits for it (until OrphanWait after its own start)
+// and kills it if it still runs then; only a CLI that did not stop by itself
+// leaves a lock to release.
 func (q *Queue) Recover(ctx context.Context) ([]store.Job, error) {
 	orphans, err := q.cfg.Store.RunningJobs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("find interrupted jobs: %w", err)
 	}
+	deadline := time.Now().Add(q.cfg.OrphanWait)
 	var recovered []store.Job
 	for _, j := range orphans {
 		reason := "interrupted: the server stopped while this operation ran; it was not retried so that it never runs twice. Submit it again"
 		if j.Operation != Plan {
-			if err := q.cfg.Runner.Unlock(ctx, j.Stack); err != nil {
-				reason += fmt.Sprintf(" (releasing the stack lock failed: %v)", err)
-			} else {
-				reason += " (the stack lock was released)"
-			}
+			reason += " (" + q.releaseInterrupted(ctx, j, deadline) + ")"
 		}
 		if _, err := q.cfg.Store.Finish(ctx, j.ID, store.JobFailed, reason, nil); err != nil {
 			return recovered, fmt.Errorf("fail interrupted job %d: %w", j.ID, err)
 		}
-		q.cfg.Logger.Warn("recovered interrupted job", "job", j.ID, "stack", j.Stack, "operation", j.Operation)
+		q.cfg.Logger.Warn("recovered interrupted job", "job", j.ID, "stack", j.Stack, "operation", j.Operation, "reason", reason)
 		j.State, j.Error = store.JobFailed, reason
 		recovered = append(recovered, j)
 	}
@@ -185,6 +190,39 @@ func (q *Queue) Recover(ctx context.Context) ([]store.Job, error) {
 		return recovered, err
 	}
 	return recovered, nil
+}
+
+// releaseInterrupted settles the CLI of an interrupted job and releases the
+// stack's lock if that CLI could not; it says what it did.
+func (q *Queue) releaseInterrupted(ctx context.Context, j store.Job, deadline time.Time) string {
+	if j.CLI == nil {
+		return "no Pulumi CLI had started, so none held the stack's lock"
+	}
+	cli := *j.CLI
+	q.cfg.Logger.Info("waiting for the Pulumi CLI of an interrupted job to stop", "job", j.ID, "stack", j.Stack, "cli", cli.String(), "until", deadline)
+	outcome, err := q.cfg.Runner.SettleCLI(ctx, cli, deadline)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("its Pulumi CLI (%s) could not be checked: %v; if the stack stays locked, run pulumi cancel once that CLI has ended", cli, err)
+	case outcome == process.Exited:
+		return fmt.Sprintf("its Pulumi CLI (%s) stopped by itself and released the stack's lock", cli)
+	case outcome == process.Unknown:
+		return fmt.Sprintf("its Pulumi CLI (%s) ran on another host, which this server cannot check; if the stack stays locked, run pulumi cancel once that CLI has ended", cli)
+	}
+	why := fmt.Sprintf("its Pulumi CLI (%s) did not stop within %s and was killed", cli, q.cfg.OrphanWait)
+	if outcome == process.DiedWithMachine {
+		why = fmt.Sprintf("its Pulumi CLI (%s) ended with the machine", cli)
+	}
+	return why + "; " + q.unlock(ctx, j.Stack)
+}
+
+// unlock releases a stack's lock and says how it went.
+func (q *Queue) unlock(ctx context.Context, stack string) string {
+	if err := q.cfg.Runner.Unlock(ctx, stack); err != nil {
+		q.cfg.Logger.Error("release the stack's lock", "stack", stack, "err", err)
+		return "releasing the stack's lock (pulumi cancel) failed: " + err.Error()
+	}
+	return "the stack's lock was released (pulumi cancel)"
 }
 
 // releaseClaims makes River's entries that the previous process held
@@ -236,10 +274,12 @@ func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
 func (q *Queue) Stop(ctx context.Context) error { return q.client.StopAndCancel(ctx) }
 
 // Enqueue returns the function that queues a job inside the store's transaction.
-func (q *Queue) Enqueue(ctx context.Context) func(*sql.Tx, int64) error {
+func (q *Queue) Enqueue(ctx context.Context) store.Enqueue {
 	return func(tx *sql.Tx, id int64) error {
-		_, err := q.client.InsertTx(ctx, tx, operationArgs{JobID: id}, nil)
-		return err
+		if _, err := q.client.InsertTx(ctx, tx, operationArgs{JobID: id}, nil); err != nil {
+			return fmt.Errorf("insert the queue entry of job %d: %w", id, err)
+		}
+		return nil
 	}
 }
 
@@ -271,7 +311,7 @@ func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
 		return river.JobCancel(fmt.Errorf("job %d: not in the store", id))
 	}
 	if err != nil {
-		return fmt.Errorf("claim job %d: %w", id, err)
+		return err
 	}
 	if !ok {
 		if store.Terminal(job.State) {
@@ -288,12 +328,12 @@ func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
 		q.mu.Unlock()
 	}()
 
-	result, runErr := q.execute(jobCtx, job)
+	result, runErr := q.execute(jobCtx, job, log)
 	// Record the outcome even when the job's context was cancelled.
 	bg := context.WithoutCancel(ctx)
 	finish := func(state, reason string, result any) error {
 		if _, err := s.Finish(bg, id, state, reason, result); err != nil {
-			return fmt.Errorf("finish job %d: %w", id, err)
+			return err
 		}
 		if q.cfg.OnFinish != nil {
 			if j, err := s.GetJob(bg, id); err == nil {
@@ -302,6 +342,13 @@ func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
 		}
 		log.Info("job finished", "state", state, "reason", reason)
 		return nil
+	}
+	// An interrupted CLI releases the stack's lock itself; a killed one could
+	// not, and only then is the lock released here: pulumi cancel removes
+	// every lock of the stack, whoever holds it.
+	lockNote := ""
+	if errors.Is(runErr, runner.ErrCLIKilled) {
+		lockNote = "; the Pulumi CLI was killed: " + q.unlock(bg, job.Stack)
 	}
 	switch {
 	case runErr == nil:
@@ -312,18 +359,11 @@ func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
 		}
 		return finish(store.JobSucceeded, "", result)
 	case errors.Is(context.Cause(jobCtx), errCancelled):
-		reason := "cancelled on request"
-		// The CLI releases the lock when interrupted; make sure of it.
-		if job.Operation != Plan {
-			if err := q.cfg.Runner.Unlock(bg, job.Stack); err != nil {
-				reason += "; releasing the stack lock failed: " + err.Error()
-			}
-		}
-		return finish(store.JobCancelled, reason, nil)
+		return finish(store.JobCancelled, "cancelled on request"+lockNote, nil)
 	case ctx.Err() != nil:
 		// The server is shutting down: the job goes back to the queue and runs
 		// again after the restart.
-		if err := s.Requeue(bg, id, "interrupted by a server shutdown; queued again"); err != nil {
+		if err := s.Requeue(bg, id, "interrupted by a server shutdown; queued again"+lockNote); err != nil {
 			return err
 		}
 		return fmt.Errorf("job %d interrupted by shutdown: %w", id, ctx.Err())
@@ -334,39 +374,60 @@ func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
 		}
 		return runErr
 	default:
-		if err := finish(store.JobFailed, runErr.Error(), nil); err != nil {
+		if err := finish(store.JobFailed, runErr.Error()+lockNote, nil); err != nil {
 			return err
 		}
 		return river.JobCancel(runErr) // a failed program or config does not fix itself
 	}
 }
 
-func (q *Queue) execute(ctx context.Context, job store.Job) (any, error) {
+func (q *Queue) execute(ctx context.Context, job store.Job, log *slog.Logger) (any, error) {
 	m, err := q.cfg.Store.GetMunicipality(ctx, job.Code, job.Environment)
 	if err != nil {
-		return nil, fmt.Errorf("municipality %s: %w", job.Stack, err)
+		return nil, fmt.Errorf("read the configuration of %s: %w", job.Stack, err)
 	}
 	cfg := maps.Clone(q.cfg.BaseConfig)
 	if cfg == nil {
 		cfg = map[string]string{}
 	}
 	maps.Copy(cfg, m.Config)
-	if job.Operation == Plan {
-		if q.cfg.Planner == nil {
-			return nil, errors.New("offline plan is not available in this server")
-		}
-		return q.cfg.Planner.Plan(ctx, job.Stack, cfg)
-	}
 	seq, err := q.cfg.Store.LastEventSeq(ctx, job.ID)
 	if err != nil {
 		return nil, err
 	}
+	// Events are stored even when the job is being cancelled: they tell how it ended.
 	bg := context.WithoutCancel(ctx)
-	onEvent := func(ev json.RawMessage) {
+	appendEvent := func(ev json.RawMessage) {
 		seq++
 		if err := q.cfg.Store.AppendEvent(bg, job.ID, seq, ev); err != nil {
-			q.cfg.Logger.Error("store engine event", "job", job.ID, "err", err)
+			log.Error("store an event", "err", err)
 		}
 	}
-	return q.cfg.Runner.Run(ctx, job.Operation, job.Stack, cfg, job.RemoveStack, onEvent)
+	if job.Operation == Plan {
+		if q.cfg.Planner == nil {
+			return nil, errors.New("offline plan is not available in this server")
+		}
+		return q.cfg.Planner.Plan(ctx, job.Stack, cfg, func(ev PlanEvent) {
+			b, err := json.Marshal(ev)
+			if err != nil {
+				log.Error("encode a plan event", "err", err)
+				return
+			}
+			appendEvent(b)
+		})
+	}
+	return q.cfg.Runner.Run(ctx, runner.Operation{
+		Name: job.Operation, Stack: job.Stack, Config: cfg, Remove: job.RemoveStack,
+		OnEvent: appendEvent,
+		OnCLIStart: func(cli process.Identity, err error) {
+			if err == nil {
+				err = q.cfg.Store.RecordCLI(bg, job.ID, cli)
+			}
+			if err != nil {
+				// Recovery after a crash will not find this CLI: it then
+				// assumes none held the lock.
+				log.Error("record the job's Pulumi CLI", "err", err)
+			}
+		},
+	})
 }

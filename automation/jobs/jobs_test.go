@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -12,22 +13,42 @@ import (
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/cats-analytics/cats-analytics/automation/process"
 	"github.com/cats-analytics/cats-analytics/automation/runner"
 	"github.com/cats-analytics/cats-analytics/automation/store"
 )
 
-// fakeRunner records the operations and unlocks; it never touches a CLI.
+// fakeRunner stands in for the CLI: it records the operations, the settled
+// CLIs and the unlocks. block makes Run wait for its context, as a CLI does
+// until it is interrupted; killed makes that interruption a kill.
 type fakeRunner struct {
 	mu       sync.Mutex
 	ran      []string
 	unlocked []string
+	settled  []process.Identity
+	outcome  process.Outcome // what SettleCLI reports
+	block    bool
+	killed   bool
+	cli      process.Identity // reported to OnCLIStart
 }
 
-func (r *fakeRunner) Run(_ context.Context, operation, stack string, _ map[string]string, _ bool, _ func(json.RawMessage)) (runner.Result, error) {
+func (r *fakeRunner) Run(ctx context.Context, op runner.Operation) (runner.Result, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.ran = append(r.ran, operation+" "+stack)
-	return runner.Result{}, nil
+	r.ran = append(r.ran, op.Name+" "+op.Stack)
+	block, killed, cli := r.block, r.killed, r.cli
+	r.mu.Unlock()
+	if op.OnCLIStart != nil && cli.PID != 0 {
+		op.OnCLIStart(cli, nil)
+	}
+	if !block {
+		return runner.Result{Operation: op.Name}, nil
+	}
+	<-ctx.Done()
+	err := fmt.Errorf("%s %s: interrupted: %w", op.Name, op.Stack, ctx.Err())
+	if killed {
+		err = fmt.Errorf("%w (%w)", err, runner.ErrCLIKilled)
+	}
+	return runner.Result{}, err
 }
 
 func (r *fakeRunner) Unlock(_ context.Context, stack string) error {
@@ -37,24 +58,60 @@ func (r *fakeRunner) Unlock(_ context.Context, stack string) error {
 	return nil
 }
 
-func (r *fakeRunner) calls() (ran, unlocked []string) {
+func (r *fakeRunner) SettleCLI(_ context.Context, cli process.Identity, _ time.Time) (process.Outcome, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]string(nil), r.ran...), append([]string(nil), r.unlocked...)
+	r.settled = append(r.settled, cli)
+	return r.outcome, nil
 }
 
-func newQueue(t *testing.T, st *store.Store, run Runner) *Queue {
+func (r *fakeRunner) calls() (ran, unlocked []string, settled []process.Identity) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.ran...), append([]string(nil), r.unlocked...), append([]process.Identity(nil), r.settled...)
+}
+
+func openStore(t *testing.T) *store.SQLite {
 	t.Helper()
-	q, err := New(context.Background(), Config{Store: st, Runner: run, Concurrency: 2, RetryBase: 10 * time.Millisecond})
+	st, err := store.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func newQueue(t *testing.T, st *store.SQLite, run Runner, planner Planner) *Queue {
+	t.Helper()
+	q, err := New(context.Background(), Config{Store: st, Runner: run, Planner: planner, Concurrency: 2, RetryBase: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return q
 }
 
+func startQueue(t *testing.T, q *Queue) {
+	t.Helper()
+	if err := q.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.Stop(context.Background()) })
+}
+
+var chiyoda = store.Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
+
+func jobOn(operation string) store.Job {
+	return store.Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: operation, CreatedBy: "t"}
+}
+
 // waitFinished polls the store until the job is final. The deadline only
 // stops a broken queue from hanging the test; it measures nothing.
-func waitFinished(t *testing.T, st *store.Store, id int64) store.Job {
+func waitFinished(t *testing.T, st *store.SQLite, id int64) store.Job {
+	t.Helper()
+	return waitFor(t, st, id, func(j store.Job) bool { return store.Terminal(j.State) })
+}
+
+func waitFor(t *testing.T, st *store.SQLite, id int64, done func(store.Job) bool) store.Job {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -62,41 +119,34 @@ func waitFinished(t *testing.T, st *store.Store, id int64) store.Job {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if store.Terminal(j.State) {
+		if done(j) {
 			return j
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("job %d never finished: %+v", id, j)
+			t.Fatalf("job %d never got there: %+v", id, j)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// TestRecoverAfterAKilledServer reproduces the database a SIGKILLed server
-// leaves behind: an up running (in the store and in River), and a refresh of
-// the same stack queued behind it whose River entry was claimed by a worker
-// that was about to snooze it. After Recover and Start, the up is failed with
-// the reason and not run again, the lock is released, and the refresh runs
-// once, now, not after River's one-hour rescue.
-func TestRecoverAfterAKilledServer(t *testing.T) {
+var orphanCLI = process.Identity{PID: 4242, StartTime: 987654, BootID: "boot", Host: "server-a"}
+
+// killedServer reproduces the database a SIGKILLed server leaves behind: an
+// up running with its CLI recorded (in the store and in River), and a refresh
+// of the same stack queued behind it whose River entry was claimed by a
+// worker that was about to snooze it.
+func killedServer(t *testing.T, st *store.SQLite, cli *process.Identity) (up, refresh store.Job) {
+	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.Open(ctx, dir)
+	dead := newQueue(t, st, &fakeRunner{}, nil)
+	_, up, err := st.CreateMunicipality(ctx, chiyoda, jobOn(runner.Up), dead.Enqueue(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	dead := newQueue(t, st, &fakeRunner{})
-	m := store.Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
-	_, up, err := st.CreateMunicipality(ctx, m, store.Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: runner.Up, CreatedBy: "t"}, dead.Enqueue(ctx))
+	refresh, err = st.CreateJob(ctx, jobOn(runner.Refresh), dead.Enqueue(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}
-	refresh, err := st.CreateJob(ctx, store.Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: runner.Refresh, CreatedBy: "t"}, dead.Enqueue(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The dead server's workers had claimed both entries; its up was running.
 	claimed, err := dead.client.Driver().GetExecutor().JobGetAvailable(ctx, &riverdriver.JobGetAvailableParams{
 		ClientID: "killed", MaxAttemptedBy: 100, MaxToLock: 10, Queue: river.QueueDefault,
 	})
@@ -106,9 +156,24 @@ func TestRecoverAfterAKilledServer(t *testing.T) {
 	if _, ok, err := st.Start(ctx, up.ID); !ok || err != nil {
 		t.Fatalf("start the up: %v %v", ok, err)
 	}
+	if cli != nil {
+		if err := st.RecordCLI(ctx, up.ID, *cli); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return up, refresh
+}
 
-	run := &fakeRunner{}
-	q := newQueue(t, st, run)
+// TestRecoverAfterAKilledServer: after Recover and Start, the killed up is
+// failed with the reason and not run again, its CLI is waited for, and the
+// refresh queued behind it runs once, now, not after River's one-hour rescue.
+func TestRecoverAfterAKilledServer(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	up, refresh := killedServer(t, st, &orphanCLI)
+
+	run := &fakeRunner{outcome: process.Exited}
+	q := newQueue(t, st, run, nil)
 	recovered, err := q.Recover(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -116,10 +181,7 @@ func TestRecoverAfterAKilledServer(t *testing.T) {
 	if len(recovered) != 1 || recovered[0].ID != up.ID {
 		t.Fatalf("recovered %+v, want the up only", recovered)
 	}
-	if err := q.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = q.Stop(context.WithoutCancel(ctx)) }()
+	startQueue(t, q)
 
 	if j := waitFinished(t, st, refresh.ID); j.State != store.JobSucceeded || j.Attempts != 1 {
 		t.Fatalf("refresh queued behind the killed up = %+v, want succeeded after one attempt", j)
@@ -128,15 +190,18 @@ func TestRecoverAfterAKilledServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.State != store.JobFailed || !strings.Contains(j.Error, "interrupted") || !strings.Contains(j.Error, "lock was released") || j.Attempts != 1 {
+	if j.State != store.JobFailed || !strings.Contains(j.Error, "interrupted") || !strings.Contains(j.Error, "stopped by itself") || j.Attempts != 1 {
 		t.Errorf("killed up = %+v, want failed with the reason after its one attempt", j)
 	}
-	ran, unlocked := run.calls()
+	ran, unlocked, settled := run.calls()
 	if strings.Join(ran, ",") != "refresh 131016-dev" {
 		t.Errorf("operations run after the restart: %v, want only the refresh (the killed up never runs twice)", ran)
 	}
-	if strings.Join(unlocked, ",") != "131016-dev" {
-		t.Errorf("unlocked %v, want the killed up's stack once", unlocked)
+	if len(settled) != 1 || settled[0] != orphanCLI {
+		t.Errorf("settled CLIs %v, want the killed up's recorded CLI %v", settled, orphanCLI)
+	}
+	if len(unlocked) != 0 {
+		t.Errorf("unlocked %v: a CLI that stopped by itself released its own lock, and pulumi cancel would remove anyone's", unlocked)
 	}
 	// Both of River's entries end, not left running for the rescuer.
 	deadline := time.Now().Add(time.Minute)
@@ -152,5 +217,134 @@ func TestRecoverAfterAKilledServer(t *testing.T) {
 			t.Fatalf("River entries still open: %d", len(res.Jobs))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRecoverReleasesTheLockOnlyWhenTheCLICouldNot: pulumi cancel removes
+// every lock of a stack, so recovery calls it only for a CLI that cannot have
+// released its own: killed after the wait, or gone with the machine.
+func TestRecoverReleasesTheLockOnlyWhenTheCLICouldNot(t *testing.T) {
+	tests := []struct {
+		name       string
+		cli        *process.Identity
+		outcome    process.Outcome
+		wantUnlock bool
+		reason     string
+	}{
+		{"CLI stopped by itself", &orphanCLI, process.Exited, false, "stopped by itself and released the stack's lock"},
+		{"CLI killed after the wait", &orphanCLI, process.Killed, true, "was killed; the stack's lock was released (pulumi cancel)"},
+		{"CLI ended with the machine", &orphanCLI, process.DiedWithMachine, true, "ended with the machine; the stack's lock was released"},
+		{"CLI on another host", &orphanCLI, process.Unknown, false, "ran on another host"},
+		{"no CLI started yet", nil, process.Exited, false, "no Pulumi CLI had started"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := openStore(t)
+			up, _ := killedServer(t, st, tt.cli)
+			run := &fakeRunner{outcome: tt.outcome}
+			if _, err := newQueue(t, st, run, nil).Recover(ctx); err != nil {
+				t.Fatal(err)
+			}
+			_, unlocked, settled := run.calls()
+			if got := len(unlocked) == 1; got != tt.wantUnlock || len(unlocked) > 1 {
+				t.Errorf("unlocked %v, want an unlock: %v", unlocked, tt.wantUnlock)
+			}
+			if tt.cli == nil && len(settled) != 0 {
+				t.Errorf("settled %v with no CLI recorded: there is no process to wait for", settled)
+			}
+			j, err := st.GetJob(ctx, up.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.State != store.JobFailed || !strings.Contains(j.Error, tt.reason) {
+				t.Errorf("recovered up = %s %q, want failed saying %q", j.State, j.Error, tt.reason)
+			}
+		})
+	}
+}
+
+// TestCancelReleasesTheLockOnlyWhenTheCLIWasKilled: a CLI that stops on its
+// interrupt releases its lock; one killed after ignoring it does not.
+func TestCancelReleasesTheLockOnlyWhenTheCLIWasKilled(t *testing.T) {
+	for _, killed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("killed=%v", killed), func(t *testing.T) {
+			ctx := context.Background()
+			st := openStore(t)
+			run := &fakeRunner{block: true, killed: killed, cli: orphanCLI}
+			q := newQueue(t, st, run, nil)
+			startQueue(t, q)
+			_, up, err := st.CreateMunicipality(ctx, chiyoda, jobOn(runner.Up), q.Enqueue(ctx))
+			if err != nil {
+				t.Fatal(err)
+			}
+			running := waitFor(t, st, up.ID, func(j store.Job) bool { return j.CLI != nil })
+			if running.State != store.JobRunning || *running.CLI != orphanCLI {
+				t.Fatalf("running up = %+v, want its CLI %v recorded while it runs (recovery needs it)", running, orphanCLI)
+			}
+			if ok, err := q.Cancel(ctx, up.ID); !ok || err != nil {
+				t.Fatalf("cancel: %v %v", ok, err)
+			}
+			j := waitFinished(t, st, up.ID)
+			_, unlocked, _ := run.calls()
+			if j.State != store.JobCancelled {
+				t.Fatalf("cancelled up = %s %q", j.State, j.Error)
+			}
+			if killed && (len(unlocked) != 1 || !strings.Contains(j.Error, "lock was released")) {
+				t.Errorf("a killed CLI: unlocked %v, reason %q; want the lock released and said so", unlocked, j.Error)
+			}
+			if !killed && len(unlocked) != 0 {
+				t.Errorf("a CLI that stopped on its interrupt: unlocked %v; it released its own lock, and pulumi cancel would remove anyone's", unlocked)
+			}
+		})
+	}
+}
+
+// fakePlanner stands in for the offline plan: it reports its steps and a
+// result with one advisory violation.
+type fakePlanner struct{}
+
+func (fakePlanner) Plan(_ context.Context, stack string, config map[string]string, onEvent func(PlanEvent)) (PlanResult, error) {
+	v := Violation{Policy: "log-group-retention", Level: "advisory", URN: "urn:pulumi:" + stack + "::cats-analytics::aws:cloudwatch/logGroup:LogGroup::logs", Message: "retention below 365 days"}
+	onEvent(ConfigChecked(stack, len(config)))
+	onEvent(ProgramRan(3))
+	onEvent(PolicyEvaluated(1, 0))
+	onEvent(ViolationFound(v))
+	return PlanResult{Stack: stack, Resources: 3, Tiers: map[string]int{"network": 3}, Violations: []Violation{v}}, nil
+}
+
+// TestPlanStepsAreTheJobsEvents: a plan job's steps are stored as its events,
+// in order, so a client follows a plan as it follows an up.
+func TestPlanStepsAreTheJobsEvents(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	q := newQueue(t, st, &fakeRunner{}, fakePlanner{})
+	startQueue(t, q)
+	_, plan, err := st.CreateMunicipality(ctx, chiyoda, jobOn(Plan), q.Enqueue(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := waitFinished(t, st, plan.ID); j.State != store.JobSucceeded {
+		t.Fatalf("plan = %s %q", j.State, j.Error)
+	}
+	events, err := st.Events(ctx, plan.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for i, e := range events {
+		var ev PlanEvent
+		if err := json.Unmarshal(e.Event, &ev); err != nil || e.Seq != i+1 {
+			t.Fatalf("event %d = %s (seq %d): %v", i, e.Event, e.Seq, err)
+		}
+		steps = append(steps, ev.Step)
+	}
+	if got := strings.Join(steps, ","); got != "config,program,policy,violation" {
+		t.Errorf("plan events %s, want config,program,policy,violation", got)
+	}
+	j, _ := st.GetJob(ctx, plan.ID)
+	var result PlanResult
+	if err := json.Unmarshal(j.Result, &result); err != nil || result.Resources != 3 || len(result.Violations) != 1 {
+		t.Errorf("plan result %s (%v), want the planner's", j.Result, err)
 	}
 }

@@ -10,10 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -25,6 +22,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cats-analytics/cats-analytics/automation/process"
 )
 
 // Operations the runner performs through the CLI.
@@ -38,15 +37,20 @@ const (
 // eventDrainTimeout bounds the wait for the last engine events after the CLI exits.
 const eventDrainTimeout = 5 * time.Second
 
-// Runner runs operations for one project.
-type Runner struct {
+// ErrCLIKilled marks an operation whose CLI did not exit by itself (it was
+// killed after ignoring its interrupt, or from outside): it released nothing,
+// so the stack's lock may be left and must be released with Unlock.
+var ErrCLIKilled = errors.New("the Pulumi CLI was killed before it could release the stack's lock")
+
+// Stacks runs operations on the stacks of one project.
+type Stacks struct {
 	// Project is the Pulumi project name.
 	Project string
 	// Program returns the program of a stack. Production passes the platform
 	// program; tests pass programs that need no cloud provider.
 	Program func(stack string) pulumi.RunFunc
-	// CLI is the path of the pulumi binary.
-	CLI string
+	// CLI is the Pulumi CLI to run.
+	CLI CLI
 	// WorkDir holds one workspace directory per stack and the CLI's home.
 	WorkDir string
 	// Backend is the state backend URL (file://… or postgres://…).
@@ -54,6 +58,21 @@ type Runner struct {
 	// Passphrase protects the stacks' secrets. It is passed to the CLI through
 	// its environment only.
 	Passphrase string
+}
+
+// Operation is one operation on one stack.
+type Operation struct {
+	// Name is Preview, Up, Refresh or Destroy.
+	Name   string
+	Stack  string
+	Config map[string]string
+	// Remove removes the stack from the backend after a successful destroy.
+	Remove bool
+	// OnEvent receives each engine event, encoded as JSON.
+	OnEvent func(json.RawMessage)
+	// OnCLIStart is told of each CLI process as soon as it runs, or why it
+	// could not be identified.
+	OnCLIStart func(process.Identity, error)
 }
 
 // Result is what an operation reports.
@@ -64,63 +83,33 @@ type Result struct {
 	Removed   bool           `json:"removed,omitempty"`
 }
 
-// FindCLI returns the pulumi binary to drive: $PULUMI when set, else
-// <root>/bin/pulumi (built by scripts/build-pulumi.sh), else pulumi on PATH.
-func FindCLI(getenv func(string) string, root string) (string, error) {
-	if p := getenv("PULUMI"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("PULUMI=%s: %w", p, err)
-		}
-		return p, nil
-	}
-	if root != "" {
-		p := filepath.Join(root, "bin", "pulumi")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("pulumi"); err == nil {
-		return p, nil
-	}
-	return "", errors.New("no Pulumi CLI found: run `make pulumi` (builds bin/pulumi) or set PULUMI to the CLI's path")
-}
-
-func (r *Runner) env() map[string]string {
+func (st *Stacks) env() map[string]string {
 	return map[string]string{
-		"PULUMI_BACKEND_URL":                          r.Backend,
-		"PULUMI_CONFIG_PASSPHRASE":                    r.Passphrase,
+		"PULUMI_BACKEND_URL":                          st.Backend,
+		"PULUMI_CONFIG_PASSPHRASE":                    st.Passphrase,
 		"PULUMI_SKIP_UPDATE_CHECK":                    "1",
 		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
 	}
 }
 
-// Stack opens (creating if needed) the stack's workspace with its config.
-func (r *Runner) Stack(ctx context.Context, stack string, config map[string]string) (auto.Stack, error) {
-	dir := filepath.Join(r.WorkDir, "workspaces", stack)
-	home := filepath.Join(r.WorkDir, "pulumi-home")
+// open opens (creating if needed) the stack's workspace with its config; cmd
+// runs its CLI commands.
+func (st *Stacks) open(ctx context.Context, stack string, config map[string]string, cmd *command) (auto.Stack, error) {
+	dir := filepath.Join(st.WorkDir, "workspaces", stack)
+	home := filepath.Join(st.WorkDir, "pulumi-home")
 	for _, d := range []string{dir, home} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return auto.Stack{}, fmt.Errorf("workspace for %s: %w", stack, err)
+			return auto.Stack{}, fmt.Errorf("create the workspace of %s: %w", stack, err)
 		}
 	}
-	cmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{
-		Root:             filepath.Dir(filepath.Dir(r.CLI)),
-		SkipVersionCheck: true,
-	})
-	if err != nil {
-		return auto.Stack{}, fmt.Errorf("pulumi CLI %s: %w", r.CLI, err)
-	}
-	if filepath.Base(r.CLI) != "pulumi" || filepath.Base(filepath.Dir(r.CLI)) != "bin" {
-		return auto.Stack{}, fmt.Errorf("pulumi CLI %s: must be at <root>/bin/pulumi", r.CLI)
-	}
-	s, err := auto.UpsertStackInlineSource(ctx, stack, r.Project, r.Program(stack),
+	s, err := auto.UpsertStackInlineSource(ctx, stack, st.Project, st.Program(stack),
 		auto.WorkDir(dir),
 		auto.PulumiHome(home),
 		auto.Pulumi(cmd),
-		auto.EnvVars(r.env()),
+		auto.EnvVars(st.env()),
 		auto.SecretsProvider("passphrase"),
 		auto.Project(workspace.Project{
-			Name:    tokens.PackageName(r.Project),
+			Name:    tokens.PackageName(st.Project),
 			Runtime: workspace.NewProjectRuntimeInfo("go", nil),
 		}),
 	)
@@ -133,19 +122,32 @@ func (r *Runner) Stack(ctx context.Context, stack string, config map[string]stri
 	}
 	if len(cm) > 0 {
 		if err := s.SetAllConfig(ctx, cm); err != nil {
-			return auto.Stack{}, fmt.Errorf("set config of stack %s: %w", stack, err)
+			return auto.Stack{}, fmt.Errorf("set the config of stack %s: %w", stack, err)
 		}
 	}
 	return s, nil
 }
 
-// Run performs one operation and forwards each engine event, encoded as JSON,
-// to onEvent. Cancelling ctx interrupts the CLI (SIGINT, then SIGKILL after
-// 10 s), which releases the stack's lock.
-func (r *Runner) Run(ctx context.Context, operation, stack string, config map[string]string, remove bool, onEvent func(json.RawMessage)) (Result, error) {
-	s, err := r.Stack(ctx, stack, config)
+// Run performs one operation. Cancelling ctx interrupts the CLI (SIGINT, then
+// SIGKILL after 10 s); an interrupted CLI releases the stack's lock itself,
+// a killed one does not, and the error then wraps ErrCLIKilled.
+func (st *Stacks) Run(ctx context.Context, op Operation) (Result, error) {
+	cmd := &command{cli: st.CLI, onStart: op.OnCLIStart}
+	res, err := st.run(ctx, op, cmd)
+	if err != nil && cmd.killed.Load() {
+		return res, fmt.Errorf("%w (%w)", err, ErrCLIKilled)
+	}
+	return res, err
+}
+
+func (st *Stacks) run(ctx context.Context, op Operation, cmd *command) (Result, error) {
+	s, err := st.open(ctx, op.Stack, op.Config, cmd)
 	if err != nil {
 		return Result{}, err
+	}
+	onEvent := op.OnEvent
+	if onEvent == nil {
+		onEvent = func(json.RawMessage) {}
 	}
 	ch := make(chan events.EngineEvent)
 	done, stop := make(chan struct{}), make(chan struct{})
@@ -165,8 +167,8 @@ func (r *Runner) Run(ctx context.Context, operation, stack string, config map[st
 			}
 		}
 	}()
-	res := Result{Operation: operation}
-	switch operation {
+	res := Result{Operation: op.Name}
+	switch op.Name {
 	case Preview:
 		var out auto.PreviewResult
 		out, err = s.Preview(ctx, optpreview.EventStreams(ch))
@@ -182,17 +184,17 @@ func (r *Runner) Run(ctx context.Context, operation, stack string, config map[st
 		res.Changes = summaryChanges(out.Summary)
 	case Destroy:
 		opts := []optdestroy.Option{optdestroy.EventStreams(ch)}
-		if remove {
+		if op.Remove {
 			opts = append(opts, optdestroy.Remove())
 		}
 		var out auto.DestroyResult
 		out, err = s.Destroy(ctx, opts...)
 		res.Changes = summaryChanges(out.Summary)
-		res.Removed = remove && err == nil
+		res.Removed = op.Remove && err == nil
 	default:
 		close(stop)
 		<-done
-		return Result{}, fmt.Errorf("unknown operation %q", operation)
+		return Result{}, fmt.Errorf("run %q on %s: unknown operation", op.Name, op.Stack)
 	}
 	// The SDK closes the event channel once it has read the CLI's whole event
 	// log; when the CLI fails before writing one (a locked stack), it never
@@ -204,26 +206,18 @@ func (r *Runner) Run(ctx context.Context, operation, stack string, config map[st
 		<-done
 	}
 	if err != nil {
-		return res, fmt.Errorf("%s %s: %w", operation, stack, err)
+		return res, fmt.Errorf("%s %s: %w", op.Name, op.Stack, err)
 	}
 	return res, nil
 }
 
-// orphanWait bounds how long Unlock waits for a CLI that outlived its server.
-const orphanWait = time.Minute
-
-// Unlock removes a stack's lock left by a CLI that was killed (pulumi cancel).
-// A CLI started by a server that was killed runs on (it has its own process
-// group) until it notices its program is gone and writes its last
-// checkpoint: Unlock first waits for such a CLI on this host to exit, and
-// kills it after orphanWait, so the state is whole when the lock goes.
-func (r *Runner) Unlock(ctx context.Context, stack string) error {
-	if err := r.waitForOrphans(ctx, stack); err != nil {
-		return err
-	}
-	s, err := r.Stack(ctx, stack, nil)
+// Unlock releases a stack's lock through the CLI (`pulumi cancel`). On a file
+// backend that removes every lock of the stack: call it only when a CLI of
+// this server was killed while it may have held the lock.
+func (st *Stacks) Unlock(ctx context.Context, stack string) error {
+	s, err := st.open(ctx, stack, nil, &command{cli: st.CLI})
 	if err != nil {
-		return err
+		return fmt.Errorf("unlock stack %s: %w", stack, err)
 	}
 	if err := s.Cancel(ctx); err != nil {
 		return fmt.Errorf("unlock stack %s: %w", stack, err)
@@ -231,17 +225,11 @@ func (r *Runner) Unlock(ctx context.Context, stack string) error {
 	return nil
 }
 
-// Outputs returns a stack's current outputs.
-func (r *Runner) Outputs(ctx context.Context, stack string) (map[string]any, error) {
-	s, err := r.Stack(ctx, stack, nil)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.Outputs(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("outputs of %s: %w", stack, err)
-	}
-	return outputs(out), nil
+// SettleCLI waits for a CLI started by an earlier server process to end, and
+// kills it (that very process, checked by its identity) if it still runs at
+// the deadline.
+func (st *Stacks) SettleCLI(ctx context.Context, cli process.Identity, deadline time.Time) (process.Outcome, error) {
+	return process.Settle(ctx, cli, deadline)
 }
 
 func changes[K ~string](m map[K]int) map[string]int {
@@ -278,50 +266,3 @@ func outputs(m auto.OutputMap) map[string]any {
 	}
 	return out
 }
-
-// lockHolder is the part of a file backend's lock file that names its process.
-type lockHolder struct {
-	Pid      int    `json:"pid"`
-	Hostname string `json:"hostname"`
-}
-
-// waitForOrphans waits until no live process on this host holds the stack's
-// lock in a file backend.
-func (r *Runner) waitForOrphans(ctx context.Context, stack string) error {
-	root, ok := strings.CutPrefix(r.Backend, "file://")
-	if !ok {
-		return nil
-	}
-	if i := strings.IndexByte(root, '?'); i >= 0 {
-		root = root[:i]
-	}
-	host, _ := os.Hostname()
-	locks, _ := filepath.Glob(filepath.Join(root, ".pulumi", "locks", "*", "*", stack, "*.json"))
-	for _, lock := range locks {
-		b, err := os.ReadFile(lock)
-		if err != nil {
-			continue
-		}
-		var h lockHolder
-		if json.Unmarshal(b, &h) != nil || h.Hostname != host || h.Pid <= 0 || h.Pid == os.Getpid() {
-			continue
-		}
-		deadline := time.Now().Add(orphanWait)
-		for alive(h.Pid) {
-			if time.Now().After(deadline) {
-				_ = syscall.Kill(h.Pid, syscall.SIGKILL)
-				time.Sleep(100 * time.Millisecond)
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("wait for the CLI (pid %d) holding %s: %w", h.Pid, stack, ctx.Err())
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
-	return nil
-}
-
-// alive reports whether a process exists (signal 0 checks without signalling).
-func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }

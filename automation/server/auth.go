@@ -31,7 +31,7 @@ func (s *server) authenticate(h http.HandlerFunc) http.HandlerFunc {
 			writeJSON(w, http.StatusUnauthorized, apiError{Error: "a bearer token is required"})
 			return
 		}
-		t, err := s.Store.Authenticate(r.Context(), strings.TrimSpace(plain))
+		t, err := s.Tokens.Authenticate(r.Context(), strings.TrimSpace(plain))
 		if errors.Is(err, store.ErrBadToken) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cats", error="invalid_token"`)
 			writeJSON(w, http.StatusUnauthorized, apiError{Error: "invalid or revoked token"})

@@ -11,7 +11,7 @@ import (
 )
 
 func validateConfig(stack string, values map[string]string) error {
-	_, err := config.Parse("organization", "cats-analytics", stack, config.FromMap(values))
+	_, err := config.Parse("", config.Project, stack, config.FromMap(values))
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cats-analytics/cats-analytics/automation/jobs"
+	"github.com/cats-analytics/cats-analytics/automation/runner"
 	"github.com/cats-analytics/cats-analytics/automation/store"
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/domain/municipality"
@@ -19,15 +20,10 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
-	if err := s.Store.DB.PingContext(r.Context()); err != nil {
-		s.Logger.Warn("not ready: database", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "database unavailable"})
-		return
-	}
 	if s.Ready != nil {
 		if err := s.Ready(r.Context()); err != nil {
 			s.Logger.Warn("not ready", "err", err)
-			writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "not ready: " + err.Error()})
+			writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "not ready"})
 			return
 		}
 	}
@@ -101,10 +97,10 @@ func (s *server) createMunicipality(w http.ResponseWriter, r *http.Request) {
 	}
 	t, _ := tokenFrom(r.Context())
 	stack := store.StackName(req.Code, req.Environment)
-	m, job, err := s.Store.CreateMunicipality(r.Context(),
+	m, job, err := s.Municipalities.CreateMunicipality(r.Context(),
 		store.Municipality{Code: req.Code, Environment: req.Environment, Name: req.Name, Prefecture: req.Prefecture, Config: req.Config},
 		store.Job{Stack: stack, Code: req.Code, Environment: req.Environment, Operation: jobs.Plan, CreatedBy: t.ID},
-		s.Jobs.Enqueue(r.Context()))
+		s.Queue.Enqueue(r.Context()))
 	if errors.Is(err, store.ErrExists) {
 		writeJSON(w, http.StatusConflict, apiError{Error: fmt.Sprintf("municipality %s is already registered in %s", req.Code, req.Environment)})
 		return
@@ -121,10 +117,15 @@ func (s *server) createMunicipality(w http.ResponseWriter, r *http.Request) {
 func (s *server) listMunicipalities(w http.ResponseWriter, r *http.Request) {
 	code := ""
 	if !isPlatform(r) {
+		// A municipality token lists its own municipality; any other scope, none.
 		t, _ := tokenFrom(r.Context())
-		code = strings.TrimPrefix(t.Scope, "municipality:")
+		var ok bool
+		if code, ok = strings.CutPrefix(t.Scope, store.MunicipalityScope("")); !ok || code == "" {
+			writeJSON(w, http.StatusForbidden, apiError{Error: "this token may not list municipalities"})
+			return
+		}
 	}
-	list, err := s.Store.ListMunicipalities(r.Context(), code)
+	list, err := s.Municipalities.ListMunicipalities(r.Context(), code)
 	if err != nil {
 		s.fail(w, r, "list municipalities", err)
 		return
@@ -146,7 +147,7 @@ func (s *server) registeredStacks(w http.ResponseWriter, r *http.Request) (code 
 		forbidden(w, code)
 		return code, nil, false
 	}
-	stacks, err := s.Store.ListMunicipalities(r.Context(), code)
+	stacks, err := s.Municipalities.ListMunicipalities(r.Context(), code)
 	if err != nil {
 		s.fail(w, r, "find municipality "+code, err)
 		return code, nil, false
@@ -193,14 +194,14 @@ func (s *server) deleteMunicipality(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, _ := tokenFrom(r.Context())
-	job, err := s.Store.MarkDeleting(r.Context(), code, target.Environment,
-		store.Job{Stack: target.Stack, Code: code, Environment: target.Environment, Operation: "destroy", RemoveStack: true, CreatedBy: t.ID},
-		s.Jobs.Enqueue(r.Context()))
+	job, err := s.Municipalities.MarkDeleting(r.Context(), code, target.Environment,
+		store.Job{Stack: target.Stack, Code: code, Environment: target.Environment, Operation: runner.Destroy, RemoveStack: true, CreatedBy: t.ID},
+		s.Queue.Enqueue(r.Context()))
 	if err != nil {
 		s.fail(w, r, "queue destroy of "+target.Stack, err)
 		return
 	}
-	s.metrics.jobs.WithLabelValues("destroy").Inc()
+	s.metrics.jobs.WithLabelValues(runner.Destroy).Inc()
 	w.Header().Set("Location", fmt.Sprintf("/v1/jobs/%d", job.ID))
 	writeJSON(w, http.StatusAccepted, map[string]any{"job": job})
 }
@@ -216,7 +217,7 @@ func (s *server) stackFor(w http.ResponseWriter, r *http.Request) (store.Municip
 		forbidden(w, code)
 		return store.Municipality{}, false
 	}
-	m, err := s.Store.GetMunicipality(r.Context(), code, env)
+	m, err := s.Municipalities.GetMunicipality(r.Context(), code, env)
 	if errors.Is(err, store.ErrNotFound) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no stack %s: register the municipality in %s first", store.StackName(code, env), env)})
 		return m, false
@@ -247,9 +248,9 @@ func (s *server) createJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, _ := tokenFrom(r.Context())
-	job, err := s.Store.CreateJob(r.Context(),
+	job, err := s.Jobs.CreateJob(r.Context(),
 		store.Job{Stack: m.Stack, Code: m.Code, Environment: m.Environment, Operation: req.Operation, CreatedBy: t.ID},
-		s.Jobs.Enqueue(r.Context()))
+		s.Queue.Enqueue(r.Context()))
 	if err != nil {
 		s.fail(w, r, "queue "+req.Operation+" of "+m.Stack, err)
 		return
@@ -264,7 +265,7 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	list, err := s.Store.ListJobs(r.Context(), m.Stack, 100)
+	list, err := s.Jobs.ListJobs(r.Context(), m.Stack, 100)
 	if err != nil {
 		s.fail(w, r, "list jobs of "+m.Stack, err)
 		return
@@ -280,7 +281,7 @@ func (s *server) jobFor(w http.ResponseWriter, r *http.Request) (store.Job, bool
 		badRequest(w, "id", fmt.Sprintf("%q must be a positive job number", r.PathValue("id")))
 		return store.Job{}, false
 	}
-	job, err := s.Store.GetJob(r.Context(), id)
+	job, err := s.Jobs.GetJob(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !mayAccess(r, job.Code)) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no job %d", id)})
 		return job, false
@@ -303,7 +304,7 @@ func (s *server) cancelJob(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	cancelled, err := s.Jobs.Cancel(r.Context(), job.ID)
+	cancelled, err := s.Queue.Cancel(r.Context(), job.ID)
 	if err != nil {
 		s.fail(w, r, fmt.Sprintf("cancel job %d", job.ID), err)
 		return

@@ -19,19 +19,64 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/cats-analytics/cats-analytics/automation/jobs"
 	"github.com/cats-analytics/cats-analytics/automation/store"
 )
 
-// Deps are the server's collaborators.
+// MunicipalityStore keeps the registered municipalities and their stacks.
+type MunicipalityStore interface {
+	// CreateMunicipality registers a stack and queues its first job, atomically.
+	CreateMunicipality(ctx context.Context, m store.Municipality, first store.Job, enqueue store.Enqueue) (store.Municipality, store.Job, error)
+	// ListMunicipalities returns all stacks, or those of one municipality code.
+	ListMunicipalities(ctx context.Context, code string) ([]store.Municipality, error)
+	GetMunicipality(ctx context.Context, code, environment string) (store.Municipality, error)
+	// MarkDeleting marks a stack deleting and queues its destroy, atomically.
+	MarkDeleting(ctx context.Context, code, environment string, destroy store.Job, enqueue store.Enqueue) (store.Job, error)
+}
+
+// JobStore keeps the jobs and their events.
+type JobStore interface {
+	// CreateJob records a job and queues it, atomically.
+	CreateJob(ctx context.Context, j store.Job, enqueue store.Enqueue) (store.Job, error)
+	GetJob(ctx context.Context, id int64) (store.Job, error)
+	// ListJobs returns a stack's latest jobs, newest first.
+	ListJobs(ctx context.Context, stack string, limit int) ([]store.Job, error)
+	// Events returns a job's events after a sequence number, in order.
+	Events(ctx context.Context, jobID int64, after int) ([]store.Event, error)
+}
+
+// TokenAuthenticator resolves a bearer token to its record; it answers
+// store.ErrBadToken for a malformed, unknown or revoked one.
+type TokenAuthenticator interface {
+	Authenticate(ctx context.Context, plain string) (store.Token, error)
+}
+
+// AuditLog records every mutating request.
+type AuditLog interface {
+	Audit(ctx context.Context, e store.AuditEntry) error
+}
+
+// JobQueue runs the recorded jobs.
+type JobQueue interface {
+	// Enqueue returns the function that queues a job in the transaction that
+	// records it.
+	Enqueue(ctx context.Context) store.Enqueue
+	// Cancel stops a queued or running job; false when it had finished.
+	Cancel(ctx context.Context, id int64) (bool, error)
+}
+
+// Deps are the server's collaborators, each named for its role.
 type Deps struct {
-	Store  *store.Store
-	Jobs   *jobs.Queue
-	Logger *slog.Logger
+	Municipalities MunicipalityStore
+	Jobs           JobStore
+	Tokens         TokenAuthenticator
+	AuditLog       AuditLog
+	Queue          JobQueue
+	Logger         *slog.Logger
 	// ValidateConfig checks a stack's configuration exactly as the program
 	// will (components/config), so a bad value is refused before any job.
 	ValidateConfig func(stack string, config map[string]string) error
-	// Ready reports whether the server can run jobs (database, CLI).
+	// Ready reports whether the server can run jobs (database, CLI); the
+	// error is logged, not shown.
 	Ready func(ctx context.Context) error
 	// Registry receives the server's metrics; nil creates one.
 	Registry *prometheus.Registry
@@ -216,7 +261,7 @@ func (s *server) instrument(route string, h http.HandlerFunc) http.HandlerFunc {
 			entry.TokenID, entry.Scope = t.ID, t.Scope
 		}
 		// The audit outlives a client that hung up.
-		if err := s.Store.Audit(context.WithoutCancel(r.Context()), entry); err != nil {
+		if err := s.AuditLog.Audit(context.WithoutCancel(r.Context()), entry); err != nil {
 			s.Logger.Error("audit", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cats-analytics/cats-analytics/automation/jobs"
 	"github.com/cats-analytics/cats-analytics/automation/store"
 )
 
@@ -14,9 +15,9 @@ import (
 // works the same with one replica or several.
 const pollInterval = 200 * time.Millisecond
 
-// jobEvents streams a job's engine events as Server-Sent Events: the stored
-// ones first (after Last-Event-ID when a client reconnects), then new ones as
-// they are written, and finally a "done" event with the job's final record.
+// jobEvents streams a job's events as Server-Sent Events: the stored ones
+// first (after Last-Event-ID when a client reconnects), then new ones as they
+// are written, and finally a "done" event with the job's final record.
 func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 	job, ok := s.jobFor(w, r)
 	if !ok {
@@ -42,6 +43,12 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
 
+	// A plan's events are its steps (jobs.PlanEvent); the CLI operations'
+	// are Pulumi's engine events.
+	kind := "engine"
+	if job.Operation == jobs.Plan {
+		kind = "plan"
+	}
 	ctx := r.Context()
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
@@ -50,18 +57,18 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 	for {
 		// Read the job's state before its events: events written before a job
 		// finishes are all seen by the read that follows.
-		current, err := s.Store.GetJob(ctx, job.ID)
+		current, err := s.Jobs.GetJob(ctx, job.ID)
 		if err != nil {
 			s.Logger.Error("stream events: job", "job", job.ID, "err", err)
 			return
 		}
-		events, err := s.Store.Events(ctx, job.ID, last)
+		events, err := s.Jobs.Events(ctx, job.ID, last)
 		if err != nil {
 			s.Logger.Error("stream events", "job", job.ID, "err", err)
 			return
 		}
 		for _, e := range events {
-			fmt.Fprintf(w, "id: %d\nevent: engine\ndata: %s\n\n", e.Seq, e.Event)
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, kind, e.Event)
 			last = e.Seq
 		}
 		if store.Terminal(current.State) {

@@ -1,8 +1,8 @@
 // Package store keeps the automation server's durable state in SQLite: the
-// municipalities and their stacks, the jobs and their engine events, the API
-// tokens (hashed) and the audit log. The job queue itself (River) lives in the
-// same database, so a job row and its queue entry are written in one
-// transaction and neither can be lost without the other.
+// municipalities and their stacks, the jobs and their events, the API tokens
+// (hashed) and the audit log. The job queue itself (River) lives in the same
+// database, so a job row and its queue entry are written in one transaction
+// and neither can be lost without the other.
 package store
 
 import (
@@ -20,6 +20,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+
+	"github.com/cats-analytics/cats-analytics/automation/process"
 )
 
 // ErrNotFound is returned when a row does not exist.
@@ -28,31 +30,39 @@ var ErrNotFound = errors.New("not found")
 // ErrDirInUse is returned by LockServer when another server has the data directory.
 var ErrDirInUse = errors.New("data directory in use")
 
-// Store is the server's database.
-type Store struct {
+// SQLite is the server's database, one SQLite file in the data directory.
+type SQLite struct {
 	DB *sql.DB
 }
 
 // Open opens (creating if needed) the database in dir. SQLite allows one
 // writer at a time; one open connection keeps River and the server from
 // tripping over SQLITE_BUSY (River's documented setting for its SQLite driver).
-func Open(ctx context.Context, dir string) (*Store, error) {
+func Open(ctx context.Context, dir string) (*SQLite, error) {
 	path := filepath.Join(dir, "cats.db")
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
-	s := &Store{DB: db}
+	s := &SQLite{DB: db}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("migrate %s: %w", path, err)
+		return nil, fmt.Errorf("create the tables of %s: %w", path, err)
 	}
 	return s, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.DB.Close() }
+func (s *SQLite) Close() error { return s.DB.Close() }
+
+// Ping checks that the database answers.
+func (s *SQLite) Ping(ctx context.Context) error {
+	if err := s.DB.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping the database: %w", err)
+	}
+	return nil
+}
 
 const schema = `
 CREATE TABLE IF NOT EXISTS municipalities (
@@ -80,7 +90,11 @@ CREATE TABLE IF NOT EXISTS jobs (
 	created_by   TEXT NOT NULL,
 	created_at   TEXT NOT NULL,
 	started_at   TEXT NOT NULL DEFAULT '',
-	finished_at  TEXT NOT NULL DEFAULT ''
+	finished_at  TEXT NOT NULL DEFAULT '',
+	cli_pid        INTEGER NOT NULL DEFAULT 0,
+	cli_start_time INTEGER NOT NULL DEFAULT 0,
+	cli_boot_id    TEXT NOT NULL DEFAULT '',
+	cli_host       TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_stack_state ON jobs (stack, state, id);
 CREATE TABLE IF NOT EXISTS job_events (
@@ -110,12 +124,43 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 `
 
-func (s *Store) migrate(ctx context.Context) error {
-	_, err := s.DB.ExecContext(ctx, schema)
-	return err
+// addedColumns are columns added to a table after its first release, so that
+// a database created before gets them too.
+var addedColumns = []struct{ table, column, definition string }{
+	{"jobs", "cli_pid", "INTEGER NOT NULL DEFAULT 0"},
+	{"jobs", "cli_start_time", "INTEGER NOT NULL DEFAULT 0"},
+	{"jobs", "cli_boot_id", "TEXT NOT NULL DEFAULT ''"},
+	{"jobs", "cli_host", "TEXT NOT NULL DEFAULT ''"},
+}
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	if _, err := s.DB.ExecContext(ctx, schema); err != nil {
+		return err
+	}
+	for _, c := range addedColumns {
+		var n int
+		if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, c.table, c.column).Scan(&n); err != nil {
+			return fmt.Errorf("look for column %s.%s: %w", c.table, c.column, err)
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := s.DB.ExecContext(ctx, `ALTER TABLE `+c.table+` ADD COLUMN `+c.column+` `+c.definition); err != nil {
+			return fmt.Errorf("add column %s.%s: %w", c.table, c.column, err)
+		}
+	}
+	return nil
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+// wrap prefixes a non-nil *err with what was being done (pkgsite's
+// derrors.Wrap): one line per method instead of one per return.
+func wrap(err *error, format string, args ...any) {
+	if *err != nil {
+		*err = fmt.Errorf(format+": %w", append(args, *err)...)
+	}
+}
 
 // Municipality states.
 const (
@@ -142,9 +187,14 @@ func StackName(code, environment string) string { return code + "-" + environmen
 // ErrExists is returned when a municipality is already registered in an environment.
 var ErrExists = errors.New("already registered")
 
+// Enqueue inserts a job's queue entry inside the transaction that records the
+// job, so that neither exists without the other.
+type Enqueue func(tx *sql.Tx, jobID int64) error
+
 // CreateMunicipality registers a municipality and queues its first job in one
-// transaction; enqueue inserts the queue entry inside the same transaction.
-func (s *Store) CreateMunicipality(ctx context.Context, m Municipality, job Job, enqueue func(*sql.Tx, int64) error) (Municipality, Job, error) {
+// transaction.
+func (s *SQLite) CreateMunicipality(ctx context.Context, m Municipality, job Job, enqueue Enqueue) (_ Municipality, _ Job, err error) {
+	defer wrap(&err, "register %s", StackName(m.Code, m.Environment))
 	cfg, err := json.Marshal(m.Config)
 	if err != nil {
 		return Municipality{}, Job{}, err
@@ -208,14 +258,15 @@ func scanMunicipality(row rowScanner) (Municipality, error) {
 	}
 	m.Stack = StackName(m.Code, m.Environment)
 	if err := json.Unmarshal([]byte(cfg), &m.Config); err != nil {
-		return m, fmt.Errorf("municipality %s config: %w", m.Stack, err)
+		return m, fmt.Errorf("decode the config of %s: %w", m.Stack, err)
 	}
 	return m, nil
 }
 
 // ListMunicipalities returns the registered municipalities, all of them or
 // those of one code, ordered by code and environment.
-func (s *Store) ListMunicipalities(ctx context.Context, code string) ([]Municipality, error) {
+func (s *SQLite) ListMunicipalities(ctx context.Context, code string) (_ []Municipality, err error) {
+	defer wrap(&err, "list municipalities")
 	q := `SELECT ` + municipalityColumns + ` FROM municipalities`
 	var args []any
 	if code != "" {
@@ -226,13 +277,15 @@ func (s *Store) ListMunicipalities(ctx context.Context, code string) ([]Municipa
 }
 
 // GetMunicipality returns one municipality's stack.
-func (s *Store) GetMunicipality(ctx context.Context, code, environment string) (Municipality, error) {
+func (s *SQLite) GetMunicipality(ctx context.Context, code, environment string) (_ Municipality, err error) {
+	defer wrap(&err, "get %s", StackName(code, environment))
 	return scanMunicipality(s.DB.QueryRowContext(ctx, `SELECT `+municipalityColumns+` FROM municipalities WHERE code = ? AND environment = ?`, code, environment))
 }
 
 // DeleteMunicipality removes the registration (after its stack is destroyed and removed).
-func (s *Store) DeleteMunicipality(ctx context.Context, code, environment string) error {
-	_, err := s.DB.ExecContext(ctx, `DELETE FROM municipalities WHERE code = ? AND environment = ?`, code, environment)
+func (s *SQLite) DeleteMunicipality(ctx context.Context, code, environment string) (err error) {
+	defer wrap(&err, "remove the registration of %s", StackName(code, environment))
+	_, err = s.DB.ExecContext(ctx, `DELETE FROM municipalities WHERE code = ? AND environment = ?`, code, environment)
 	return err
 }
 
@@ -266,26 +319,31 @@ type Job struct {
 	CreatedAt   string          `json:"createdAt"`
 	StartedAt   string          `json:"startedAt,omitempty"`
 	FinishedAt  string          `json:"finishedAt,omitempty"`
+	// CLI is the Pulumi CLI process the running attempt started last (nil
+	// when none has started): after a crash, recovery finds it by this
+	// identity. It stays on the server.
+	CLI *process.Identity `json:"-"`
 }
 
-func insertJob(ctx context.Context, tx *sql.Tx, j Job, enqueue func(*sql.Tx, int64) error) (Job, error) {
+func insertJob(ctx context.Context, tx *sql.Tx, j Job, enqueue Enqueue) (Job, error) {
 	j.State, j.CreatedAt = JobQueued, now()
 	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (stack, code, environment, operation, remove_stack, state, created_by, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, j.Stack, j.Code, j.Environment, j.Operation, j.RemoveStack, j.State, j.CreatedBy, j.CreatedAt)
 	if err != nil {
-		return Job{}, err
+		return Job{}, fmt.Errorf("record the %s job: %w", j.Operation, err)
 	}
 	if j.ID, err = res.LastInsertId(); err != nil {
-		return Job{}, err
+		return Job{}, fmt.Errorf("record the %s job: %w", j.Operation, err)
 	}
 	if err := enqueue(tx, j.ID); err != nil {
-		return Job{}, fmt.Errorf("enqueue job %d: %w", j.ID, err)
+		return Job{}, fmt.Errorf("queue job %d: %w", j.ID, err)
 	}
 	return j, nil
 }
 
 // CreateJob records a job and its queue entry in one transaction.
-func (s *Store) CreateJob(ctx context.Context, j Job, enqueue func(*sql.Tx, int64) error) (Job, error) {
+func (s *SQLite) CreateJob(ctx context.Context, j Job, enqueue Enqueue) (_ Job, err error) {
+	defer wrap(&err, "create a %s job on %s", j.Operation, j.Stack)
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return Job{}, err
@@ -299,7 +357,8 @@ func (s *Store) CreateJob(ctx context.Context, j Job, enqueue func(*sql.Tx, int6
 }
 
 // MarkDeleting flags a municipality as being deleted and queues its destroy job.
-func (s *Store) MarkDeleting(ctx context.Context, code, environment string, j Job, enqueue func(*sql.Tx, int64) error) (Job, error) {
+func (s *SQLite) MarkDeleting(ctx context.Context, code, environment string, j Job, enqueue Enqueue) (_ Job, err error) {
+	defer wrap(&err, "mark %s deleting", StackName(code, environment))
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return Job{}, err
@@ -316,13 +375,16 @@ func (s *Store) MarkDeleting(ctx context.Context, code, environment string, j Jo
 	return j, tx.Commit()
 }
 
-const jobColumns = `id, stack, code, environment, operation, remove_stack, state, attempts, error, result, created_by, created_at, started_at, finished_at`
+const jobColumns = `id, stack, code, environment, operation, remove_stack, state, attempts, error, result, created_by, created_at, started_at, finished_at,
+	cli_pid, cli_start_time, cli_boot_id, cli_host`
 
 func scanJob(row rowScanner) (Job, error) {
 	var j Job
 	var result string
+	var cli process.Identity
 	if err := row.Scan(&j.ID, &j.Stack, &j.Code, &j.Environment, &j.Operation, &j.RemoveStack, &j.State, &j.Attempts,
-		&j.Error, &result, &j.CreatedBy, &j.CreatedAt, &j.StartedAt, &j.FinishedAt); err != nil {
+		&j.Error, &result, &j.CreatedBy, &j.CreatedAt, &j.StartedAt, &j.FinishedAt,
+		&cli.PID, &cli.StartTime, &cli.BootID, &cli.Host); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return j, ErrNotFound
 		}
@@ -331,24 +393,31 @@ func scanJob(row rowScanner) (Job, error) {
 	if result != "" {
 		j.Result = json.RawMessage(result)
 	}
+	if cli.PID != 0 {
+		j.CLI = &cli
+	}
 	return j, nil
 }
 
 // GetJob returns a job.
-func (s *Store) GetJob(ctx context.Context, id int64) (Job, error) {
+func (s *SQLite) GetJob(ctx context.Context, id int64) (_ Job, err error) {
+	defer wrap(&err, "get job %d", id)
 	return scanJob(s.DB.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 }
 
 // ListJobs returns the jobs of a stack, newest first.
-func (s *Store) ListJobs(ctx context.Context, stack string, limit int) ([]Job, error) {
+func (s *SQLite) ListJobs(ctx context.Context, stack string, limit int) (_ []Job, err error) {
+	defer wrap(&err, "list the jobs of %s", stack)
 	return queryAll(ctx, s.DB, scanJob, `SELECT `+jobColumns+` FROM jobs WHERE stack = ? ORDER BY id DESC LIMIT ?`, stack, limit)
 }
 
 // Start claims a queued job for running. It succeeds only when no other job of
 // the same stack is running and no earlier job of that stack is still queued,
 // so the operations on one stack run one at a time, in order. ok is false
-// when the job must wait; a terminal job is returned as it is.
-func (s *Store) Start(ctx context.Context, id int64) (job Job, ok bool, err error) {
+// when the job must wait; a terminal job is returned as it is. The CLI an
+// earlier attempt started is forgotten: it has ended.
+func (s *SQLite) Start(ctx context.Context, id int64) (job Job, ok bool, err error) {
+	defer wrap(&err, "claim job %d", id)
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return Job{}, false, err
@@ -369,31 +438,42 @@ func (s *Store) Start(ctx context.Context, id int64) (job Job, ok bool, err erro
 	if ahead > 0 {
 		return job, false, nil
 	}
-	job.State, job.StartedAt, job.Attempts = JobRunning, now(), job.Attempts+1
-	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, started_at = ?, attempts = ? WHERE id = ?`,
+	job.State, job.StartedAt, job.Attempts, job.CLI = JobRunning, now(), job.Attempts+1, nil
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, started_at = ?, attempts = ?,
+		cli_pid = 0, cli_start_time = 0, cli_boot_id = '', cli_host = '' WHERE id = ?`,
 		job.State, job.StartedAt, job.Attempts, id); err != nil {
 		return Job{}, false, err
 	}
 	return job, true, tx.Commit()
 }
 
+// RecordCLI records the Pulumi CLI process a running job has just started.
+func (s *SQLite) RecordCLI(ctx context.Context, id int64, cli process.Identity) (err error) {
+	defer wrap(&err, "record the CLI (%s) of job %d", cli, id)
+	_, err = s.DB.ExecContext(ctx, `UPDATE jobs SET cli_pid = ?, cli_start_time = ?, cli_boot_id = ?, cli_host = ? WHERE id = ? AND state = ?`,
+		cli.PID, cli.StartTime, cli.BootID, cli.Host, id, JobRunning)
+	return err
+}
+
 // Requeue returns a running job to the queue after a transient failure.
-func (s *Store) Requeue(ctx context.Context, id int64, reason string) error {
-	_, err := s.DB.ExecContext(ctx, `UPDATE jobs SET state = ?, error = ? WHERE id = ? AND state = ?`, JobQueued, reason, id, JobRunning)
+func (s *SQLite) Requeue(ctx context.Context, id int64, reason string) (err error) {
+	defer wrap(&err, "queue job %d again", id)
+	_, err = s.DB.ExecContext(ctx, `UPDATE jobs SET state = ?, error = ? WHERE id = ? AND state = ?`, JobQueued, reason, id, JobRunning)
 	return err
 }
 
 // Finish records a job's final state. Only a queued or running job changes,
 // so a job never finishes twice.
-func (s *Store) Finish(ctx context.Context, id int64, state, errText string, result any) (bool, error) {
+func (s *SQLite) Finish(ctx context.Context, id int64, state, errText string, result any) (_ bool, err error) {
+	defer wrap(&err, "finish job %d", id)
 	if !Terminal(state) {
-		return false, fmt.Errorf("finish job %d: %q is not a final state", id, state)
+		return false, fmt.Errorf("%q is not a final state", state)
 	}
 	var resultJSON string
 	if result != nil {
 		b, err := json.Marshal(result)
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("encode the result: %w", err)
 		}
 		resultJSON = string(b)
 	}
@@ -408,7 +488,8 @@ func (s *Store) Finish(ctx context.Context, id int64, state, errText string, res
 
 // CancelQueued cancels a job that has not started. It returns false when the
 // job is running or finished.
-func (s *Store) CancelQueued(ctx context.Context, id int64, reason string) (bool, error) {
+func (s *SQLite) CancelQueued(ctx context.Context, id int64, reason string) (_ bool, err error) {
+	defer wrap(&err, "cancel queued job %d", id)
 	res, err := s.DB.ExecContext(ctx, `UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ? AND state = ?`,
 		JobCancelled, reason, now(), id, JobQueued)
 	if err != nil {
@@ -420,17 +501,20 @@ func (s *Store) CancelQueued(ctx context.Context, id int64, reason string) (bool
 
 // RunningJobs returns the jobs marked running: after a restart, jobs the
 // previous process did not finish.
-func (s *Store) RunningJobs(ctx context.Context) ([]Job, error) {
+func (s *SQLite) RunningJobs(ctx context.Context) (_ []Job, err error) {
+	defer wrap(&err, "list running jobs")
 	return queryAll(ctx, s.DB, scanJob, `SELECT `+jobColumns+` FROM jobs WHERE state = ? ORDER BY id`, JobRunning)
 }
 
-// AppendEvent stores one engine event of a job.
-func (s *Store) AppendEvent(ctx context.Context, jobID int64, seq int, event json.RawMessage) error {
-	_, err := s.DB.ExecContext(ctx, `INSERT INTO job_events (job_id, seq, at, event) VALUES (?, ?, ?, ?)`, jobID, seq, now(), string(event))
+// AppendEvent stores one event of a job.
+func (s *SQLite) AppendEvent(ctx context.Context, jobID int64, seq int, event json.RawMessage) (err error) {
+	defer wrap(&err, "store event %d of job %d", seq, jobID)
+	_, err = s.DB.ExecContext(ctx, `INSERT INTO job_events (job_id, seq, at, event) VALUES (?, ?, ?, ?)`, jobID, seq, now(), string(event))
 	return err
 }
 
-// Event is one stored engine event.
+// Event is one stored event of a job: an engine event of a CLI operation, a
+// step of a plan.
 type Event struct {
 	Seq   int             `json:"seq"`
 	At    string          `json:"at"`
@@ -438,7 +522,8 @@ type Event struct {
 }
 
 // Events returns a job's events after seq, in order.
-func (s *Store) Events(ctx context.Context, jobID int64, after int) ([]Event, error) {
+func (s *SQLite) Events(ctx context.Context, jobID int64, after int) (_ []Event, err error) {
+	defer wrap(&err, "read the events of job %d", jobID)
 	return queryAll(ctx, s.DB, func(row rowScanner) (Event, error) {
 		var e Event
 		var raw string
@@ -450,13 +535,14 @@ func (s *Store) Events(ctx context.Context, jobID int64, after int) ([]Event, er
 
 // LastEventSeq returns the highest event sequence of a job (0 when none), so a
 // retried attempt appends after the earlier attempt's events.
-func (s *Store) LastEventSeq(ctx context.Context, jobID int64) (int, error) {
+func (s *SQLite) LastEventSeq(ctx context.Context, jobID int64) (_ int, err error) {
+	defer wrap(&err, "read the last event of job %d", jobID)
 	var seq sql.NullInt64
-	err := s.DB.QueryRowContext(ctx, `SELECT MAX(seq) FROM job_events WHERE job_id = ?`, jobID).Scan(&seq)
+	err = s.DB.QueryRowContext(ctx, `SELECT MAX(seq) FROM job_events WHERE job_id = ?`, jobID).Scan(&seq)
 	return int(seq.Int64), err
 }
 
-// Token scopes.
+// ScopePlatform is the scope of the platform team's tokens.
 const ScopePlatform = "platform"
 
 // MunicipalityScope is the scope of a token limited to one municipality.
@@ -481,7 +567,8 @@ func hashSecret(secret string) string {
 
 // CreateToken issues a token and returns its one-time plain value
 // ("cats_<id>_<secret>"); only the secret's SHA-256 is stored.
-func (s *Store) CreateToken(ctx context.Context, scope, description string) (Token, string, error) {
+func (s *SQLite) CreateToken(ctx context.Context, scope, description string) (_ Token, _ string, err error) {
+	defer wrap(&err, "create a %s token", scope)
 	idBytes, secretBytes := make([]byte, 6), make([]byte, 32)
 	if _, err := rand.Read(idBytes); err != nil {
 		return Token{}, "", err
@@ -501,14 +588,21 @@ func (s *Store) CreateToken(ctx context.Context, scope, description string) (Tok
 // ErrBadToken is returned for a malformed, unknown or revoked token.
 var ErrBadToken = errors.New("invalid or revoked token")
 
-// Authenticate resolves a plain token to its record.
-func (s *Store) Authenticate(ctx context.Context, plain string) (Token, error) {
+// parseToken splits a plain token into its id and secret; ok is false when it
+// is not a token of this project.
+func parseToken(plain string) (id, secret string, ok bool) {
 	rest, ok := strings.CutPrefix(plain, tokenPrefix)
 	if !ok {
-		return Token{}, ErrBadToken
+		return "", "", false
 	}
-	id, secret, ok := strings.Cut(rest, "_")
-	if !ok || id == "" || secret == "" {
+	id, secret, ok = strings.Cut(rest, "_")
+	return id, secret, ok && id != "" && secret != ""
+}
+
+// Authenticate resolves a plain token to its record.
+func (s *SQLite) Authenticate(ctx context.Context, plain string) (Token, error) {
+	id, secret, ok := parseToken(plain)
+	if !ok {
 		return Token{}, ErrBadToken
 	}
 	var t Token
@@ -519,7 +613,7 @@ func (s *Store) Authenticate(ctx context.Context, plain string) (Token, error) {
 		return Token{}, ErrBadToken
 	}
 	if err != nil {
-		return Token{}, err
+		return Token{}, fmt.Errorf("look up token %s: %w", id, err)
 	}
 	if subtle.ConstantTimeCompare([]byte(hash), []byte(hashSecret(secret))) != 1 || t.RevokedAt != "" {
 		return Token{}, ErrBadToken
@@ -528,13 +622,14 @@ func (s *Store) Authenticate(ctx context.Context, plain string) (Token, error) {
 }
 
 // RevokeToken revokes a token by id.
-func (s *Store) RevokeToken(ctx context.Context, id string) error {
+func (s *SQLite) RevokeToken(ctx context.Context, id string) (err error) {
+	defer wrap(&err, "revoke token %s", id)
 	res, err := s.DB.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at = ''`, now(), id)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("token %s: %w (or already revoked)", id, ErrNotFound)
+		return fmt.Errorf("%w (or already revoked)", ErrNotFound)
 	}
 	return nil
 }
@@ -552,14 +647,16 @@ type AuditEntry struct {
 }
 
 // Audit records a mutating request.
-func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
-	_, err := s.DB.ExecContext(ctx, `INSERT INTO audit (at, token_id, scope, method, path, status, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+func (s *SQLite) Audit(ctx context.Context, e AuditEntry) (err error) {
+	defer wrap(&err, "audit %s %s", e.Method, e.Path)
+	_, err = s.DB.ExecContext(ctx, `INSERT INTO audit (at, token_id, scope, method, path, status, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		now(), e.TokenID, e.Scope, e.Method, e.Path, e.Status, e.Detail)
 	return err
 }
 
 // AuditLog returns the audit entries, oldest first.
-func (s *Store) AuditLog(ctx context.Context) ([]AuditEntry, error) {
+func (s *SQLite) AuditLog(ctx context.Context) (_ []AuditEntry, err error) {
+	defer wrap(&err, "read the audit log")
 	return queryAll(ctx, s.DB, func(row rowScanner) (AuditEntry, error) {
 		var e AuditEntry
 		err := row.Scan(&e.ID, &e.At, &e.TokenID, &e.Scope, &e.Method, &e.Path, &e.Status, &e.Detail)

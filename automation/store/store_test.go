@@ -3,11 +3,15 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cats-analytics/cats-analytics/automation/process"
 )
 
-func open(t *testing.T) *Store {
+func open(t *testing.T) *SQLite {
 	t.Helper()
 	s, err := Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -91,5 +95,78 @@ func TestStartKeepsOneOperationPerStackInOrder(t *testing.T) {
 	}
 	if cancelled, _ := s.CancelQueued(ctx, second.ID, "x"); cancelled {
 		t.Fatal("a running job was cancelled as if queued")
+	}
+}
+
+// TestRecordCLIIsKeptForRecoveryAndForgottenByTheNextAttempt: the CLI a
+// running job started is what recovery looks for after a crash; a new attempt
+// starts its own CLI, so the old record must not survive the claim.
+func TestRecordCLIIsKeptForRecoveryAndForgottenByTheNextAttempt(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	m := Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
+	_, job, err := s.CreateMunicipality(ctx, m, Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: "up", CreatedBy: "t"}, noQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Start(ctx, job.ID); !ok || err != nil {
+		t.Fatalf("start: %v %v", ok, err)
+	}
+	cli := process.Identity{PID: 4242, StartTime: 123456789, BootID: "boot-1", Host: "server-a"}
+	if err := s.RecordCLI(ctx, job.ID, cli); err != nil {
+		t.Fatal(err)
+	}
+	running, err := s.RunningJobs(ctx)
+	if err != nil || len(running) != 1 || running[0].CLI == nil || *running[0].CLI != cli {
+		t.Fatalf("running jobs = %+v, %v; want job %d with CLI %+v, which recovery needs to find its process", running, err, job.ID, cli)
+	}
+	if b, _ := json.Marshal(running[0]); strings.Contains(string(b), "4242") || strings.Contains(string(b), "server-a") {
+		t.Errorf("a job's JSON carries its CLI process (%s): the server's processes are not the clients' business", b)
+	}
+	if err := s.Requeue(ctx, job.ID, "stack busy"); err != nil {
+		t.Fatal(err)
+	}
+	again, ok, err := s.Start(ctx, job.ID)
+	if !ok || err != nil || again.CLI != nil {
+		t.Fatalf("second attempt = %+v, %v, %v; want it claimed with no CLI yet", again, ok, err)
+	}
+	if got, _ := s.GetJob(ctx, job.ID); got.CLI != nil {
+		t.Errorf("the store still holds the first attempt's CLI %+v after the second attempt started", got.CLI)
+	}
+}
+
+// TestOpenAddsTheCLIColumnsToAnOlderDatabase: a data directory created before
+// the jobs recorded their CLI opens, keeps its jobs, and gains the columns.
+func TestOpenAddsTheCLIColumnsToAnOlderDatabase(t *testing.T) {
+	dir, ctx := t.TempDir(), context.Background()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "cats.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := strings.NewReplacer(
+		",\n\tcli_pid        INTEGER NOT NULL DEFAULT 0", "",
+		",\n\tcli_start_time INTEGER NOT NULL DEFAULT 0", "",
+		",\n\tcli_boot_id    TEXT NOT NULL DEFAULT ''", "",
+		",\n\tcli_host       TEXT NOT NULL DEFAULT ''", "").Replace(schema)
+	if older == schema {
+		t.Fatal("the test's older schema equals the current one: update the test with the schema")
+	}
+	if _, err := db.Exec(older); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO jobs (stack, code, environment, operation, state, created_by, created_at) VALUES ('131016-dev', '131016', 'dev', 'up', 'running', 't', '2026-01-01T00:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatalf("open an older database: %v", err)
+	}
+	defer s.Close()
+	running, err := s.RunningJobs(ctx)
+	if err != nil || len(running) != 1 || running[0].CLI != nil {
+		t.Fatalf("jobs of the older database = %+v, %v; want its running job, with no CLI recorded", running, err)
+	}
+	if err := s.RecordCLI(ctx, running[0].ID, process.Identity{PID: 1, StartTime: 2, BootID: "b", Host: "h"}); err != nil {
+		t.Errorf("record a CLI in the older database: %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,7 +17,7 @@ import (
 
 	"github.com/cats-analytics/cats-analytics/automation/internal/testprogram"
 	"github.com/cats-analytics/cats-analytics/automation/runner"
-	"github.com/cats-analytics/cats-analytics/internal/clitest"
+	"github.com/cats-analytics/cats-analytics/components/config"
 )
 
 // BenchmarkReadsWhileJobsRun measures the API's reads on loopback while `up`
@@ -97,12 +96,12 @@ func BenchmarkReadsWhileJobsRun(b *testing.B) {
 func BenchmarkServerOverheadUp(b *testing.B) {
 	ts := startBenchServer(b)
 	ts.wait(ts.register("131016", "千代田区", "東京都", "dev", nil))
-	direct := &runner.Runner{
-		Project: "cats-analytics", Program: func(string) pulumi.RunFunc { return testprogram.Program(0) },
-		CLI: clitest.Path(b), WorkDir: b.TempDir(), Passphrase: "bench",
+	direct := &runner.Stacks{
+		Project: config.Project, Program: func(string) pulumi.RunFunc { return testprogram.Program(0) },
+		CLI: testCLI(b), WorkDir: b.TempDir(), Passphrase: "bench",
 	}
 	direct.Backend = "file://" + filepath.Join(direct.WorkDir, "state")
-	if err := mkdir(filepath.Join(direct.WorkDir, "state")); err != nil {
+	if err := os.MkdirAll(filepath.Join(direct.WorkDir, "state"), 0o700); err != nil {
 		b.Fatal(err)
 	}
 	var viaServer, viaRunner time.Duration
@@ -114,7 +113,7 @@ func BenchmarkServerOverheadUp(b *testing.B) {
 			b.Fatalf("up via server: %s %s", j.State, j.Error)
 		}
 		t0 = time.Now()
-		if _, err := direct.Run(context.Background(), runner.Up, "131016-dev", nil, false, func(json.RawMessage) {}); err != nil {
+		if _, err := direct.Run(context.Background(), runner.Operation{Name: runner.Up, Stack: "131016-dev"}); err != nil {
 			b.Fatal(err)
 		}
 		viaRunner += time.Since(t0)
@@ -129,5 +128,3 @@ func startBenchServer(b *testing.B) *testServer {
 	b.Helper()
 	return startServer(b, 0, 2)
 }
-
-func mkdir(dir string) error { return os.MkdirAll(dir, 0o700) }

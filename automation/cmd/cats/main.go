@@ -2,19 +2,21 @@
 //
 //	cats plan --stack dev [--json] [--state-out FILE] [--policy-config FILE]
 //	cats plan --all-municipalities FILE --env prod [--json] [--state-out DIR]
-//	cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N]
+//	cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--pulumi PATH]
 //	cats token create --scope platform|<code> [--data DIR] [--description TEXT]
 //	cats token revoke [--data DIR] ID
 //
 // plan runs the program offline against mocks (no cloud, no credentials),
 // checks it with the policy pack in process and exits non-zero when a
 // mandatory policy is violated. serve runs the automation server: one stack
-// per municipality, operated by durable jobs.
+// per municipality, operated by durable jobs. `cats <command> --help` says
+// more. The server runs on Linux.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,9 +37,11 @@ func main() {
 const usage = `usage:
   cats plan --stack STACK [--json] [--state-out FILE] [--policy-config FILE] [--project-dir DIR]
   cats plan --all-municipalities FILE --env dev|prod [--json] [--state-out DIR] [--parallel N]
-  cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--backend URL]
+  cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
   cats token create --scope platform|<municipality code> [--data DIR] [--description TEXT]
-  cats token revoke [--data DIR] ID`
+  cats token revoke [--data DIR] ID
+
+cats COMMAND --help describes a command`
 
 // errUsage marks a command line the tool does not understand.
 var errUsage = errors.New(usage)
@@ -58,4 +62,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return nil
 	}
 	return fmt.Errorf("unknown command %q\n%w", args[0], errUsage)
+}
+
+// quiet makes a flag set print nothing itself: help goes to stdout through
+// printHelp, a mistake to stderr once, through main.
+func quiet(fs *flag.FlagSet) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+}
+
+// printHelp writes a command's help and its flags.
+func printHelp(w io.Writer, help string, fs *flag.FlagSet) error {
+	fmt.Fprint(w, help)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	return nil
 }

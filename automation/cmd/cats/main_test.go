@@ -136,3 +136,62 @@ func TestPlanUsage(t *testing.T) {
 		t.Errorf("an invalid municipality code must fail naming the key, got %v", err)
 	}
 }
+
+// TestHelpOpensNothing: every command's --help prints its help and succeeds
+// without a passphrase, a CLI or a database (CATS_DATA points at a directory
+// that must stay absent).
+func TestHelpOpensNothing(t *testing.T) {
+	absent := filepath.Join(t.TempDir(), "absent")
+	vars := env(map[string]string{"CATS_DATA": absent, "PULUMI": filepath.Join(absent, "pulumi")})
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--help"}, "cats COMMAND --help"},
+		{[]string{"token", "--help"}, "cats token revoke"},
+		{[]string{"token", "help"}, "cats token revoke"},
+		{[]string{"token", "create", "--help"}, "-scope"},
+		{[]string{"token", "revoke", "-h"}, "cats token revoke"},
+		{[]string{"serve", "--help"}, "make pulumi"},
+		{[]string{"plan", "--help"}, "-all-municipalities"},
+	} {
+		var out bytes.Buffer
+		if err := run(context.Background(), tt.args, vars, &out); err != nil {
+			t.Errorf("cats %s: %v, want the help and success", strings.Join(tt.args, " "), err)
+		}
+		if !strings.Contains(out.String(), tt.want) {
+			t.Errorf("cats %s printed:\n%s\nwant it to mention %q", strings.Join(tt.args, " "), out.String(), tt.want)
+		}
+	}
+	if _, err := os.Stat(absent); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("help created or opened the data directory %s: %v", absent, err)
+	}
+}
+
+// TestOneDefaultDataDirectory: cats serve and cats token use --data, else
+// $CATS_DATA, else .work/cats-data (the directory make serve uses too).
+func TestOneDefaultDataDirectory(t *testing.T) {
+	if got := dataDir(env(nil)); got != ".work/cats-data" {
+		t.Errorf("default data directory %q, want .work/cats-data", got)
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"token", "create", "--scope", "131016"}, env(map[string]string{"CATS_DATA": dir}), &out); err != nil {
+		t.Fatalf("token create with CATS_DATA: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cats.db")); err != nil {
+		t.Errorf("token create did not use $CATS_DATA: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	id := strings.Split(strings.TrimPrefix(lines[len(lines)-1], "cats_"), "_")[0]
+	if err := run(context.Background(), []string{"token", "revoke", id}, env(map[string]string{"CATS_DATA": dir}), &out); err != nil {
+		t.Errorf("token revoke %s with CATS_DATA: %v", id, err)
+	}
+	for _, cmd := range []string{"serve", "token create"} {
+		var help bytes.Buffer
+		_ = run(context.Background(), append(strings.Fields(cmd), "--help"), env(nil), &help)
+		if !strings.Contains(help.String(), "CATS_DATA") || !strings.Contains(help.String(), ".work/cats-data") {
+			t.Errorf("cats %s --help does not say where its data lives:\n%s", cmd, help.String())
+		}
+	}
+}

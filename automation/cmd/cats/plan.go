@@ -32,10 +32,22 @@ type planFlags struct {
 	parallel                                                       int
 }
 
+const planHelp = `usage:
+  cats plan --stack STACK [--json] [--state-out FILE] [--policy-config FILE] [--project-dir DIR]
+  cats plan --all-municipalities FILE --env dev|prod [--json] [--state-out DIR] [--parallel N]
+
+Plans a stack offline: the program runs against Pulumi mocks (no cloud, no
+credentials) with the stack's configuration (Pulumi.<stack>.yaml in the
+project directory), the policy pack checks the result, and the command exits
+non-zero when a mandatory policy is violated.
+
+Flags:
+`
+
 func runPlan(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	var f planFlags
 	fs := flag.NewFlagSet("cats plan", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	quiet(fs)
 	fs.StringVar(&f.stack, "stack", "", "stack to plan: dev, prod or <code>-<env>")
 	fs.BoolVar(&f.json, "json", false, "print one JSON document")
 	fs.StringVar(&f.stateOut, "state-out", "", "write the Pulumi state file (a directory with --all-municipalities)")
@@ -45,6 +57,9 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 	fs.StringVar(&f.env, "env", "", "environment of the municipality stacks: dev or prod")
 	fs.IntVar(&f.parallel, "parallel", runtime.GOMAXPROCS(0), "stacks planned at once with --all-municipalities")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return printHelp(stdout, planHelp, fs)
+		}
 		return fmt.Errorf("%w\n%w", err, errUsage)
 	}
 	if fs.NArg() > 0 {

@@ -6,9 +6,9 @@ import (
 	"maps"
 
 	"github.com/cats-analytics/cats-analytics/automation/jobs"
+	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/platform"
 	"github.com/cats-analytics/cats-analytics/plan"
-	"github.com/cats-analytics/cats-analytics/policy/rules"
 )
 
 // platformPlanner is the server's offline plan: the platform program under
@@ -17,41 +17,41 @@ type platformPlanner struct {
 	base map[string]string // config every stack gets (aws:region)
 }
 
-// planSummary is a plan job's result: the resources by tier and the policy findings.
-type planSummary struct {
-	Stack      string            `json:"stack"`
-	Resources  int               `json:"resources"`
-	Tiers      map[string]int    `json:"tiers"`
-	Mandatory  int               `json:"mandatoryViolations"`
-	Violations []rules.Violation `json:"violations"`
-}
-
 func newPlanner() jobs.Planner { return platformPlanner{base: baseConfig()} }
 
-func (p platformPlanner) Plan(ctx context.Context, stack string, config map[string]string) (any, error) {
+// Plan plans a stack and reports each step: the configuration checked, the
+// program run, the policy pack evaluated and each of its findings. A plan
+// with a mandatory violation fails, after reporting it.
+func (p platformPlanner) Plan(ctx context.Context, stack string, values map[string]string, onEvent func(jobs.PlanEvent)) (jobs.PlanResult, error) {
 	cfg := maps.Clone(p.base)
-	maps.Copy(cfg, config)
+	maps.Copy(cfg, values)
+	if _, err := config.Parse("", config.Project, stack, config.FromMap(cfg)); err != nil {
+		return jobs.PlanResult{}, fmt.Errorf("check the configuration of %s: %w", stack, err)
+	}
+	onEvent(jobs.ConfigChecked(stack, len(cfg)))
 	res, err := plan.Run(ctx, platform.Program, plan.Options{Stack: stack, Config: cfg})
 	if err != nil {
-		return nil, err
+		return jobs.PlanResult{}, err
 	}
+	onEvent(jobs.ProgramRan(len(res.Resources)))
+	result := jobs.PlanResult{Stack: stack, Resources: len(res.Resources), Tiers: map[string]int{},
+		MandatoryViolations: res.MandatoryViolations(), Violations: []jobs.Violation{}}
 	order, byTier := res.Tiers()
-	s := planSummary{Stack: stack, Resources: len(res.Resources), Tiers: map[string]int{}, Mandatory: res.MandatoryViolations(), Violations: res.Violations}
 	for _, tier := range order {
-		s.Tiers[tier] = len(byTier[tier])
+		result.Tiers[tier] = len(byTier[tier])
 	}
-	if s.Violations == nil {
-		s.Violations = []rules.Violation{}
-	}
-	if s.Mandatory > 0 {
-		first := ""
-		for _, v := range s.Violations {
-			if v.Mandatory() {
-				first = fmt.Sprintf("%s on %s: %s", v.Policy, urnName(v.URN), v.Message)
-				break
-			}
+	onEvent(jobs.PolicyEvaluated(len(res.Violations), result.MandatoryViolations))
+	first := ""
+	for _, v := range res.Violations {
+		found := jobs.Violation{Policy: v.Policy, Level: v.Level, URN: v.URN, Message: v.Message, Control: v.Control}
+		result.Violations = append(result.Violations, found)
+		onEvent(jobs.ViolationFound(found))
+		if v.Mandatory() && first == "" {
+			first = fmt.Sprintf("%s on %s: %s", v.Policy, urnName(v.URN), v.Message)
 		}
-		return nil, fmt.Errorf("%d mandatory policy violations, e.g. %s", s.Mandatory, first)
 	}
-	return s, nil
+	if result.MandatoryViolations > 0 {
+		return result, fmt.Errorf("%d mandatory policy violations, e.g. %s", result.MandatoryViolations, first)
+	}
+	return result, nil
 }

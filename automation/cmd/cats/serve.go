@@ -10,8 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -24,13 +24,26 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/platform"
 )
 
+// defaultDataDir is the data directory of `cats serve` and `cats token` when
+// neither --data nor CATS_DATA names one: relative to the working directory,
+// under the checkout's ignored .work/ when run there (as `make serve` does).
+const defaultDataDir = ".work/cats-data"
+
+// dataDir is the default of the --data flag: $CATS_DATA, else defaultDataDir.
+func dataDir(getenv func(string) string) string {
+	if d := getenv("CATS_DATA"); d != "" {
+		return d
+	}
+	return defaultDataDir
+}
+
 // ServeOptions are the server's settings.
 type ServeOptions struct {
 	DataDir     string
 	Addr        string
 	Concurrency int
 	Backend     string // state backend; file://<data>/state by default
-	CLI         string // pulumi binary
+	CLI         runner.CLI
 	Passphrase  string
 	Project     string
 	Program     func(stack string) pulumi.RunFunc
@@ -39,89 +52,95 @@ type ServeOptions struct {
 	BaseConfig map[string]string
 	// RetryBase is the delay before the first retry of a transient failure (5 s when zero).
 	RetryBase time.Duration
-	Logger    *slog.Logger
+	// OrphanWait bounds the wait, at start, for the CLIs of a killed server to
+	// stop by themselves before they are killed (1 minute when zero).
+	OrphanWait time.Duration
+	Logger     *slog.Logger
 	// Ready is called with the listening address once the server accepts requests.
 	Ready func(addr string)
 }
 
+const serveHelp = `usage: cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
+
+Runs the automation server (on Linux): one Pulumi stack per municipality,
+operated by durable jobs (plan offline; preview, up, refresh and destroy
+through the Pulumi CLI). Stop it with ^C: running operations are interrupted
+and queued again for the next start.
+
+The Pulumi CLI is the first of these that is set or exists (never built here):
+  --pulumi PATH      a CLI named pulumi in a bin/ directory, or the pulumi on PATH
+  $PULUMI            the same, from the environment
+  ./bin/pulumi       in the working directory: run ` + "`make pulumi`" + ` in the checkout to
+                     build the pinned CLI there, and start the server from the checkout
+  pulumi on PATH
+It is checked at start (` + "`pulumi version`" + ` against the Automation API's minimum).
+
+Environment:
+  CATS_PASSPHRASE    protects the stacks' secrets (required; or PULUMI_CONFIG_PASSPHRASE)
+  CATS_DATA          the data directory when --data is not given
+  PULUMI             the Pulumi CLI when --pulumi is not given
+
+Flags:
+`
+
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	data := fs.String("data", "cats-data", "data directory: SQLite database, state backend, workspaces")
+	fs := flag.NewFlagSet("cats serve", flag.ContinueOnError)
+	quiet(fs)
+	data := fs.String("data", dataDir(getenv), "data directory: SQLite database, state backend, workspaces ($CATS_DATA, else "+defaultDataDir+")")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	concurrency := fs.Int("concurrency", 4, "operations running at once across all stacks")
 	backend := fs.String("backend", "", "state backend URL (default file://<data>/state)")
+	cliPath := fs.String("pulumi", "", "the Pulumi CLI (default $PULUMI, else ./bin/pulumi, else pulumi on PATH)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return printHelp(stdout, serveHelp, fs)
+		}
+		return fmt.Errorf("%w (see cats serve --help)", err)
 	}
-	opts, err := serveOptions(getenv, *data, *addr, *concurrency, *backend)
-	if err != nil {
-		return err
+	if fs.NArg() > 0 {
+		return fmt.Errorf("cats serve takes no arguments, got %v (see cats serve --help)", fs.Args())
 	}
-	opts.Logger = slog.New(slog.NewJSONHandler(stdout, nil))
-	opts.Ready = func(addr string) { opts.Logger.Info("listening", "addr", addr, "data", opts.DataDir) }
-	return Serve(ctx, opts)
-}
-
-// serveOptions resolves the production settings: the platform program, the
-// offline planner, the CLI from tools/ unless PULUMI names another.
-func serveOptions(getenv func(string) string, data, addr string, concurrency int, backend string) (ServeOptions, error) {
+	if runtime.GOOS != "linux" {
+		return fmt.Errorf("cats serve runs on Linux, not %s: it finds its Pulumi CLI processes again through /proc after a crash, "+
+			"and has the kernel interrupt them when the server dies", runtime.GOOS)
+	}
 	passphrase := getenv("CATS_PASSPHRASE")
 	if passphrase == "" {
 		passphrase = getenv("PULUMI_CONFIG_PASSPHRASE")
 	}
 	if passphrase == "" {
-		return ServeOptions{}, errors.New("set CATS_PASSPHRASE: it protects the stacks' secrets (passphrase secrets provider)")
+		return errors.New("set CATS_PASSPHRASE: it protects the stacks' secrets (passphrase secrets provider)")
 	}
-	abs, err := filepath.Abs(data)
+	abs, err := filepath.Abs(*data)
 	if err != nil {
-		return ServeOptions{}, err
+		return fmt.Errorf("data directory %s: %w", *data, err)
 	}
-	exe, _ := os.Executable()
-	root := repoRoot(exe)
-	cli, err := runner.FindCLI(getenv, root)
+	wd, err := os.Getwd()
 	if err != nil {
-		// In a checkout, build the pinned CLI (tools/go.mod) rather than give up.
-		script := filepath.Join(root, "scripts", "build-pulumi.sh")
-		if _, statErr := os.Stat(script); statErr != nil || getenv("PULUMI") != "" {
-			return ServeOptions{}, err
-		}
-		build := exec.Command("bash", script)
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if buildErr := build.Run(); buildErr != nil {
-			return ServeOptions{}, fmt.Errorf("%w; building it with %s failed: %v", err, script, buildErr)
-		}
-		if cli, err = runner.FindCLI(getenv, root); err != nil {
-			return ServeOptions{}, err
-		}
+		return fmt.Errorf("find the working directory: %w", err)
 	}
-	return ServeOptions{
-		DataDir: abs, Addr: addr, Concurrency: concurrency, Backend: backend, CLI: cli,
+	cli, err := runner.FindCLI(runner.CLILocation{Flag: *cliPath, Env: getenv("PULUMI"), Dir: wd})
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, nil))
+	return Serve(ctx, ServeOptions{
+		DataDir: abs, Addr: *addr, Concurrency: *concurrency, Backend: *backend, CLI: cli,
 		Passphrase: passphrase, Project: config.Project,
 		Program:    func(string) pulumi.RunFunc { return platform.Program },
 		Planner:    newPlanner(),
 		BaseConfig: baseConfig(),
-	}, nil
+		Logger:     logger,
+		Ready: func(addr string) {
+			logger.Info("listening", "addr", addr, "data", abs, "pulumi", cli.Path, "pulumiVersion", cli.Version().String())
+		},
+	})
 }
 
 // baseConfig is the configuration every stack the server runs gets under its
 // municipality's own: the region, which the AWS provider reads.
 func baseConfig() map[string]string {
 	return map[string]string{config.RegionKey: config.DefaultRegion}
-}
-
-// repoRoot guesses the repository from the binary's location (bin/ or a Go
-// build cache path yields nothing useful, and FindCLI falls back to PATH).
-func repoRoot(exe string) string {
-	if exe == "" {
-		return ""
-	}
-	if wd, err := os.Getwd(); err == nil {
-		if _, err := os.Stat(filepath.Join(wd, "tools", "go.mod")); err == nil {
-			return wd
-		}
-	}
-	return filepath.Dir(filepath.Dir(exe))
 }
 
 // Serve runs the server until ctx ends, then shuts down gracefully: no new
@@ -132,12 +151,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		o.Logger = slog.Default()
 	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data directory %s: %w", o.DataDir, err)
+		return fmt.Errorf("create the data directory %s: %w", o.DataDir, err)
 	}
 	if o.Backend == "" {
 		state := filepath.Join(o.DataDir, "state")
 		if err := os.MkdirAll(state, 0o700); err != nil {
-			return fmt.Errorf("state directory %s: %w", state, err)
+			return fmt.Errorf("create the state directory %s: %w", state, err)
 		}
 		o.Backend = "file://" + state
 	}
@@ -151,28 +170,35 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return err
 	}
 	defer st.Close()
-	run := &runner.Runner{Project: o.Project, Program: o.Program, CLI: o.CLI, WorkDir: o.DataDir, Backend: o.Backend, Passphrase: o.Passphrase}
-	queue, err := jobs.New(ctx, jobs.Config{Store: st, Runner: run, Planner: o.Planner, Logger: o.Logger, Concurrency: o.Concurrency, BaseConfig: o.BaseConfig, RetryBase: o.RetryBase})
+	stacks := &runner.Stacks{Project: o.Project, Program: o.Program, CLI: o.CLI, WorkDir: o.DataDir, Backend: o.Backend, Passphrase: o.Passphrase}
+	queue, err := jobs.New(ctx, jobs.Config{Store: st, Runner: stacks, Planner: o.Planner, Logger: o.Logger,
+		Concurrency: o.Concurrency, BaseConfig: o.BaseConfig, RetryBase: o.RetryBase, OrphanWait: o.OrphanWait})
 	if err != nil {
-		return err
+		return fmt.Errorf("create the job queue: %w", err)
 	}
 	if _, err := queue.Recover(ctx); err != nil {
-		return err
+		return fmt.Errorf("recover interrupted jobs: %w", err)
 	}
 	if err := queue.Start(ctx); err != nil {
-		return fmt.Errorf("start job queue: %w", err)
+		return fmt.Errorf("start the job queue: %w", err)
 	}
 	handler := server.NewServer(server.Deps{
-		Store:  st,
-		Jobs:   queue,
-		Logger: o.Logger,
+		Municipalities: st,
+		Jobs:           st,
+		Tokens:         st,
+		AuditLog:       st,
+		Queue:          queue,
+		Logger:         o.Logger,
 		ValidateConfig: func(stack string, values map[string]string) error {
 			_, err := config.Parse(config.DefaultOrganization, o.Project, stack, config.FromMap(values))
 			return err
 		},
-		Ready: func(context.Context) error {
-			if _, err := os.Stat(o.CLI); err != nil {
-				return fmt.Errorf("pulumi CLI %s: %w", o.CLI, err)
+		Ready: func(ctx context.Context) error {
+			if err := st.Ping(ctx); err != nil {
+				return err
+			}
+			if _, err := os.Stat(o.CLI.Path); err != nil {
+				return fmt.Errorf("check the Pulumi CLI: %w", err)
 			}
 			return nil
 		},
@@ -197,7 +223,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx) // streams end with their clients or the timeout
 	if err := queue.Stop(shutdownCtx); err != nil {
-		return fmt.Errorf("stop job queue: %w", err)
+		return fmt.Errorf("stop the job queue: %w", err)
 	}
 	return nil
 }

@@ -6,56 +6,102 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/cats-analytics/cats-analytics/automation/store"
 	"github.com/cats-analytics/cats-analytics/domain/municipality"
 )
 
+const tokenHelp = `usage:
+  cats token create --scope platform|<municipality code> [--data DIR] [--description TEXT]
+  cats token revoke [--data DIR] ID
+
+Issues and revokes the server's API tokens, in the server's data directory
+(--data, else $CATS_DATA, else ` + defaultDataDir + `; the server may be running).
+A token is shown once, when it is created; only its hash is stored. Its ID is
+the part after "cats_" and before the next "_", and is what revoke takes.
+A platform token acts for every municipality; a municipality token (--scope
+131016) only for its own.
+`
+
 func runToken(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errUsage
+		return fmt.Errorf("cats token needs a command\n%w", errUsage)
 	}
-	fs := flag.NewFlagSet("token "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	data := fs.String("data", "cats-data", "data directory of the server")
-	scope := fs.String("scope", "", "platform, or the municipality code the token is limited to")
-	description := fs.String("description", "", "what the token is for")
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, tokenHelp)
+		return nil
+	case "create", "revoke":
+	default:
+		return fmt.Errorf("unknown token command %q\n%w", args[0], errUsage)
+	}
+	fs := flag.NewFlagSet("cats token "+args[0], flag.ContinueOnError)
+	quiet(fs)
+	data := fs.String("data", dataDir(getenv), "data directory of the server ($CATS_DATA, else "+defaultDataDir+")")
+	var scope, description *string
+	if args[0] == "create" {
+		scope = fs.String("scope", "", "platform, or the municipality code the token is limited to")
+		description = fs.String("description", "", "what the token is for")
+	}
 	if err := fs.Parse(args[1:]); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return printHelp(stdout, tokenHelp+"\nFlags of cats token "+args[0]+":\n", fs)
+		}
+		return fmt.Errorf("%w (see cats token --help)", err)
 	}
-	st, err := store.Open(ctx, *data)
+	if args[0] == "revoke" {
+		if fs.NArg() != 1 {
+			return errors.New("usage: cats token revoke [--data DIR] ID")
+		}
+		return revokeToken(ctx, *data, fs.Arg(0), stdout)
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("cats token create takes no arguments, got %v", fs.Args())
+	}
+	return createToken(ctx, *data, *scope, *description, stdout)
+}
+
+func createToken(ctx context.Context, dir, scope, description string, stdout io.Writer) error {
+	switch {
+	case scope == store.ScopePlatform:
+	case scope == "":
+		return errors.New("--scope is required: platform, or a municipality code such as 131016")
+	default:
+		if err := municipality.Validate(scope); err != nil {
+			return fmt.Errorf("--scope: %w", err)
+		}
+		scope = store.MunicipalityScope(scope)
+	}
+	// A token may be issued before the server first ran.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create the data directory %s: %w", dir, err)
+	}
+	st, err := store.Open(ctx, dir)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	switch args[0] {
-	case "create":
-		s := *scope
-		switch {
-		case s == store.ScopePlatform:
-		case s == "":
-			return errors.New("--scope is required: platform, or a municipality code such as 131016")
-		default:
-			if err := municipality.Validate(s); err != nil {
-				return fmt.Errorf("--scope: %w", err)
-			}
-			s = store.MunicipalityScope(s)
-		}
-		t, plain, err := st.CreateToken(ctx, s, *description)
-		if err != nil {
-			return fmt.Errorf("create token: %w", err)
-		}
-		fmt.Fprintf(stdout, "token %s (%s) created; it is shown only once:\n%s\n", t.ID, t.Scope, plain)
-		return nil
-	case "revoke":
-		if fs.NArg() != 1 {
-			return errors.New("usage: cats token revoke [--data DIR] ID")
-		}
-		if err := st.RevokeToken(ctx, fs.Arg(0)); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "token %s revoked\n", fs.Arg(0))
-		return nil
+	t, plain, err := st.CreateToken(ctx, scope, description)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("unknown token command %q\n%w", args[0], errUsage)
+	fmt.Fprintf(stdout, "token %s (%s) created; it is shown only once:\n%s\n", t.ID, t.Scope, plain)
+	return nil
+}
+
+func revokeToken(ctx context.Context, dir, id string, stdout io.Writer) error {
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.RevokeToken(ctx, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "token %s revoked\n", id)
+	return nil
 }
