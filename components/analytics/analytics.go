@@ -46,8 +46,8 @@ const ProjectionStart = "2020-01-01"
 // BytesScannedCutoff stops a runaway query at 10 GB (Athena bills per byte scanned).
 const BytesScannedCutoff = 10 << 30
 
-// AnalyticsArgs configures the tier.
-type AnalyticsArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer          naming.Namer
 	AccountID      string
@@ -84,7 +84,7 @@ type Analytics struct {
 	QuickSightData pulumi.StringOutput `pulumi:"quicksightDataSetArn"`
 }
 
-func (a *AnalyticsArgs) check() error {
+func (a *Args) check() error {
 	var errs []error
 	if a.Namer.Stack() == "" {
 		errs = append(errs, errors.New("analytics: Namer is required"))
@@ -102,7 +102,7 @@ func (a *AnalyticsArgs) check() error {
 }
 
 // NewAnalytics registers the analytics tier.
-func NewAnalytics(ctx *pulumi.Context, name string, args AnalyticsArgs, opts ...pulumi.ResourceOption) (*Analytics, error) {
+func NewAnalytics(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Analytics, error) {
 	if err := args.check(); err != nil {
 		return nil, err
 	}
@@ -240,7 +240,7 @@ var (
 // tableArgs describes a table of the data lake partitioned like Firehose
 // writes (municipality, event date), with partition projection so Athena
 // finds new partitions without crawlers or MSCK REPAIR.
-func tableArgs(args AnalyticsArgs, db *glue.CatalogDatabase, name, description string, location pulumi.StringOutput, cols []catrecord.Column, format storageFormat) *glue.CatalogTableArgs {
+func tableArgs(args Args, db *glue.CatalogDatabase, name, description string, location pulumi.StringOutput, cols []catrecord.Column, format storageFormat) *glue.CatalogTableArgs {
 	var columns glue.CatalogTableStorageDescriptorColumnArray
 	for _, c := range cols {
 		columns = append(columns, &glue.CatalogTableStorageDescriptorColumnArgs{

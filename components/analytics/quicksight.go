@@ -52,7 +52,7 @@ WHERE newest = 1 AND NOT coalesce(deleted, false)
 GROUP BY 1, 2, 3`, database, TableName, municipalityCode)
 }
 
-func newQuickSight(ctx *pulumi.Context, name string, args AnalyticsArgs, a *Analytics, workgroup *athena.Workgroup, db *glue.CatalogDatabase, table *glue.CatalogTable) error {
+func newQuickSight(ctx *pulumi.Context, name string, args Args, a *Analytics, workgroup *athena.Workgroup, db *glue.CatalogDatabase, table *glue.CatalogTable) error {
 	parent := pulumi.Parent(a)
 	id := args.Namer.PerStack("cats-analytics")
 	source, err := quicksight.NewDataSource(ctx, name+"-quicksight-source", &quicksight.DataSourceArgs{

@@ -45,8 +45,8 @@ const (
 	DefaultBurstLimit     = 100
 )
 
-// ApiArgs configures the tier.
-type ApiArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer     naming.Namer
 	AccountID string
@@ -60,7 +60,7 @@ type ApiArgs struct {
 	// read integration need it to use them.
 	DataKeyArn        pulumi.StringInput
 	LogsKeyArn        pulumi.StringInput // log groups
-	RegionalWebAclArn pulumi.StringInput // security tier, REGIONAL scope
+	RegionalWebACLArn pulumi.StringInput // security tier, REGIONAL scope
 	LogRetentionDays  int                // cats:logRetentionDays (config.Parse)
 
 	// Defaulted.
@@ -78,12 +78,12 @@ type ApiArgs struct {
 	ManageAccountSettings bool
 }
 
-// Api is the api tier.
-type Api struct {
+// API is the api tier.
+type API struct {
 	pulumi.ResourceState
 
-	RestApiID    pulumi.StringOutput `pulumi:"restApiId"`
-	RestApiName  pulumi.StringOutput `pulumi:"restApiName"`
+	RestAPIID    pulumi.StringOutput `pulumi:"restApiId"`
+	RestAPIName  pulumi.StringOutput `pulumi:"restApiName"`
 	StageName    pulumi.StringOutput `pulumi:"stageName"`
 	StageArn     pulumi.StringOutput `pulumi:"stageArn"`
 	InvokeURL    pulumi.StringOutput `pulumi:"invokeUrl"`
@@ -91,7 +91,7 @@ type Api struct {
 	FunctionArn  pulumi.StringOutput `pulumi:"functionArn"`
 }
 
-func (a *ApiArgs) check() error {
+func (a *Args) check() error {
 	var errs []error
 	if a.Namer.Stack() == "" {
 		errs = append(errs, errors.New("api: Namer is required"))
@@ -101,7 +101,7 @@ func (a *ApiArgs) check() error {
 	}
 	for name, v := range map[string]pulumi.StringInput{
 		"TableName": a.TableName, "TableArn": a.TableArn, "StreamName": a.StreamName, "StreamArn": a.StreamArn,
-		"DataKeyArn": a.DataKeyArn, "LogsKeyArn": a.LogsKeyArn, "RegionalWebAclArn": a.RegionalWebAclArn,
+		"DataKeyArn": a.DataKeyArn, "LogsKeyArn": a.LogsKeyArn, "RegionalWebACLArn": a.RegionalWebACLArn,
 	} {
 		if v == nil {
 			errs = append(errs, fmt.Errorf("api: %s is required", name))
@@ -144,8 +144,8 @@ var Routes = []route{
 	{"DELETE", "/cats/{id}", false},
 }
 
-// NewApi registers the api tier.
-func NewApi(ctx *pulumi.Context, name string, args ApiArgs, opts ...pulumi.ResourceOption) (*Api, error) {
+// NewAPI registers the api tier.
+func NewAPI(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*API, error) {
 	if err := args.check(); err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ func NewApi(ctx *pulumi.Context, name string, args ApiArgs, opts ...pulumi.Resou
 	if err != nil {
 		return nil, fmt.Errorf("api: package the write path: %w", err)
 	}
-	a := &Api{}
+	a := &API{}
 	if err := ctx.RegisterComponentResource(Type, name, a, opts...); err != nil {
 		return nil, err
 	}
@@ -283,21 +283,21 @@ func NewApi(ctx *pulumi.Context, name string, args ApiArgs, opts ...pulumi.Resou
 	}
 	if _, err := wafv2.NewWebAclAssociation(ctx, name+"-waf", &wafv2.WebAclAssociationArgs{
 		ResourceArn: stage.Arn,
-		WebAclArn:   args.RegionalWebAclArn,
+		WebAclArn:   args.RegionalWebACLArn,
 	}, parent); err != nil {
 		return nil, err
 	}
 
-	a.RestApiID = restAPI.ID().ToStringOutput()
-	a.RestApiName = restAPI.Name
+	a.RestAPIID = restAPI.ID().ToStringOutput()
+	a.RestAPIName = restAPI.Name
 	a.StageName = stage.StageName
 	a.StageArn = stage.Arn
 	a.InvokeURL = stage.InvokeUrl
 	a.FunctionName = fn.Name
 	a.FunctionArn = fn.Arn
 	if err := ctx.RegisterResourceOutputs(a, pulumi.Map{
-		"restApiId":    a.RestApiID,
-		"restApiName":  a.RestApiName,
+		"restApiId":    a.RestAPIID,
+		"restApiName":  a.RestAPIName,
 		"stageName":    a.StageName,
 		"stageArn":     a.StageArn,
 		"invokeUrl":    a.InvokeURL,
@@ -328,7 +328,7 @@ func definitionHash(table string) string {
 }
 
 // writeFunction is the write path's Lambda with its own role and log group.
-func writeFunction(ctx *pulumi.Context, name string, args ApiArgs, code pulumi.Archive, codeHash string, parent pulumi.ResourceOption) (*lambda.Function, error) {
+func writeFunction(ctx *pulumi.Context, name string, args Args, code pulumi.Archive, codeHash string, parent pulumi.ResourceOption) (*lambda.Function, error) {
 	fnName := args.Namer.PerStack("cats-api-writer")
 	logGroup, err := cloudwatch.NewLogGroup(ctx, name+"-writer-logs", &cloudwatch.LogGroupArgs{
 		Name:            pulumi.String("/aws/lambda/" + fnName),
@@ -418,7 +418,7 @@ func WriterPolicy(logGroupArn, tableArn, streamArn, dataKeyArn pulumi.StringInpu
 }
 
 // dynamoDBReadRole is the role API Gateway assumes to read cats-info for GET.
-func dynamoDBReadRole(ctx *pulumi.Context, name string, args ApiArgs, parent pulumi.ResourceOption) (*iam.Role, error) {
+func dynamoDBReadRole(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) (*iam.Role, error) {
 	// API Gateway documents its integration credentials' trust without a
 	// condition (docs.aws.amazon.com/apigateway/latest/developerguide/integrating-api-with-aws-services-s3.html,
 	// "Set up IAM permissions for the API"): it does not document sending
@@ -454,7 +454,7 @@ func dynamoDBReadRole(ctx *pulumi.Context, name string, args ApiArgs, parent pul
 
 // readIntegration sends a GET straight to DynamoDB through a mapping template.
 func readIntegration(ctx *pulumi.Context, logical string, r route, restAPI *apigateway.RestApi, res *apigateway.Resource,
-	method *apigateway.Method, role *iam.Role, args ApiArgs, parent pulumi.ResourceOption) ([]pulumi.Resource, error) {
+	method *apigateway.Method, role *iam.Role, args Args, parent pulumi.ResourceOption) ([]pulumi.Resource, error) {
 	action, request, response := "Query", GetItemRequestTemplate, GetItemResponseTemplate()
 	if r.resource == "/cats" {
 		action, request, response = "Scan", ListRequestTemplate, ListResponseTemplate()
@@ -554,7 +554,7 @@ func writeIntegration(ctx *pulumi.Context, logical string, r route, restAPI *api
 }
 
 // accountSettings gives API Gateway (account-wide) the role it writes CloudWatch Logs with.
-func accountSettings(ctx *pulumi.Context, name string, args ApiArgs, parent pulumi.ResourceOption) (*apigateway.Account, error) {
+func accountSettings(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) (*apigateway.Account, error) {
 	// API Gateway's account-level CloudWatch Logs role is documented without a
 	// condition (docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html);
 	// a condition on a key it does not send would deny it the role (IAM

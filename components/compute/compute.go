@@ -74,19 +74,19 @@ type AppDomain struct {
 	CertificateArn pulumi.StringInput
 }
 
-// ComputeArgs configures the tier.
-type ComputeArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer              naming.Namer
 	AccountID          string
 	Region             string
 	Compute            config.Compute // instance type, 2–10, image, port (validated by config.Parse)
-	VpcID              pulumi.StringInput
+	VPCID              pulumi.StringInput
 	PublicSubnetIDs    pulumi.StringArrayInput // the ALB
 	PrivateSubnetIDs   pulumi.StringArrayInput // the hosts and tasks
-	AlbSecurityGroupID pulumi.StringInput
+	ALBSecurityGroupID pulumi.StringInput
 	AppSecurityGroupID pulumi.StringInput // cats-app-sg
-	RegionalWebAclArn  pulumi.StringInput
+	RegionalWebACLArn  pulumi.StringInput
 	LogsKeyArn         pulumi.StringInput
 	// InstanceTags are the stack's standard tags, copied onto the hosts and
 	// their volumes, which the launch template creates (not Pulumi).
@@ -116,7 +116,7 @@ type Compute struct {
 	URL                pulumi.StringOutput `pulumi:"url"`
 }
 
-func (a *ComputeArgs) check() error {
+func (a *Args) check() error {
 	var errs []error
 	if a.Namer.Stack() == "" {
 		errs = append(errs, errors.New("compute: Namer is required"))
@@ -125,9 +125,9 @@ func (a *ComputeArgs) check() error {
 		errs = append(errs, errors.New("compute: AccountID and Region are required"))
 	}
 	for name, v := range map[string]any{
-		"VpcID": a.VpcID, "PublicSubnetIDs": a.PublicSubnetIDs, "PrivateSubnetIDs": a.PrivateSubnetIDs,
-		"AlbSecurityGroupID": a.AlbSecurityGroupID, "AppSecurityGroupID": a.AppSecurityGroupID,
-		"RegionalWebAclArn": a.RegionalWebAclArn, "LogsKeyArn": a.LogsKeyArn,
+		"VPCID": a.VPCID, "PublicSubnetIDs": a.PublicSubnetIDs, "PrivateSubnetIDs": a.PrivateSubnetIDs,
+		"ALBSecurityGroupID": a.ALBSecurityGroupID, "AppSecurityGroupID": a.AppSecurityGroupID,
+		"RegionalWebACLArn": a.RegionalWebACLArn, "LogsKeyArn": a.LogsKeyArn,
 	} {
 		if v == nil {
 			errs = append(errs, fmt.Errorf("compute: %s is required", name))
@@ -140,7 +140,7 @@ func (a *ComputeArgs) check() error {
 }
 
 // NewCompute registers the compute tier.
-func NewCompute(ctx *pulumi.Context, name string, args ComputeArgs, opts ...pulumi.ResourceOption) (*Compute, error) {
+func NewCompute(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Compute, error) {
 	if err := args.check(); err != nil {
 		return nil, err
 	}
@@ -264,7 +264,7 @@ func NewCompute(ctx *pulumi.Context, name string, args ComputeArgs, opts ...pulu
 }
 
 // hosts is the ECS container instances: a launch template and the Auto Scaling group.
-func hosts(ctx *pulumi.Context, name, clusterName string, args ComputeArgs, parent pulumi.ResourceOption) (*autoscaling.Group, error) {
+func hosts(ctx *pulumi.Context, name, clusterName string, args Args, parent pulumi.ResourceOption) (*autoscaling.Group, error) {
 	// EC2 documents an instance role's trust without a condition
 	// (docs.aws.amazon.com/AmazonECS/latest/developerguide/instance_IAM_role.html).
 	role, err := iam.NewRole(ctx, name+"-host-role", &iam.RoleArgs{
@@ -358,7 +358,7 @@ func hosts(ctx *pulumi.Context, name, clusterName string, args ComputeArgs, pare
 }
 
 // task is the application's task definition (seed §4 タスク定義: Docker コンテナ).
-func task(ctx *pulumi.Context, name string, args ComputeArgs, parent pulumi.ResourceOption) (*ecs.TaskDefinition, error) {
+func task(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) (*ecs.TaskDefinition, error) {
 	family := args.Namer.PerStack("cats-app")
 	logGroup, err := cloudwatch.NewLogGroup(ctx, name+"-app-logs", &cloudwatch.LogGroupArgs{
 		Name:            pulumi.String("/ecs/" + family),
@@ -444,7 +444,7 @@ func ContainerDefinitions(c config.Compute, logGroup, region string) (string, er
 }
 
 // loadBalancer is the internet-facing ALB with its logs, listeners, target group and WAF.
-func loadBalancer(ctx *pulumi.Context, name string, args ComputeArgs, tier pulumi.Resource) (*lb.LoadBalancer, *lb.TargetGroup, []pulumi.Resource, pulumi.StringOutput, error) {
+func loadBalancer(ctx *pulumi.Context, name string, args Args, tier pulumi.Resource) (*lb.LoadBalancer, *lb.TargetGroup, []pulumi.Resource, pulumi.StringOutput, error) {
 	var url pulumi.StringOutput
 	parent := pulumi.Parent(tier)
 	logs, err := accessLogBucket(ctx, name, args, tier)
@@ -456,7 +456,7 @@ func loadBalancer(ctx *pulumi.Context, name string, args ComputeArgs, tier pulum
 		LoadBalancerType:         pulumi.String("application"),
 		Internal:                 pulumi.Bool(false),
 		Subnets:                  args.PublicSubnetIDs,
-		SecurityGroups:           pulumi.StringArray{args.AlbSecurityGroupID},
+		SecurityGroups:           pulumi.StringArray{args.ALBSecurityGroupID},
 		DropInvalidHeaderFields:  pulumi.Bool(true),      // FSBP ELB.4
 		EnableDeletionProtection: pulumi.Bool(args.Prod), // FSBP ELB.6, prod only so dev can be torn down
 		AccessLogs: &lb.LoadBalancerAccessLogsArgs{ // FSBP ELB.5
@@ -473,7 +473,7 @@ func loadBalancer(ctx *pulumi.Context, name string, args ComputeArgs, tier pulum
 		TargetType:          pulumi.String("ip"), // awsvpc tasks register by IP
 		Protocol:            pulumi.String("HTTP"),
 		Port:                pulumi.Int(args.Compute.ContainerPort),
-		VpcId:               args.VpcID,
+		VpcId:               args.VPCID,
 		DeregistrationDelay: pulumi.Int(30),
 		HealthCheck: &lb.TargetGroupHealthCheckArgs{
 			Path: pulumi.String("/"), Matcher: pulumi.String("200-399"), Interval: pulumi.Int(15),
@@ -530,7 +530,7 @@ func loadBalancer(ctx *pulumi.Context, name string, args ComputeArgs, tier pulum
 	}
 	if _, err := wafv2.NewWebAclAssociation(ctx, name+"-alb-waf", &wafv2.WebAclAssociationArgs{
 		ResourceArn: alb.Arn,
-		WebAclArn:   args.RegionalWebAclArn, // seed §7 WAF
+		WebAclArn:   args.RegionalWebACLArn, // seed §7 WAF
 	}, parent); err != nil {
 		return nil, nil, nil, url, err
 	}
@@ -573,7 +573,7 @@ func albLogWriter(ctx *pulumi.Context, region string, opts ...pulumi.InvokeOptio
 
 // accessLogBucket is the private bucket the ALB writes its access logs to.
 // ALB log delivery supports only SSE-S3, so it is AES-256.
-func accessLogBucket(ctx *pulumi.Context, name string, args ComputeArgs, tier pulumi.Resource) (*storage.PrivateBucket, error) {
+func accessLogBucket(ctx *pulumi.Context, name string, args Args, tier pulumi.Resource) (*storage.PrivateBucket, error) {
 	bucketName, err := args.Namer.Global("cats-alb-logs")
 	if err != nil {
 		return nil, fmt.Errorf("name the access log bucket: %w", err)
@@ -624,7 +624,7 @@ func ALBLogStatement(bucketArn pulumi.StringOutput, writer map[string]any, accou
 // taskScaling keeps the service's average CPU near TaskCPUTarget with between
 // MinInstances and TasksPerHost × MaxInstances tasks; the capacity provider
 // then grows or shrinks the hosts within 2–10 to fit them.
-func taskScaling(ctx *pulumi.Context, name string, args ComputeArgs, clusterName, serviceName string, service *ecs.Service, parent pulumi.ResourceOption) error {
+func taskScaling(ctx *pulumi.Context, name string, args Args, clusterName, serviceName string, service *ecs.Service, parent pulumi.ResourceOption) error {
 	resourceID := fmt.Sprintf("service/%s/%s", clusterName, serviceName)
 	target, err := appautoscaling.NewTarget(ctx, name+"-task-scaling", &appautoscaling.TargetArgs{
 		ServiceNamespace:  pulumi.String("ecs"),

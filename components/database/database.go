@@ -19,8 +19,8 @@ import (
 // Type is the component's type token.
 const Type = "cats:database:Database"
 
-// DatabaseArgs configures the tier.
-type DatabaseArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer      naming.Namer
 	DataKeyArn pulumi.StringInput // the security tier's data key: SSE with a customer managed key
@@ -38,7 +38,7 @@ type Database struct {
 	TableArn  pulumi.StringOutput `pulumi:"tableArn"`
 }
 
-func (a *DatabaseArgs) check() error {
+func (a *Args) check() error {
 	var errs []error
 	if a.Namer.Stack() == "" {
 		errs = append(errs, errors.New("database: Namer is required"))
@@ -50,7 +50,7 @@ func (a *DatabaseArgs) check() error {
 }
 
 // NewDatabase registers the database tier.
-func NewDatabase(ctx *pulumi.Context, name string, args DatabaseArgs, opts ...pulumi.ResourceOption) (*Database, error) {
+func NewDatabase(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Database, error) {
 	if err := args.check(); err != nil {
 		return nil, err
 	}

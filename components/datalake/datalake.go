@@ -44,8 +44,8 @@ const (
 	IncompleteUploadDays      = 7
 )
 
-// DataLakeArgs configures the tier.
-type DataLakeArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer     naming.Namer
 	AccountID string
@@ -75,7 +75,7 @@ type DataLake struct {
 	KMSKeyArn pulumi.StringOutput `pulumi:"kmsKeyArn"`
 }
 
-func (a *DataLakeArgs) check() error {
+func (a *Args) check() error {
 	var errs []error
 	if a.Namer.Stack() == "" {
 		errs = append(errs, errors.New("datalake: Namer is required"))
@@ -102,7 +102,7 @@ func RegionalDomainName(namer naming.Namer, region string) (string, error) {
 }
 
 // NewDataLake registers the data lake tier.
-func NewDataLake(ctx *pulumi.Context, name string, args DataLakeArgs, opts ...pulumi.ResourceOption) (*DataLake, error) {
+func NewDataLake(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*DataLake, error) {
 	if err := args.check(); err != nil {
 		return nil, err
 	}
@@ -200,7 +200,7 @@ func NewDataLake(ctx *pulumi.Context, name string, args DataLakeArgs, opts ...pu
 
 const accessLogPrefix = "cats-data-lake/"
 
-func lifecycle(ctx *pulumi.Context, name string, args DataLakeArgs, lake, logs *s3.BucketV2, parent pulumi.ResourceOption) error {
+func lifecycle(ctx *pulumi.Context, name string, args Args, lake, logs *s3.BucketV2, parent pulumi.ResourceOption) error {
 	// Old versions are kept long enough to undo a mistake: a year in prod.
 	noncurrentDays := 30
 	logDays := 90

@@ -13,15 +13,15 @@ func TestArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := DataLakeArgs{Namer: n, AccountID: "123456789012", Encryption: config.EncryptionAES256}
+	a := Args{Namer: n, AccountID: "123456789012", Encryption: config.EncryptionAES256}
 	if err := a.check(); err != nil {
 		t.Errorf("complete wiring refused: %v", err)
 	}
-	a = DataLakeArgs{Namer: n, AccountID: "123456789012", Encryption: config.EncryptionKMS}
+	a = Args{Namer: n, AccountID: "123456789012", Encryption: config.EncryptionKMS}
 	if err := a.check(); err == nil || !strings.Contains(err.Error(), "cats:dataLakeEncryption") {
 		t.Errorf("aws:kms without the data key must be refused naming cats:dataLakeEncryption, got %v", err)
 	}
-	a = DataLakeArgs{Namer: n, Encryption: config.EncryptionAES256}
+	a = Args{Namer: n, Encryption: config.EncryptionAES256}
 	if err := a.check(); err == nil || !strings.Contains(err.Error(), "AccountID") {
 		t.Errorf("a missing account must be refused, got %v", err)
 	}

@@ -1,10 +1,10 @@
 // Package edge is the edge tier (seed §4 Route53, CloudFront): the stack's
 // names on the hosted zone cats.example.com with their ACM certificates
 // (Domain), and the CloudFront distribution that serves the data lake's
-// published/ prefix, and nothing else of it, at www.cats.example.com (Cdn).
+// published/ prefix, and nothing else of it, at www.cats.example.com (CDN).
 //
 // They are two components because they sit on either side of the other tiers:
-// the ALB (compute) needs Domain's certificate, and Cdn needs the data lake.
+// the ALB (compute) needs Domain's certificate, and CDN needs the data lake.
 package edge
 
 import (
@@ -24,7 +24,7 @@ import (
 // Type tokens.
 const (
 	DomainType = "cats:edge:Domain"
-	CdnType    = "cats:edge:Cdn"
+	CDNType    = "cats:edge:Cdn"
 )
 
 // PublishedPrefix is the only part of the data lake CloudFront may read
@@ -191,14 +191,14 @@ type SiteDomain struct {
 	CertificateArn pulumi.StringInput // us-east-1, validated
 }
 
-// CdnArgs configures the distribution.
-type CdnArgs struct {
+// CDNArgs configures the distribution.
+type CDNArgs struct {
 	// Mandatory.
 	Namer naming.Namer
 	// DataLakeRegionalDomainName is the data lake bucket's regional endpoint
 	// (<bucket>.s3.<region>.amazonaws.com), the origin.
 	DataLakeRegionalDomainName pulumi.StringInput
-	CloudFrontWebAclArn        pulumi.StringInput // security tier, CLOUDFRONT scope
+	CloudFrontWebACLArn        pulumi.StringInput // security tier, CLOUDFRONT scope
 
 	// DefaultTTLSeconds is cats:cdnDefaultTtlSeconds (seed §4: 1日), used as
 	// given: 0 is legal and caches only what the origin's headers allow.
@@ -208,8 +208,8 @@ type CdnArgs struct {
 	Domain *SiteDomain
 }
 
-// Cdn is the CloudFront distribution of the published data.
-type Cdn struct {
+// CDN is the CloudFront distribution of the published data.
+type CDN struct {
 	pulumi.ResourceState
 
 	DistributionID  pulumi.StringOutput `pulumi:"distributionId"`
@@ -218,7 +218,7 @@ type Cdn struct {
 	URL             pulumi.StringOutput `pulumi:"url"`
 }
 
-func (a *CdnArgs) check() error {
+func (a *CDNArgs) check() error {
 	var errs []error
 	if a.Namer.Stack() == "" {
 		errs = append(errs, errors.New("edge: Namer is required"))
@@ -226,8 +226,8 @@ func (a *CdnArgs) check() error {
 	if a.DataLakeRegionalDomainName == nil {
 		errs = append(errs, errors.New("edge: DataLakeRegionalDomainName is required (the data lake bucket's regional domain name)"))
 	}
-	if a.CloudFrontWebAclArn == nil {
-		errs = append(errs, errors.New("edge: CloudFrontWebAclArn is required (every distribution is behind WAF)"))
+	if a.CloudFrontWebACLArn == nil {
+		errs = append(errs, errors.New("edge: CloudFrontWebACLArn is required (every distribution is behind WAF)"))
 	}
 	if a.Domain != nil && (a.Domain.ZoneID == nil || a.Domain.Hostname == "" || a.Domain.CertificateArn == nil) {
 		errs = append(errs, errors.New("edge: Domain needs ZoneID, Hostname and CertificateArn"))
@@ -241,13 +241,13 @@ const (
 	SecurityHeadersPolicyID = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 )
 
-// NewCdn registers the distribution of the data lake's published/ prefix.
-func NewCdn(ctx *pulumi.Context, name string, args CdnArgs, opts ...pulumi.ResourceOption) (*Cdn, error) {
+// NewCDN registers the distribution of the data lake's published/ prefix.
+func NewCDN(ctx *pulumi.Context, name string, args CDNArgs, opts ...pulumi.ResourceOption) (*CDN, error) {
 	if err := args.check(); err != nil {
 		return nil, err
 	}
-	c := &Cdn{}
-	if err := ctx.RegisterComponentResource(CdnType, name, c, opts...); err != nil {
+	c := &CDN{}
+	if err := ctx.RegisterComponentResource(CDNType, name, c, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(c)
@@ -325,7 +325,7 @@ func NewCdn(ctx *pulumi.Context, name string, args CdnArgs, opts ...pulumi.Resou
 			GeoRestriction: &cloudfront.DistributionRestrictionsGeoRestrictionArgs{RestrictionType: pulumi.String("none")},
 		},
 		ViewerCertificate: viewer,
-		WebAclId:          args.CloudFrontWebAclArn, // seed §7 WAF
+		WebAclId:          args.CloudFrontWebACLArn, // seed §7 WAF
 	}, parent)
 	if err != nil {
 		return nil, err

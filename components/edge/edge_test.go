@@ -53,10 +53,10 @@ func program(t *testing.T, c stackCase) pulumi.RunFunc {
 		if err != nil {
 			return err
 		}
-		cdnArgs := edge.CdnArgs{
+		cdnArgs := edge.CDNArgs{
 			Namer:                      namer,
 			DataLakeRegionalDomainName: pulumi.String(dataLakeOrigin),
-			CloudFrontWebAclArn:        pulumi.String(cloudFrontACL),
+			CloudFrontWebACLArn:        pulumi.String(cloudFrontACL),
 			DefaultTTLSeconds:          cfg.Edge.DefaultTTLSeconds,
 		}
 		if c.domain != "" {
@@ -76,7 +76,7 @@ func program(t *testing.T, c stackCase) pulumi.RunFunc {
 			}
 			cdnArgs.Domain = &edge.SiteDomain{ZoneID: d.ZoneID, Hostname: d.SiteHost, CertificateArn: d.SiteCertificateArn}
 		}
-		_, err = edge.NewCdn(ctx, "cats-cdn", cdnArgs)
+		_, err = edge.NewCDN(ctx, "cats-cdn", cdnArgs)
 		return err
 	}
 }

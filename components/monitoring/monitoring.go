@@ -28,12 +28,12 @@ const Type = "cats:monitoring:Monitoring"
 const (
 	PeriodSeconds = 300 // five-minute periods
 
-	EcsCPUPercent        = 80.0 // service average CPU (seed §4 アラーム: CPU使用率)
-	EcsMemoryPercent     = 80.0 // service average memory (seed §4: メモリ使用率)
-	EcsEvaluationPeriods = 3    // 15 minutes
+	ECSCPUPercent        = 80.0 // service average CPU (seed §4 アラーム: CPU使用率)
+	ECSMemoryPercent     = 80.0 // service average memory (seed §4: メモリ使用率)
+	ECSEvaluationPeriods = 3    // 15 minutes
 
 	LambdaErrorRatePercent = 5.0 // errors / invocations (seed §4: エラー率)
-	ApiErrorRatePercent    = 5.0 // 5XX / requests
+	APIErrorRatePercent    = 5.0 // 5XX / requests
 	ErrorEvaluationPeriods = 2   // 10 minutes
 
 	// FirehoseSuccessRatio: below it, some deliveries to the data lake failed.
@@ -44,20 +44,20 @@ const (
 	FirehoseFreshnessSeconds = 900.0
 )
 
-// EcsTarget is the compute tier's service.
-type EcsTarget struct {
+// ECSTarget is the compute tier's service.
+type ECSTarget struct {
 	ClusterName pulumi.StringInput
 	ServiceName pulumi.StringInput
 }
 
-// ApiTarget is the api tier's REST API stage.
-type ApiTarget struct {
-	ApiName   pulumi.StringInput // the REST API's name (the ApiName dimension)
+// APITarget is the api tier's REST API stage.
+type APITarget struct {
+	APIName   pulumi.StringInput // the REST API's name (the ApiName dimension)
 	StageName pulumi.StringInput
 }
 
-// MonitoringArgs configures the tier.
-type MonitoringArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer      naming.Namer
 	AccountID  string
@@ -66,8 +66,8 @@ type MonitoringArgs struct {
 
 	// Optional.
 	AlarmEmail string // cats:alarmEmail, subscribed to the topic
-	Ecs        *EcsTarget
-	Api        *ApiTarget
+	ECS        *ECSTarget
+	API        *APITarget
 	// Functions are Lambda function names by a short label (e.g. "api-writer",
 	// "analysis"), each with an error-rate alarm.
 	Functions map[string]pulumi.StringInput
@@ -84,7 +84,7 @@ type Monitoring struct {
 	AlarmNames    pulumi.StringArrayOutput `pulumi:"alarmNames"`
 }
 
-func (a *MonitoringArgs) check() error {
+func (a *Args) check() error {
 	var errs []error
 	if a.Namer.Stack() == "" {
 		errs = append(errs, errors.New("monitoring: Namer is required"))
@@ -95,11 +95,11 @@ func (a *MonitoringArgs) check() error {
 	if a.DataKeyArn == nil {
 		errs = append(errs, errors.New("monitoring: DataKeyArn is required (the alarm topic is encrypted)"))
 	}
-	if a.Ecs != nil && (a.Ecs.ClusterName == nil || a.Ecs.ServiceName == nil) {
-		errs = append(errs, errors.New("monitoring: Ecs needs ClusterName and ServiceName"))
+	if a.ECS != nil && (a.ECS.ClusterName == nil || a.ECS.ServiceName == nil) {
+		errs = append(errs, errors.New("monitoring: ECS needs ClusterName and ServiceName"))
 	}
-	if a.Api != nil && (a.Api.ApiName == nil || a.Api.StageName == nil) {
-		errs = append(errs, errors.New("monitoring: Api needs ApiName and StageName"))
+	if a.API != nil && (a.API.APIName == nil || a.API.StageName == nil) {
+		errs = append(errs, errors.New("monitoring: API needs APIName and StageName"))
 	}
 	for label, v := range a.Functions {
 		if v == nil || label == "" {
@@ -115,7 +115,7 @@ func (a *MonitoringArgs) check() error {
 }
 
 // NewMonitoring registers the monitoring tier.
-func NewMonitoring(ctx *pulumi.Context, name string, args MonitoringArgs, opts ...pulumi.ResourceOption) (*Monitoring, error) {
+func NewMonitoring(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Monitoring, error) {
 	if err := args.check(); err != nil {
 		return nil, err
 	}
@@ -132,12 +132,12 @@ func NewMonitoring(ctx *pulumi.Context, name string, args MonitoringArgs, opts .
 	a := alarms{ctx: ctx, name: name, namer: args.Namer, topic: topic.Arn, parent: parent}
 	d := dashboard{}
 
-	if t := args.Ecs; t != nil {
+	if t := args.ECS; t != nil {
 		dims := pulumi.StringMap{"ClusterName": t.ClusterName, "ServiceName": t.ServiceName}
-		a.threshold("ecs-cpu", "AWS/ECS", "CPUUtilization", dims, EcsCPUPercent, EcsEvaluationPeriods,
-			fmt.Sprintf("ECS service CPU above %.0f%% for %d minutes (seed §4 アラーム CPU使用率)", EcsCPUPercent, EcsEvaluationPeriods*PeriodSeconds/60))
-		a.threshold("ecs-memory", "AWS/ECS", "MemoryUtilization", dims, EcsMemoryPercent, EcsEvaluationPeriods,
-			fmt.Sprintf("ECS service memory above %.0f%% for %d minutes (seed §4 アラーム メモリ使用率)", EcsMemoryPercent, EcsEvaluationPeriods*PeriodSeconds/60))
+		a.threshold("ecs-cpu", "AWS/ECS", "CPUUtilization", dims, ECSCPUPercent, ECSEvaluationPeriods,
+			fmt.Sprintf("ECS service CPU above %.0f%% for %d minutes (seed §4 アラーム CPU使用率)", ECSCPUPercent, ECSEvaluationPeriods*PeriodSeconds/60))
+		a.threshold("ecs-memory", "AWS/ECS", "MemoryUtilization", dims, ECSMemoryPercent, ECSEvaluationPeriods,
+			fmt.Sprintf("ECS service memory above %.0f%% for %d minutes (seed §4 アラーム メモリ使用率)", ECSMemoryPercent, ECSEvaluationPeriods*PeriodSeconds/60))
 		c, s := d.add(t.ClusterName), d.add(t.ServiceName)
 		d.widget("ECS service CPU and memory (%)", func(v []string) [][]any {
 			return [][]any{
@@ -146,11 +146,11 @@ func NewMonitoring(ctx *pulumi.Context, name string, args MonitoringArgs, opts .
 			}
 		})
 	}
-	if t := args.Api; t != nil {
-		dims := pulumi.StringMap{"ApiName": t.ApiName, "Stage": t.StageName}
-		a.errorRate("api-5xx", "AWS/ApiGateway", "5XXError", "Count", dims, ApiErrorRatePercent,
-			fmt.Sprintf("cats-api answers 5XX to more than %.0f%% of requests for %d minutes (seed §4 アラーム エラー率)", ApiErrorRatePercent, ErrorEvaluationPeriods*PeriodSeconds/60))
-		n, s := d.add(t.ApiName), d.add(t.StageName)
+	if t := args.API; t != nil {
+		dims := pulumi.StringMap{"ApiName": t.APIName, "Stage": t.StageName}
+		a.errorRate("api-5xx", "AWS/ApiGateway", "5XXError", "Count", dims, APIErrorRatePercent,
+			fmt.Sprintf("cats-api answers 5XX to more than %.0f%% of requests for %d minutes (seed §4 アラーム エラー率)", APIErrorRatePercent, ErrorEvaluationPeriods*PeriodSeconds/60))
+		n, s := d.add(t.APIName), d.add(t.StageName)
 		d.widget("cats-api requests, 4XX and 5XX", func(v []string) [][]any {
 			return [][]any{
 				{"AWS/ApiGateway", "Count", "ApiName", v[n], "Stage", v[s], map[string]string{"stat": "Sum"}},
@@ -221,7 +221,7 @@ func NewMonitoring(ctx *pulumi.Context, name string, args MonitoringArgs, opts .
 }
 
 // alarmTopic is the encrypted topic every alarm notifies, and its subscription.
-func alarmTopic(ctx *pulumi.Context, name string, args MonitoringArgs, parent pulumi.ResourceOption) (*sns.Topic, error) {
+func alarmTopic(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) (*sns.Topic, error) {
 	topic, err := sns.NewTopic(ctx, name+"-alarms", &sns.TopicArgs{
 		Name:           pulumi.String(args.Namer.PerStack("cats-alarms")),
 		DisplayName:    pulumi.String("cats-analytics alarms (" + args.Namer.Stack() + ")"),

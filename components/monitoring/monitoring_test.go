@@ -16,18 +16,18 @@ import (
 
 const dataKey = "arn:aws:kms:ap-northeast-1:123456789012:key/data"
 
-func args(t *testing.T, stack, email string, everything bool) monitoring.MonitoringArgs {
+func args(t *testing.T, stack, email string, everything bool) monitoring.Args {
 	namer, err := naming.NewNamer(stack, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := monitoring.MonitoringArgs{
+	a := monitoring.Args{
 		Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1",
 		DataKeyArn: pulumi.String(dataKey), AlarmEmail: email,
-		Ecs: &monitoring.EcsTarget{ClusterName: pulumi.String("cats-cluster-" + stack), ServiceName: pulumi.String("cats-app-" + stack)},
+		ECS: &monitoring.ECSTarget{ClusterName: pulumi.String("cats-cluster-" + stack), ServiceName: pulumi.String("cats-app-" + stack)},
 	}
 	if everything {
-		a.Api = &monitoring.ApiTarget{ApiName: pulumi.String("cats-api-" + stack), StageName: pulumi.String("v1")}
+		a.API = &monitoring.APITarget{APIName: pulumi.String("cats-api-" + stack), StageName: pulumi.String("v1")}
 		a.Functions = map[string]pulumi.StringInput{
 			"api-writer": pulumi.String("cats-api-writer-" + stack),
 			"analysis":   pulumi.String("cats-data-analysis-" + stack),
@@ -37,7 +37,7 @@ func args(t *testing.T, stack, email string, everything bool) monitoring.Monitor
 	return a
 }
 
-func run(t *testing.T, stack string, a monitoring.MonitoringArgs) *harness.Recording {
+func run(t *testing.T, stack string, a monitoring.Args) *harness.Recording {
 	t.Helper()
 	return harness.MustRun(t, stack, nil, func(ctx *pulumi.Context) error {
 		_, err := monitoring.NewMonitoring(ctx, "cats-monitoring", a)
@@ -152,7 +152,7 @@ func TestMonitoring(t *testing.T) {
 func TestMonitoringArgsAreChecked(t *testing.T) {
 	a := args(t, "dev", "", false)
 	a.DataKeyArn = nil
-	a.Ecs.ServiceName = nil
+	a.ECS.ServiceName = nil
 	_, err := harness.Run("dev", nil, func(ctx *pulumi.Context) error {
 		_, err := monitoring.NewMonitoring(ctx, "cats-monitoring", a)
 		return err

@@ -23,8 +23,8 @@ import (
 // Type is the component's type token.
 const Type = "cats:network:Network"
 
-// NetworkArgs configures the tier.
-type NetworkArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer      naming.Namer
 	AccountID  string
@@ -40,15 +40,15 @@ type NetworkArgs struct {
 type Network struct {
 	pulumi.ResourceState
 
-	VpcID              pulumi.StringOutput      `pulumi:"vpcId"`
+	VPCID              pulumi.StringOutput      `pulumi:"vpcId"`
 	PublicSubnetIDs    pulumi.StringArrayOutput `pulumi:"publicSubnetIds"`
 	PrivateSubnetIDs   pulumi.StringArrayOutput `pulumi:"privateSubnetIds"`
-	AlbSecurityGroupID pulumi.StringOutput      `pulumi:"albSecurityGroupId"`
+	ALBSecurityGroupID pulumi.StringOutput      `pulumi:"albSecurityGroupId"`
 	AppSecurityGroupID pulumi.StringOutput      `pulumi:"appSecurityGroupId"`
-	DbSecurityGroupID  pulumi.StringOutput      `pulumi:"dbSecurityGroupId"`
+	DBSecurityGroupID  pulumi.StringOutput      `pulumi:"dbSecurityGroupId"`
 }
 
-func (a *NetworkArgs) check() error {
+func (a *Args) check() error {
 	var errs []error
 	if a.Namer.Stack() == "" {
 		errs = append(errs, errors.New("network: Namer is required"))
@@ -63,7 +63,7 @@ func (a *NetworkArgs) check() error {
 }
 
 // NewNetwork registers the network tier.
-func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulumi.ResourceOption) (*Network, error) {
+func NewNetwork(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Network, error) {
 	if err := args.check(); err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 	if err != nil {
 		return nil, fmt.Errorf("vpc: %w", err)
 	}
-	n.VpcID = vpc.VpcId
+	n.VPCID = vpc.VpcId
 	n.PublicSubnetIDs = vpc.PublicSubnetIds
 	n.PrivateSubnetIDs = vpc.PrivateSubnetIds
 
@@ -112,7 +112,7 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 	if err := n.networkACLs(ctx, name, args, parent); err != nil {
 		return nil, err
 	}
-	if err := flowLogs(ctx, name, args, n.VpcID, parent); err != nil {
+	if err := flowLogs(ctx, name, args, n.VPCID, parent); err != nil {
 		return nil, err
 	}
 	if err := gatewayEndpoints(ctx, name, args, vpc, parent); err != nil {
@@ -120,12 +120,12 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 	}
 
 	if err := ctx.RegisterResourceOutputs(n, pulumi.Map{
-		"vpcId":              n.VpcID,
+		"vpcId":              n.VPCID,
 		"publicSubnetIds":    n.PublicSubnetIDs,
 		"privateSubnetIds":   n.PrivateSubnetIDs,
-		"albSecurityGroupId": n.AlbSecurityGroupID,
+		"albSecurityGroupId": n.ALBSecurityGroupID,
 		"appSecurityGroupId": n.AppSecurityGroupID,
-		"dbSecurityGroupId":  n.DbSecurityGroupID,
+		"dbSecurityGroupId":  n.DBSecurityGroupID,
 	}); err != nil {
 		return nil, fmt.Errorf("register %s outputs: %w", name, err)
 	}
@@ -144,7 +144,7 @@ var allTraffic = ec2.SecurityGroupEgressArray{&ec2.SecurityGroupEgressArgs{
 // cats-app-sg HTTP and HTTPS inbound without a source; the source is the
 // internet-facing ALB's group, so the application hosts are never reachable
 // from the internet directly, and only the ALB group is open to 0.0.0.0/0.
-func (n *Network) securityGroups(ctx *pulumi.Context, name string, args NetworkArgs, parent pulumi.ResourceOption) error {
+func (n *Network) securityGroups(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) error {
 	web := func(sources func(*ec2.SecurityGroupIngressArgs)) ec2.SecurityGroupIngressArray {
 		var rules ec2.SecurityGroupIngressArray
 		for _, port := range []struct {
@@ -165,7 +165,7 @@ func (n *Network) securityGroups(ctx *pulumi.Context, name string, args NetworkA
 	alb, err := ec2.NewSecurityGroup(ctx, name+"-alb-sg", &ec2.SecurityGroupArgs{
 		Name:        pulumi.String("cats-alb-sg"),
 		Description: pulumi.String("Internet-facing ALB: HTTP and HTTPS from anywhere"),
-		VpcId:       n.VpcID,
+		VpcId:       n.VPCID,
 		Ingress: web(func(r *ec2.SecurityGroupIngressArgs) {
 			r.CidrBlocks = pulumi.StringArray{pulumi.String("0.0.0.0/0")}
 		}),
@@ -193,7 +193,7 @@ func (n *Network) securityGroups(ctx *pulumi.Context, name string, args NetworkA
 	app, err := ec2.NewSecurityGroup(ctx, name+"-app-sg", &ec2.SecurityGroupArgs{
 		Name:        pulumi.String("cats-app-sg"),
 		Description: pulumi.String("Application: HTTP and HTTPS from the ALB (seed §5 cats-app-sg)"),
-		VpcId:       n.VpcID,
+		VpcId:       n.VPCID,
 		Ingress:     appIngress,
 		Egress:      allTraffic,
 	}, parent)
@@ -203,7 +203,7 @@ func (n *Network) securityGroups(ctx *pulumi.Context, name string, args NetworkA
 	db, err := ec2.NewSecurityGroup(ctx, name+"-db-sg", &ec2.SecurityGroupArgs{
 		Name:        pulumi.String("cats-db-sg"),
 		Description: pulumi.String("Database: MySQL/Aurora from cats-app-sg (seed §5 cats-db-sg)"),
-		VpcId:       n.VpcID,
+		VpcId:       n.VPCID,
 		Ingress: ec2.SecurityGroupIngressArray{&ec2.SecurityGroupIngressArgs{
 			Description:    pulumi.String("MySQL/Aurora from cats-app-sg (seed §5)"),
 			Protocol:       pulumi.String("tcp"),
@@ -216,9 +216,9 @@ func (n *Network) securityGroups(ctx *pulumi.Context, name string, args NetworkA
 	if err != nil {
 		return err
 	}
-	n.AlbSecurityGroupID = alb.ID().ToStringOutput()
+	n.ALBSecurityGroupID = alb.ID().ToStringOutput()
 	n.AppSecurityGroupID = app.ID().ToStringOutput()
-	n.DbSecurityGroupID = db.ID().ToStringOutput()
+	n.DBSecurityGroupID = db.ID().ToStringOutput()
 	return nil
 }
 
@@ -264,10 +264,10 @@ func PrivateACLRules(vpcCidr string, containerPort int) (ingress, egress []ACLRu
 	return ingress, egress
 }
 
-func (n *Network) networkACLs(ctx *pulumi.Context, name string, args NetworkArgs, parent pulumi.ResourceOption) error {
+func (n *Network) networkACLs(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) error {
 	// Public subnets: ALL traffic in and out (seed §5); the security groups filter.
 	if _, err := ec2.NewNetworkAcl(ctx, name+"-public-nacl", &ec2.NetworkAclArgs{
-		VpcId:     n.VpcID,
+		VpcId:     n.VPCID,
 		SubnetIds: n.PublicSubnetIDs,
 		Ingress: ec2.NetworkAclIngressArray{&ec2.NetworkAclIngressArgs{
 			RuleNo: pulumi.Int(100), Action: pulumi.String("allow"), Protocol: pulumi.String("-1"),
@@ -297,7 +297,7 @@ func (n *Network) networkACLs(ctx *pulumi.Context, name string, args NetworkArgs
 		})
 	}
 	_, err := ec2.NewNetworkAcl(ctx, name+"-private-nacl", &ec2.NetworkAclArgs{
-		VpcId:     n.VpcID,
+		VpcId:     n.VPCID,
 		SubnetIds: n.PrivateSubnetIDs,
 		Ingress:   ingress,
 		Egress:    egress,
@@ -308,7 +308,7 @@ func (n *Network) networkACLs(ctx *pulumi.Context, name string, args NetworkArgs
 
 // flowLogs sends the VPC's flow logs (accepted and rejected) to an encrypted
 // log group through a role that can write only there (FSBP EC2.6).
-func flowLogs(ctx *pulumi.Context, name string, args NetworkArgs, vpcID pulumi.StringOutput, parent pulumi.ResourceOption) error {
+func flowLogs(ctx *pulumi.Context, name string, args Args, vpcID pulumi.StringOutput, parent pulumi.ResourceOption) error {
 	group, err := cloudwatch.NewLogGroup(ctx, name+"-flow-logs", &cloudwatch.LogGroupArgs{
 		Name:            pulumi.String("/cats/vpc-flow-logs/" + args.Namer.Stack()),
 		RetentionInDays: pulumi.Int(args.LogRetentionDays),
@@ -356,7 +356,7 @@ func flowLogs(ctx *pulumi.Context, name string, args NetworkArgs, vpcID pulumi.S
 
 // gatewayEndpoints keep S3 and DynamoDB traffic inside AWS's network: free, and
 // no NAT gateway charges for the data lake and cats-info traffic.
-func gatewayEndpoints(ctx *pulumi.Context, name string, args NetworkArgs, vpc *awsxec2.Vpc, parent pulumi.ResourceOption) error {
+func gatewayEndpoints(ctx *pulumi.Context, name string, args Args, vpc *awsxec2.Vpc, parent pulumi.ResourceOption) error {
 	routeTableIDs := vpc.RouteTables.ApplyT(func(tables []*ec2.RouteTable) pulumi.StringArrayOutput {
 		ids := make(pulumi.StringArray, 0, len(tables))
 		for _, t := range tables {

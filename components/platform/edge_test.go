@@ -43,12 +43,12 @@ func TestDomainPerStack(t *testing.T) {
 	}
 }
 
-// TestCdnServesOnlyPublishedData: the distribution's origin is this stack's
+// TestCDNServesOnlyPublishedData: the distribution's origin is this stack's
 // data lake, through origin access control on published/ only, and the data
 // lake's one bucket policy lets exactly this distribution read that prefix
 // (DESIGN.md deviation 4: CloudFront on the raw data lake would publish
 // residents' reports).
-func TestCdnServesOnlyPublishedData(t *testing.T) {
+func TestCDNServesOnlyPublishedData(t *testing.T) {
 	for _, tc := range []struct {
 		name, stack string
 		cfg         map[string]string

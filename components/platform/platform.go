@@ -31,8 +31,8 @@ const Type = "cats:platform:Platform"
 // CloudFrontRegion is where CloudFront's WAF ACLs and certificates must live.
 const CloudFrontRegion = "us-east-1"
 
-// PlatformArgs configures the whole product for one stack.
-type PlatformArgs struct {
+// Args configures the whole product for one stack.
+type Args struct {
 	Config    config.Config // validated by config.Parse
 	AccountID string
 }
@@ -48,16 +48,16 @@ type Platform struct {
 	Analytics  *analytics.Analytics
 	Streaming  *streaming.Streaming
 	Domain     *edge.Domain // nil when cats:domain is "none"
-	Cdn        *edge.Cdn
-	Api        *api.Api
+	CDN        *edge.CDN
+	API        *api.API
 	Compute    *compute.Compute
 	Monitoring *monitoring.Monitoring
 
-	VpcID               pulumi.StringOutput `pulumi:"vpcId"`
+	VPCID               pulumi.StringOutput `pulumi:"vpcId"`
 	TrailArn            pulumi.StringOutput `pulumi:"trailArn"`
 	DataKeyArn          pulumi.StringOutput `pulumi:"dataKeyArn"`
-	RegionalWebAclArn   pulumi.StringOutput `pulumi:"regionalWebAclArn"`
-	CloudFrontWebAclArn pulumi.StringOutput `pulumi:"cloudFrontWebAclArn"`
+	RegionalWebACLArn   pulumi.StringOutput `pulumi:"regionalWebAclArn"`
+	CloudFrontWebACLArn pulumi.StringOutput `pulumi:"cloudFrontWebAclArn"`
 
 	DataLakeBucketName pulumi.StringOutput `pulumi:"dataLakeBucketName"`
 	CatsInfoTableName  pulumi.StringOutput `pulumi:"catsInfoTableName"`
@@ -69,14 +69,14 @@ type Platform struct {
 	// ZoneID is the hosted zone municipality stacks take by StackReference ("" without a domain).
 	ZoneID        pulumi.StringOutput `pulumi:"zoneId"`
 	AppURL        pulumi.StringOutput `pulumi:"appUrl"`
-	ApiURL        pulumi.StringOutput `pulumi:"apiUrl"`
-	CdnURL        pulumi.StringOutput `pulumi:"cdnUrl"`
+	APIURL        pulumi.StringOutput `pulumi:"apiUrl"`
+	CDNURL        pulumi.StringOutput `pulumi:"cdnUrl"`
 	AlarmTopicArn pulumi.StringOutput `pulumi:"alarmTopicArn"`
 }
 
 // NewPlatform registers the platform and its tiers. Every resource below it
 // carries the stack's standard tags (naming.TagTransformation).
-func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pulumi.ResourceOption) (*Platform, error) {
+func NewPlatform(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Platform, error) {
 	c := args.Config
 	if c.Stack == "" || c.Environment == "" {
 		return nil, errors.New("platform: Config must come from config.Parse")
@@ -100,13 +100,13 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		return nil, err
 	}
 
-	secArgs := security.SecurityArgs{
+	secArgs := security.Args{
 		Namer:              namer,
 		AccountID:          args.AccountID,
 		Region:             c.Region,
 		CloudFrontProvider: cloudFront,
 		LogRetentionDays:   c.Security.LogRetentionDays,
-		WafRateLimit:       c.Security.WafRateLimit,
+		WAFRateLimit:       c.Security.WAFRateLimit,
 		OwnsBaseline:       c.OwnsBaseline(),
 		Prod:               c.IsProd(),
 		// With SSE-KMS the data key's policy names the CloudFront
@@ -129,7 +129,7 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		return nil, fmt.Errorf("security tier: %w", err)
 	}
 
-	p.Network, err = network.NewNetwork(ctx, name+"-network", network.NetworkArgs{
+	p.Network, err = network.NewNetwork(ctx, name+"-network", network.Args{
 		Namer:            namer,
 		AccountID:        args.AccountID,
 		Region:           c.Region,
@@ -152,17 +152,17 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		return nil, err
 	}
 
-	p.VpcID = p.Network.VpcID
+	p.VPCID = p.Network.VPCID
 	p.TrailArn = p.Security.TrailArn
 	p.DataKeyArn = p.Security.DataKeyArn
-	p.RegionalWebAclArn = p.Security.RegionalWebAclArn
-	p.CloudFrontWebAclArn = p.Security.CloudFrontWebAclArn
+	p.RegionalWebACLArn = p.Security.RegionalWebACLArn
+	p.CloudFrontWebACLArn = p.Security.CloudFrontWebACLArn
 	if err := ctx.RegisterResourceOutputs(p, pulumi.Map{
-		"vpcId":                  p.VpcID,
+		"vpcId":                  p.VPCID,
 		"trailArn":               p.TrailArn,
 		"dataKeyArn":             p.DataKeyArn,
-		"regionalWebAclArn":      p.RegionalWebAclArn,
-		"cloudFrontWebAclArn":    p.CloudFrontWebAclArn,
+		"regionalWebAclArn":      p.RegionalWebACLArn,
+		"cloudFrontWebAclArn":    p.CloudFrontWebACLArn,
 		"dataLakeBucketName":     p.DataLakeBucketName,
 		"catsInfoTableName":      p.CatsInfoTableName,
 		"recordStreamName":       p.RecordStreamName,
@@ -172,8 +172,8 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 		"athenaWorkgroup":        p.AthenaWorkgroup,
 		"zoneId":                 p.ZoneID,
 		"appUrl":                 p.AppURL,
-		"apiUrl":                 p.ApiURL,
-		"cdnUrl":                 p.CdnURL,
+		"apiUrl":                 p.APIURL,
+		"cdnUrl":                 p.CDNURL,
 		"alarmTopicArn":          p.AlarmTopicArn,
 	}); err != nil {
 		return nil, fmt.Errorf("register %s outputs: %w", name, err)
@@ -187,7 +187,7 @@ func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pu
 func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID string, p *Platform) error {
 	namer := c.Namer()
 	var err error
-	p.DataLake, err = datalake.NewDataLake(ctx, name+"-datalake", datalake.DataLakeArgs{
+	p.DataLake, err = datalake.NewDataLake(ctx, name+"-datalake", datalake.Args{
 		Namer:      namer,
 		AccountID:  accountID,
 		Encryption: c.DataLake.Encryption,
@@ -195,7 +195,7 @@ func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID s
 		Retain:     c.IsProd(),
 		// The distribution, and no other, reads published/ (DESIGN.md deviation 4).
 		PolicyStatements: func(bucketArn pulumi.StringOutput) []iamdoc.Statement {
-			return []iamdoc.Statement{edge.PublishedReadStatement(bucketArn, p.Cdn.DistributionArn)}
+			return []iamdoc.Statement{edge.PublishedReadStatement(bucketArn, p.CDN.DistributionArn)}
 		},
 	}, pulumi.Parent(p))
 	if err != nil {
@@ -205,7 +205,7 @@ func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID s
 	if c.DataLake.Encryption == config.EncryptionKMS {
 		lakeKey = p.DataLake.KMSKeyArn
 	}
-	p.Database, err = database.NewDatabase(ctx, name+"-database", database.DatabaseArgs{
+	p.Database, err = database.NewDatabase(ctx, name+"-database", database.Args{
 		Namer:      namer,
 		DataKeyArn: p.Security.DataKeyArn,
 		Prod:       c.IsProd(),
@@ -213,7 +213,7 @@ func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID s
 	if err != nil {
 		return fmt.Errorf("database tier: %w", err)
 	}
-	p.Analytics, err = analytics.NewAnalytics(ctx, name+"-analytics", analytics.AnalyticsArgs{
+	p.Analytics, err = analytics.NewAnalytics(ctx, name+"-analytics", analytics.Args{
 		Namer:               namer,
 		AccountID:           accountID,
 		Region:              c.Region,
@@ -229,7 +229,7 @@ func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID s
 	if err != nil {
 		return fmt.Errorf("analytics tier: %w", err)
 	}
-	p.Streaming, err = streaming.NewStreaming(ctx, name+"-streaming", streaming.StreamingArgs{
+	p.Streaming, err = streaming.NewStreaming(ctx, name+"-streaming", streaming.Args{
 		Namer:                 namer,
 		AccountID:             accountID,
 		Region:                c.Region,
@@ -294,25 +294,25 @@ func (p *Platform) edgeTiers(ctx *pulumi.Context, name string, c config.Config, 
 	if err != nil {
 		return fmt.Errorf("edge tier (cdn): %w", err)
 	}
-	cdnArgs := edge.CdnArgs{
+	cdnArgs := edge.CDNArgs{
 		Namer:                      namer,
 		DataLakeRegionalDomainName: pulumi.String(origin),
-		CloudFrontWebAclArn:        p.Security.CloudFrontWebAclArn,
+		CloudFrontWebACLArn:        p.Security.CloudFrontWebACLArn,
 		DefaultTTLSeconds:          c.Edge.DefaultTTLSeconds,
 	}
 	if p.Domain != nil {
 		cdnArgs.Domain = &edge.SiteDomain{ZoneID: p.Domain.ZoneID, Hostname: p.Domain.SiteHost, CertificateArn: p.Domain.SiteCertificateArn}
 	}
-	p.Cdn, err = edge.NewCdn(ctx, name+"-cdn", cdnArgs, pulumi.Parent(p))
+	p.CDN, err = edge.NewCDN(ctx, name+"-cdn", cdnArgs, pulumi.Parent(p))
 	if err != nil {
 		return fmt.Errorf("edge tier (cdn): %w", err)
 	}
-	p.CdnURL = p.Cdn.URL
+	p.CDNURL = p.CDN.URL
 
 	if p.Security.DataKeyPolicyPending() {
 		// cats:dataLakeEncryption: aws:kms: S3 decrypts published objects for
 		// the distribution only if the data key's policy lets it.
-		if _, err := p.Security.SetDataKeyPolicy(ctx, name+"-security-data-key-policy", edge.PublishedDecryptStatement(p.Cdn.DistributionArn)); err != nil {
+		if _, err := p.Security.SetDataKeyPolicy(ctx, name+"-security-data-key-policy", edge.PublishedDecryptStatement(p.CDN.DistributionArn)); err != nil {
 			return fmt.Errorf("security tier (data key policy): %w", err)
 		}
 	}
@@ -322,7 +322,7 @@ func (p *Platform) edgeTiers(ctx *pulumi.Context, name string, c config.Config, 
 // servingTiers wires the tiers that serve the product: the REST API on
 // cats-info and the record stream, the ECS application behind its ALB, and
 // the alarms on all of them.
-func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformArgs) error {
+func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args Args) error {
 	c := args.Config
 	namer := c.Namer()
 	var appDomain *compute.AppDomain
@@ -330,7 +330,7 @@ func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformA
 		appDomain = &compute.AppDomain{ZoneID: p.Domain.ZoneID, Hostname: p.Domain.AppHost, CertificateArn: p.Domain.AppCertificateArn}
 	}
 
-	apiArgs := api.ApiArgs{
+	apiArgs := api.Args{
 		Namer:             namer,
 		AccountID:         args.AccountID,
 		Region:            c.Region,
@@ -340,7 +340,7 @@ func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformA
 		StreamArn:         p.Streaming.StreamArn,
 		DataKeyArn:        p.Security.DataKeyArn,
 		LogsKeyArn:        p.Security.LogsKeyArn,
-		RegionalWebAclArn: p.Security.RegionalWebAclArn,
+		RegionalWebACLArn: p.Security.RegionalWebACLArn,
 		LogRetentionDays:  c.Security.LogRetentionDays,
 		// API Gateway's CloudWatch Logs role is one setting per account and
 		// region: the stack that owns the account's baseline sets it.
@@ -350,23 +350,23 @@ func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformA
 		apiArgs.MunicipalityCode = c.MunicipalityCode // a municipality stack's API takes its own records only
 	}
 	var err error
-	p.Api, err = api.NewApi(ctx, name+"-api", apiArgs, pulumi.Parent(p))
+	p.API, err = api.NewAPI(ctx, name+"-api", apiArgs, pulumi.Parent(p))
 	if err != nil {
 		return fmt.Errorf("api tier: %w", err)
 	}
-	p.ApiURL = p.Api.InvokeURL
+	p.APIURL = p.API.InvokeURL
 
-	p.Compute, err = compute.NewCompute(ctx, name+"-compute", compute.ComputeArgs{
+	p.Compute, err = compute.NewCompute(ctx, name+"-compute", compute.Args{
 		Namer:              namer,
 		AccountID:          args.AccountID,
 		Region:             c.Region,
 		Compute:            c.Compute,
-		VpcID:              p.Network.VpcID,
+		VPCID:              p.Network.VPCID,
 		PublicSubnetIDs:    p.Network.PublicSubnetIDs,
 		PrivateSubnetIDs:   p.Network.PrivateSubnetIDs,
-		AlbSecurityGroupID: p.Network.AlbSecurityGroupID,
+		ALBSecurityGroupID: p.Network.ALBSecurityGroupID,
 		AppSecurityGroupID: p.Network.AppSecurityGroupID,
-		RegionalWebAclArn:  p.Security.RegionalWebAclArn,
+		RegionalWebACLArn:  p.Security.RegionalWebACLArn,
 		LogsKeyArn:         p.Security.LogsKeyArn,
 		InstanceTags:       c.Tags(),
 		LogRetentionDays:   c.Security.LogRetentionDays,
@@ -378,16 +378,16 @@ func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformA
 	}
 	p.AppURL = p.Compute.URL
 
-	p.Monitoring, err = monitoring.NewMonitoring(ctx, name+"-monitoring", monitoring.MonitoringArgs{
+	p.Monitoring, err = monitoring.NewMonitoring(ctx, name+"-monitoring", monitoring.Args{
 		Namer:      namer,
 		AccountID:  args.AccountID,
 		Region:     c.Region,
 		DataKeyArn: p.Security.DataKeyArn,
 		AlarmEmail: c.Monitoring.AlarmEmail,
-		Ecs:        &monitoring.EcsTarget{ClusterName: p.Compute.ClusterName, ServiceName: p.Compute.ServiceName},
-		Api:        &monitoring.ApiTarget{ApiName: p.Api.RestApiName, StageName: p.Api.StageName},
+		ECS:        &monitoring.ECSTarget{ClusterName: p.Compute.ClusterName, ServiceName: p.Compute.ServiceName},
+		API:        &monitoring.APITarget{APIName: p.API.RestAPIName, StageName: p.API.StageName},
 		Functions: map[string]pulumi.StringInput{
-			"api-writer": p.Api.FunctionName,
+			"api-writer": p.API.FunctionName,
 			"analysis":   p.Streaming.AggregatorName, // cats-data-analysis
 		},
 		DeliveryStreams: map[string]pulumi.StringInput{"data-stream": p.Streaming.FirehoseName},
@@ -416,17 +416,17 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return fmt.Errorf("look up the AWS account: %w", err)
 	}
-	p, err := NewPlatform(ctx, "cats", PlatformArgs{Config: c, AccountID: identity.AccountId})
+	p, err := NewPlatform(ctx, "cats", Args{Config: c, AccountID: identity.AccountId})
 	if err != nil {
 		return err
 	}
 	ctx.Export("environment", pulumi.String(c.Environment))
 	ctx.Export("municipalityCode", pulumi.String(c.MunicipalityCode))
-	ctx.Export("vpcId", p.VpcID)
+	ctx.Export("vpcId", p.VPCID)
 	ctx.Export("trailArn", p.TrailArn)
 	ctx.Export("dataKeyArn", p.DataKeyArn)
-	ctx.Export("regionalWebAclArn", p.RegionalWebAclArn)
-	ctx.Export("cloudFrontWebAclArn", p.CloudFrontWebAclArn)
+	ctx.Export("regionalWebAclArn", p.RegionalWebACLArn)
+	ctx.Export("cloudFrontWebAclArn", p.CloudFrontWebACLArn)
 	ctx.Export("dataLakeBucketName", p.DataLakeBucketName)
 	ctx.Export("catsInfoTableName", p.CatsInfoTableName)
 	ctx.Export("recordStreamName", p.RecordStreamName)
@@ -437,8 +437,8 @@ func Program(ctx *pulumi.Context) error {
 	// Shared municipality stacks read zoneId from their environment stack.
 	ctx.Export("zoneId", p.ZoneID)
 	ctx.Export("appUrl", p.AppURL)
-	ctx.Export("apiUrl", p.ApiURL)
-	ctx.Export("cdnUrl", p.CdnURL)
+	ctx.Export("apiUrl", p.APIURL)
+	ctx.Export("cdnUrl", p.CDNURL)
 	ctx.Export("alarmTopicArn", p.AlarmTopicArn)
 	return nil
 }

@@ -25,8 +25,8 @@ import (
 // Type is the component's type token.
 const Type = "cats:security:Security"
 
-// SecurityArgs configures the tier.
-type SecurityArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer     naming.Namer
 	AccountID string
@@ -37,7 +37,7 @@ type SecurityArgs struct {
 
 	// From config.Parse, used as given.
 	LogRetentionDays int // CloudWatch Logs retention, cats:logRetentionDays
-	WafRateLimit     int // requests per IP per 5 minutes, cats:wafRateLimit
+	WAFRateLimit     int // requests per IP per 5 minutes, cats:wafRateLimit
 
 	// OwnsBaseline creates CloudTrail and the AWS Config recorder. AWS Config
 	// allows one recorder per account and region, so only the stack that owns
@@ -64,17 +64,17 @@ type Security struct {
 
 	DataKeyArn          pulumi.StringOutput `pulumi:"dataKeyArn"`
 	LogsKeyArn          pulumi.StringOutput `pulumi:"logsKeyArn"`
-	RegionalWebAclArn   pulumi.StringOutput `pulumi:"regionalWebAclArn"`
-	CloudFrontWebAclArn pulumi.StringOutput `pulumi:"cloudFrontWebAclArn"`
+	RegionalWebACLArn   pulumi.StringOutput `pulumi:"regionalWebAclArn"`
+	CloudFrontWebACLArn pulumi.StringOutput `pulumi:"cloudFrontWebAclArn"`
 	TrailArn            pulumi.StringOutput `pulumi:"trailArn"`
 	TrailBucketName     pulumi.StringOutput `pulumi:"trailBucketName"`
 
 	dataKey  *kms.Key
-	args     SecurityArgs
+	args     Args
 	deferred bool // the data key's policy waits for SetDataKeyPolicy
 }
 
-func (a *SecurityArgs) check() error {
+func (a *Args) check() error {
 	var errs []error
 	if a.AccountID == "" {
 		errs = append(errs, errors.New("security: AccountID is required"))
@@ -95,7 +95,7 @@ func (a *SecurityArgs) check() error {
 }
 
 // NewSecurity registers the security tier.
-func NewSecurity(ctx *pulumi.Context, name string, args SecurityArgs, opts ...pulumi.ResourceOption) (*Security, error) {
+func NewSecurity(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Security, error) {
 	if err := args.check(); err != nil {
 		return nil, err
 	}
@@ -131,8 +131,8 @@ func NewSecurity(ctx *pulumi.Context, name string, args SecurityArgs, opts ...pu
 	if err != nil {
 		return nil, err
 	}
-	s.RegionalWebAclArn = regional.Arn
-	s.CloudFrontWebAclArn = cloudFront.Arn
+	s.RegionalWebACLArn = regional.Arn
+	s.CloudFrontWebACLArn = cloudFront.Arn
 
 	if args.OwnsBaseline {
 		trail, bucket, err := newTrail(ctx, name, args, logsKey, s)
@@ -152,8 +152,8 @@ func NewSecurity(ctx *pulumi.Context, name string, args SecurityArgs, opts ...pu
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"dataKeyArn":          s.DataKeyArn,
 		"logsKeyArn":          s.LogsKeyArn,
-		"regionalWebAclArn":   s.RegionalWebAclArn,
-		"cloudFrontWebAclArn": s.CloudFrontWebAclArn,
+		"regionalWebAclArn":   s.RegionalWebACLArn,
+		"cloudFrontWebAclArn": s.CloudFrontWebACLArn,
 		"trailArn":            s.TrailArn,
 		"trailBucketName":     s.TrailBucketName,
 	}); err != nil {
@@ -173,7 +173,7 @@ func rootStatement(accountID string) iamdoc.Statement {
 	}
 }
 
-func dataKeyStatements(a SecurityArgs) []iamdoc.Statement {
+func dataKeyStatements(a Args) []iamdoc.Statement {
 	return []iamdoc.Statement{
 		rootStatement(a.AccountID),
 		{
@@ -187,7 +187,7 @@ func dataKeyStatements(a SecurityArgs) []iamdoc.Statement {
 	}
 }
 
-func logsKeyStatements(a SecurityArgs) []iamdoc.Statement {
+func logsKeyStatements(a Args) []iamdoc.Statement {
 	return []iamdoc.Statement{
 		rootStatement(a.AccountID),
 		{
@@ -242,7 +242,7 @@ func (s *Security) SetDataKeyPolicy(ctx *pulumi.Context, name string, extra ...i
 // DataKeyPolicyPending is true while a deferred data key policy has not been set.
 func (s *Security) DataKeyPolicyPending() bool { return s.deferred }
 
-func newKey(ctx *pulumi.Context, name string, args SecurityArgs, alias, description string, statements []iamdoc.Statement, opts ...pulumi.ResourceOption) (*kms.Key, error) {
+func newKey(ctx *pulumi.Context, name string, args Args, alias, description string, statements []iamdoc.Statement, opts ...pulumi.ResourceOption) (*kms.Key, error) {
 	keyArgs := &kms.KeyArgs{
 		Description:          pulumi.String(fmt.Sprintf("%s (%s)", description, args.Namer.Stack())),
 		EnableKeyRotation:    pulumi.Bool(true), // FSBP KMS.4
@@ -272,7 +272,7 @@ var managedRuleGroups = []string{
 	"AWSManagedRulesSQLiRuleSet",
 }
 
-func newWebACL(ctx *pulumi.Context, name string, args SecurityArgs, scope string, opts ...pulumi.ResourceOption) (*wafWebACL, error) {
+func newWebACL(ctx *pulumi.Context, name string, args Args, scope string, opts ...pulumi.ResourceOption) (*wafWebACL, error) {
 	aclName := args.Namer.PerStack("cats-waf-" + map[string]string{"REGIONAL": "regional", "CLOUDFRONT": "cloudfront"}[scope])
 	visibility := func(metric string) *wafRuleVisibility {
 		return &wafRuleVisibility{
@@ -299,7 +299,7 @@ func newWebACL(ctx *pulumi.Context, name string, args SecurityArgs, scope string
 		Priority: pulumi.Int(len(managedRuleGroups)),
 		Action:   &wafAction{Block: &wafBlock{}},
 		Statement: &wafStatement{RateBasedStatement: &wafRate{
-			Limit:            pulumi.Int(args.WafRateLimit),
+			Limit:            pulumi.Int(args.WAFRateLimit),
 			AggregateKeyType: pulumi.String("IP"),
 		}},
 		VisibilityConfig: visibility("rate-limit-per-ip"),
@@ -318,7 +318,7 @@ func newWebACL(ctx *pulumi.Context, name string, args SecurityArgs, scope string
 	}, opts...)
 }
 
-func newTrail(ctx *pulumi.Context, name string, args SecurityArgs, logsKey *kms.Key, tier pulumi.Resource) (*cloudtrail.Trail, *storage.PrivateBucket, error) {
+func newTrail(ctx *pulumi.Context, name string, args Args, logsKey *kms.Key, tier pulumi.Resource) (*cloudtrail.Trail, *storage.PrivateBucket, error) {
 	opts := []pulumi.ResourceOption{pulumi.Parent(tier)}
 	trailName := args.Namer.PerStack("cats-trail")
 	trailArn := fmt.Sprintf("arn:aws:cloudtrail:%s:%s:trail/%s", args.Region, args.AccountID, trailName)
@@ -434,7 +434,7 @@ var configRules = []string{
 	// us-east-1, where this recorder does not run; the policy pack covers them.
 }
 
-func newConfigRecorder(ctx *pulumi.Context, name string, args SecurityArgs, bucket *storage.PrivateBucket, logsKey *kms.Key, opts ...pulumi.ResourceOption) error {
+func newConfigRecorder(ctx *pulumi.Context, name string, args Args, bucket *storage.PrivateBucket, logsKey *kms.Key, opts ...pulumi.ResourceOption) error {
 	// AWS Config's documented trust: this account only
 	// (docs.aws.amazon.com/config/latest/developerguide/iamrole-permissions.html#iam-trust-policy).
 	role, err := iam.NewRole(ctx, name+"-config-role", &iam.RoleArgs{

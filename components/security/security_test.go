@@ -18,13 +18,13 @@ func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
 	namer, _ := naming.NewNamer("131016-prod", "")
 	tests := []struct {
 		name string
-		args security.SecurityArgs
+		args security.Args
 		want string
 	}{
-		{"no account", security.SecurityArgs{Namer: namer, Region: "ap-northeast-1", OwnsBaseline: true}, "AccountID is required"},
-		{"no us-east-1 provider", security.SecurityArgs{Namer: namer, AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "CloudFrontProvider"},
-		{"shared stack without the environment's trail", security.SecurityArgs{Namer: namer, AccountID: "1", Region: "ap-northeast-1"}, "EnvironmentTrailArn is required"},
-		{"no namer", security.SecurityArgs{AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "Namer is required"},
+		{"no account", security.Args{Namer: namer, Region: "ap-northeast-1", OwnsBaseline: true}, "AccountID is required"},
+		{"no us-east-1 provider", security.Args{Namer: namer, AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "CloudFrontProvider"},
+		{"shared stack without the environment's trail", security.Args{Namer: namer, AccountID: "1", Region: "ap-northeast-1"}, "EnvironmentTrailArn is required"},
+		{"no namer", security.Args{AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "Namer is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,7 +56,7 @@ func TestDeferredDataKeyPolicy(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			s, err := security.NewSecurity(ctx, "sec", security.SecurityArgs{
+			s, err := security.NewSecurity(ctx, "sec", security.Args{
 				Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1", CloudFrontProvider: east,
 				OwnsBaseline: true, DeferDataKeyPolicy: deferred,
 			})

@@ -71,7 +71,7 @@ type aggregation struct {
 	failureQueue *sqs.Queue
 }
 
-func newAggregation(ctx *pulumi.Context, name string, args StreamingArgs, stream *kinesis.Stream, archive pulumi.Archive, archiveHash string, parent pulumi.ResourceOption) (*aggregation, error) {
+func newAggregation(ctx *pulumi.Context, name string, args Args, stream *kinesis.Stream, archive pulumi.Archive, archiveHash string, parent pulumi.ResourceOption) (*aggregation, error) {
 	functionName := args.Namer.PerStack("cats-data-analysis")
 	// Created before the function, so Lambda never auto-creates it without
 	// retention or encryption (seed §4 CloudWatch: /aws/lambda/cats-data-analysis).
@@ -157,7 +157,7 @@ func newAggregation(ctx *pulumi.Context, name string, args StreamingArgs, stream
 // aggregatorStatements are the aggregation's whole permission set. Least
 // privilege: no wildcard actions, every resource named. Metrics go out as
 // embedded metric format log lines, so no cloudwatch:PutMetricData.
-func aggregatorStatements(args StreamingArgs, stream *kinesis.Stream, logGroup *cloudwatch.LogGroup, failures *sqs.Queue) []iamdoc.Statement {
+func aggregatorStatements(args Args, stream *kinesis.Stream, logGroup *cloudwatch.LogGroup, failures *sqs.Queue) []iamdoc.Statement {
 	statements := append(readStreamStatements(stream, args), []iamdoc.Statement{
 		{
 			Sid:     "WriteAggregatesAndRejections",
@@ -205,7 +205,7 @@ func aggregatorStatements(args StreamingArgs, stream *kinesis.Stream, logGroup *
 // IAM policies of the account, so the function's role alone can be let in,
 // and a key the stack controls is what every other store of the product uses.
 // It takes TLS only, like the buckets.
-func failureQueue(ctx *pulumi.Context, name string, args StreamingArgs, parent pulumi.ResourceOption) (*sqs.Queue, error) {
+func failureQueue(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) (*sqs.Queue, error) {
 	queueName := args.Namer.PerStack("cats-data-analysis-failures")
 	// The queue's ARN follows from its name, so the TLS-only policy is
 	// written inline with the queue rather than as a resource of its own.

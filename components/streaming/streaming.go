@@ -38,8 +38,8 @@ const (
 	PartitionQuery = "{municipality: .municipality_code, dt: .event_time[0:10]}"
 )
 
-// StreamingArgs configures the tier.
-type StreamingArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer      naming.Namer
 	AccountID  string
@@ -80,12 +80,12 @@ type Streaming struct {
 	FirehoseName         pulumi.StringOutput `pulumi:"firehoseName"`
 	AggregatorName       pulumi.StringOutput `pulumi:"aggregatorFunctionName"`
 	AggregatorLogGroup   pulumi.StringOutput `pulumi:"aggregatorLogGroup"`
-	AggregatorArchiveSha pulumi.StringOutput `pulumi:"aggregatorSourceCodeHash"`
+	AggregatorArchiveSHA pulumi.StringOutput `pulumi:"aggregatorSourceCodeHash"`
 	// AggregatorFailureQueue holds the batches the aggregation gave up on.
 	AggregatorFailureQueue pulumi.StringOutput `pulumi:"aggregatorFailureQueue"`
 }
 
-func (a *StreamingArgs) check() error {
+func (a *Args) check() error {
 	var errs []error
 	if a.Namer.Stack() == "" {
 		errs = append(errs, errors.New("streaming: Namer is required"))
@@ -106,7 +106,7 @@ func (a *StreamingArgs) check() error {
 }
 
 // NewStreaming registers the streaming tier.
-func NewStreaming(ctx *pulumi.Context, name string, args StreamingArgs, opts ...pulumi.ResourceOption) (*Streaming, error) {
+func NewStreaming(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Streaming, error) {
 	if err := args.check(); err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func NewStreaming(ctx *pulumi.Context, name string, args StreamingArgs, opts ...
 	s.FirehoseName = firehose.Name
 	s.AggregatorName = agg.function.Name
 	s.AggregatorLogGroup = agg.logGroup.Name
-	s.AggregatorArchiveSha = pulumi.String(archiveHash).ToStringOutput()
+	s.AggregatorArchiveSHA = pulumi.String(archiveHash).ToStringOutput()
 	s.AggregatorFailureQueue = agg.failureQueue.Name
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"streamName":               s.StreamName,
@@ -161,7 +161,7 @@ func NewStreaming(ctx *pulumi.Context, name string, args StreamingArgs, opts ...
 		"firehoseName":             s.FirehoseName,
 		"aggregatorFunctionName":   s.AggregatorName,
 		"aggregatorLogGroup":       s.AggregatorLogGroup,
-		"aggregatorSourceCodeHash": s.AggregatorArchiveSha,
+		"aggregatorSourceCodeHash": s.AggregatorArchiveSHA,
 		"aggregatorFailureQueue":   s.AggregatorFailureQueue,
 	}); err != nil {
 		return nil, fmt.Errorf("register %s outputs: %w", name, err)
@@ -169,7 +169,7 @@ func NewStreaming(ctx *pulumi.Context, name string, args StreamingArgs, opts ...
 	return s, nil
 }
 
-func glueArns(args StreamingArgs) []pulumi.StringInput {
+func glueArns(args Args) []pulumi.StringInput {
 	prefix := fmt.Sprintf("arn:aws:glue:%s:%s:", args.Region, args.AccountID)
 	return []pulumi.StringInput{
 		pulumi.String(prefix + "catalog"),
@@ -178,7 +178,7 @@ func glueArns(args StreamingArgs) []pulumi.StringInput {
 	}
 }
 
-func newFirehose(ctx *pulumi.Context, name string, args StreamingArgs, stream *kinesis.Stream, parent pulumi.ResourceOption) (*kinesis.FirehoseDeliveryStream, error) {
+func newFirehose(ctx *pulumi.Context, name string, args Args, stream *kinesis.Stream, parent pulumi.ResourceOption) (*kinesis.FirehoseDeliveryStream, error) {
 	deliveryName := args.Namer.PerStack("cats-data-stream")
 	logGroup, err := cloudwatch.NewLogGroup(ctx, name+"-firehose-logs", &cloudwatch.LogGroupArgs{
 		Name:            pulumi.String("/aws/kinesisfirehose/" + deliveryName),
@@ -335,7 +335,7 @@ func newFirehose(ctx *pulumi.Context, name string, args StreamingArgs, stream *k
 
 // readStreamStatements let a consumer (Firehose, the aggregation) read the
 // record stream and decrypt it through Kinesis only.
-func readStreamStatements(stream *kinesis.Stream, args StreamingArgs) []iamdoc.Statement {
+func readStreamStatements(stream *kinesis.Stream, args Args) []iamdoc.Statement {
 	return []iamdoc.Statement{
 		{
 			Sid:       "ReadRecordStream",
