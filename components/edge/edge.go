@@ -362,19 +362,6 @@ func NewCDN(ctx *pulumi.Context, name string, args CDNArgs, opts ...pulumi.Resou
 	return c, nil
 }
 
-// PublishedReadStatement is the data lake bucket policy statement that lets
-// this distribution, and no other, read objects under published/. The data
-// lake tier adds it to its bucket's policy (a bucket has one policy).
-func PublishedReadStatement(bucketArn, distributionArn pulumi.StringInput) iamdoc.Statement {
-	return iamdoc.Statement{
-		Sid:       "CloudFrontReadsPublished",
-		Principal: map[string]any{"Service": "cloudfront.amazonaws.com"},
-		Actions:   []string{"s3:GetObject"},
-		Resources: []pulumi.StringInput{pulumi.Sprintf("%s/%s/*", bucketArn, PublishedPrefix)},
-		Condition: map[string]map[string]any{"StringEquals": {"AWS:SourceArn": distributionArn}},
-	}
-}
-
 // PublishedDecryptStatement is the data key policy statement that lets this
 // distribution, and no other, decrypt what it reads from a data lake
 // encrypted with SSE-KMS (cats:dataLakeEncryption: aws:kms): origin access

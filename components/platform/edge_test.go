@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cats-analytics/cats-analytics/components/security"
 	"github.com/cats-analytics/cats-analytics/plan"
 )
 
@@ -125,6 +126,9 @@ func TestKMSDataLakeLetsTheDistributionDecrypt(t *testing.T) {
 			policies := rec.ByType("aws:kms/keyPolicy:KeyPolicy")
 			if len(policies) != 1 || policies[0].Str("keyId") != dataKey.Outputs["keyId"].StringValue() {
 				t.Fatalf("want one KeyPolicy on the data key, got %d", len(policies))
+			}
+			if owner, _ := rec.Parent(policies[0]); owner.Type != security.Type {
+				t.Errorf("the data key's policy is a child of %q; it belongs to the security tier, which owns the key (and a new parent would replace it in every stack)", owner.Type)
 			}
 			policy := policies[0].Str("policy")
 			dist := rec.One(t, "aws:cloudfront/distribution:Distribution")
