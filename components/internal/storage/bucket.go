@@ -65,13 +65,13 @@ func NewPrivateBucket(ctx *pulumi.Context, name string, args PrivateBucketArgs, 
 		Bucket: bucket.ID(),
 		Rule:   &s3.BucketOwnershipControlsRuleArgs{ObjectOwnership: pulumi.String("BucketOwnerEnforced")},
 	}, after...); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bucket %s: disable ACLs: %w", name, err)
 	}
 	if _, err := s3.NewBucketVersioningV2(ctx, name+"-versioning", &s3.BucketVersioningV2Args{
 		Bucket:                  bucket.ID(),
 		VersioningConfiguration: &s3.BucketVersioningV2VersioningConfigurationArgs{Status: pulumi.String("Enabled")},
 	}, after...); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bucket %s: enable versioning: %w", name, err)
 	}
 	sse := &s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{
 		SseAlgorithm: pulumi.String("AES256"),
@@ -94,7 +94,7 @@ func NewPrivateBucket(ctx *pulumi.Context, name string, args PrivateBucketArgs, 
 			},
 		},
 	}, after...); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bucket %s: encrypt: %w", name, err)
 	}
 	pab, err := s3.NewBucketPublicAccessBlock(ctx, name+"-public-access-block", &s3.BucketPublicAccessBlockArgs{
 		Bucket:                bucket.ID(),
@@ -104,7 +104,7 @@ func NewPrivateBucket(ctx *pulumi.Context, name string, args PrivateBucketArgs, 
 		RestrictPublicBuckets: pulumi.Bool(true),
 	}, after...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bucket %s: block public access: %w", name, err)
 	}
 	if args.AccessLogBucket != nil {
 		if _, err := s3.NewBucketLoggingV2(ctx, name+"-logging", &s3.BucketLoggingV2Args{
@@ -112,7 +112,7 @@ func NewPrivateBucket(ctx *pulumi.Context, name string, args PrivateBucketArgs, 
 			TargetBucket: args.AccessLogBucket,
 			TargetPrefix: pulumi.String(args.AccessLogPrefix),
 		}, after...); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("bucket %s: log access: %w", name, err)
 		}
 	}
 	statements := []iamdoc.Statement{iamdoc.DenyInsecureTransport(bucket.Arn)}
@@ -125,7 +125,7 @@ func NewPrivateBucket(ctx *pulumi.Context, name string, args PrivateBucketArgs, 
 		Policy: iamdoc.Document(statements...),
 	}, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{bucket, pab})})...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bucket %s: write its policy: %w", name, err)
 	}
 	return &PrivateBucket{Bucket: bucket, PublicAccessBlock: pab, Policy: policy}, nil
 }
