@@ -1,7 +1,8 @@
 // Package monitoring is the monitoring tier (seed §4 CloudWatch, §8): an
 // encrypted SNS topic for alarms with an optional e-mail subscription, the
 // seed's alarms (CPU, memory, error rate) on the tiers that serve the product,
-// Firehose delivery alarms, and one CloudWatch dashboard per stack.
+// Firehose delivery alarms, an alarm on every on-failure queue, and one
+// CloudWatch dashboard per stack.
 //
 // Each tier to watch is an optional target: a stack alarms on what it runs.
 package monitoring
@@ -73,6 +74,10 @@ type Args struct {
 	Functions map[string]pulumi.StringInput
 	// DeliveryStreams are Firehose delivery stream names by label.
 	DeliveryStreams map[string]pulumi.StringInput
+	// FailureQueues are SQS queue names by label, each the on-failure
+	// destination of a consumer (e.g. "analysis": the batches the aggregation
+	// gave up on): one message in one is an alarm.
+	FailureQueues map[string]pulumi.StringInput
 }
 
 // Monitoring is the monitoring tier.
@@ -96,6 +101,9 @@ func (a *Args) check() error {
 	}
 	for _, label := range sortedKeys(a.DeliveryStreams) {
 		c.Expect(a.DeliveryStreams[label] != nil && label != "", fmt.Sprintf("delivery stream %q has no name", label))
+	}
+	for _, label := range sortedKeys(a.FailureQueues) {
+		c.Expect(a.FailureQueues[label] != nil && label != "", fmt.Sprintf("failure queue %q has no name", label))
 	}
 	return c.Err()
 }
@@ -124,6 +132,9 @@ func NewMonitoring(ctx *pulumi.Context, name string, args Args, opts ...pulumi.R
 	}
 	for _, label := range sortedKeys(args.DeliveryStreams) {
 		watchDeliveryStream(a, d, label, args.DeliveryStreams[label])
+	}
+	for _, label := range sortedKeys(args.FailureQueues) {
+		watchFailureQueue(a, d, label, args.FailureQueues[label])
 	}
 	if a.err != nil {
 		return nil, a.err
@@ -285,6 +296,21 @@ func (a *alarms) create(what string, args *cloudwatch.MetricAlarmArgs) {
 		return
 	}
 	a.created = append(a.created, alarm)
+}
+
+// watchFailureQueue alarms as soon as a message waits in an on-failure
+// queue: each is work a consumer gave up on (for the aggregation, a batch of
+// records whose counts are missing from curated/), to be looked at while the
+// stream still holds its records.
+func watchFailureQueue(a *alarms, d *dashboard, label string, queue pulumi.StringInput) {
+	a.maximum("failure-queue-"+label, "AWS/SQS", "ApproximateNumberOfMessagesVisible", pulumi.StringMap{"QueueName": queue}, 0,
+		fmt.Sprintf("The %s on-failure queue holds a batch given up on after every retry: replay it from the stream while it still holds the records, or recompute from raw/", label))
+	i := d.add(queue)
+	d.widget("On-failure queue of "+label, func(v []string) [][]any {
+		return [][]any{
+			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", v[i], map[string]string{"stat": "Maximum"}},
+		}
+	})
 }
 
 // arns are the ARNs of the alarms created, for the dashboard's alarm widget.
