@@ -173,7 +173,7 @@ func newFirehose(ctx *pulumi.Context, name string, args Args, stream *kinesis.St
 	deliveryName := args.Namer.PerStack("cats-data-stream")
 	logGroup, err := loggroup.New(ctx, name+"-firehose-logs", "/aws/kinesisfirehose/"+deliveryName, args.LogRetentionDays, args.LogsKeyArn, parent)
 	if err != nil {
-		return nil, fmt.Errorf("Firehose: %w", err)
+		return nil, fmt.Errorf("the delivery logs of Firehose: %w", err)
 	}
 	logStream, err := cloudwatch.NewLogStream(ctx, name+"-firehose-delivery-log", &cloudwatch.LogStreamArgs{
 		Name:         pulumi.String("DestinationDelivery"),
@@ -224,7 +224,7 @@ func firehoseRole(ctx *pulumi.Context, name string, args Args, stream *kinesis.S
 		PolicyName:  name + "-firehose-policy",
 	}, parent)
 	if err != nil {
-		return nil, fmt.Errorf("Firehose: %w", err)
+		return nil, fmt.Errorf("the role of Firehose: %w", err)
 	}
 	return role, nil
 }
