@@ -6,7 +6,6 @@
 package analytics
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/datalake"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/components/internal/tier"
 	"github.com/cats-analytics/cats-analytics/domain/catrecord"
 	"github.com/cats-analytics/cats-analytics/functions/aggregator"
 )
@@ -46,8 +46,8 @@ const ProjectionStart = "2020-01-01"
 // BytesScannedCutoff stops a runaway query at 10 GB (Athena bills per byte scanned).
 const BytesScannedCutoff = 10 << 30
 
-// AnalyticsArgs configures the tier.
-type AnalyticsArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer          naming.Namer
 	AccountID      string
@@ -84,54 +84,26 @@ type Analytics struct {
 	QuickSightData pulumi.StringOutput `pulumi:"quicksightDataSetArn"`
 }
 
-func (a *AnalyticsArgs) check() error {
-	var errs []error
-	if a.Namer.Stack() == "" {
-		errs = append(errs, errors.New("analytics: Namer is required"))
-	}
-	if a.AccountID == "" || a.Region == "" {
-		errs = append(errs, errors.New("analytics: AccountID and Region are required"))
-	}
-	if a.DataLakeBucket == nil || a.DataLakeArn == nil {
-		errs = append(errs, errors.New("analytics: the data lake (DataLakeBucket, DataLakeArn) is required"))
-	}
-	if a.Encryption == config.EncryptionKMS && a.DataLakeKMSKey == nil {
-		errs = append(errs, errors.New("cats:dataLakeEncryption: aws:kms needs the data lake's key for Athena results (DataLakeKMSKey)"))
-	}
-	return errors.Join(errs...)
+func (a *Args) check() error {
+	c := tier.NewCheck("analytics")
+	c.Require("Namer", a.Namer)
+	c.Require("AccountID and Region", a.AccountID, a.Region)
+	c.Expect(a.DataLakeBucket != nil && a.DataLakeArn != nil, "the data lake (DataLakeBucket, DataLakeArn) is required")
+	c.ExpectConfig(a.Encryption != config.EncryptionKMS || a.DataLakeKMSKey != nil,
+		"cats:dataLakeEncryption: aws:kms needs the data lake's key for Athena results (DataLakeKMSKey)")
+	return c.Err()
 }
 
 // NewAnalytics registers the analytics tier.
-func NewAnalytics(ctx *pulumi.Context, name string, args AnalyticsArgs, opts ...pulumi.ResourceOption) (*Analytics, error) {
-	if err := args.check(); err != nil {
-		return nil, err
-	}
+func NewAnalytics(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Analytics, error) {
 	a := &Analytics{}
-	if err := ctx.RegisterComponentResource(Type, name, a, opts...); err != nil {
+	if err := tier.Register(ctx, Type, name, a, args.check, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(a)
-
-	db, err := glue.NewCatalogDatabase(ctx, name+"-cats-data", &glue.CatalogDatabaseArgs{
-		Name:        pulumi.String(args.Namer.PerStack("cats_data")),
-		Description: pulumi.String("自治体猫データ: cat records of stack " + args.Namer.Stack() + " (seed §4 Athena)"),
-		CatalogId:   pulumi.String(args.AccountID),
-	}, parent)
-	if err != nil {
+	if err := a.glueCatalog(ctx, name, args, parent); err != nil {
 		return nil, err
 	}
-	table, err := glue.NewCatalogTable(ctx, name+"-cats-info", tableArgs(args, db, TableName,
-		"Cat records (catrecord.Record) as Firehose writes them: Parquet, partitioned by municipality and event date",
-		RawLocation(args.DataLakeBucket), catrecord.Columns(), parquetFormat), parent)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := glue.NewCatalogTable(ctx, name+"-window-aggregates", tableArgs(args, db, AggregatesTableName,
-		"Per-district window counts of cats-data-analysis (JSON lines); sum the rows of a window: late reports add deltas",
-		AggregatesLocation(args.DataLakeBucket), AggregateColumns(), jsonFormat), parent); err != nil {
-		return nil, err
-	}
-
 	catalog, err := athena.NewDataCatalog(ctx, name+"-catalog", &athena.DataCatalogArgs{
 		Name:        pulumi.String(args.Namer.PerStack("cats_data_catalog")),
 		Description: pulumi.String("Glue Data Catalog of the cat records (seed §4: cats_data_catalog)"),
@@ -139,9 +111,61 @@ func NewAnalytics(ctx *pulumi.Context, name string, args AnalyticsArgs, opts ...
 		Parameters:  pulumi.StringMap{"catalog-id": pulumi.String(args.AccountID)},
 	}, parent)
 	if err != nil {
+		return nil, fmt.Errorf("create the Athena data catalog: %w", err)
+	}
+	workgroup, err := newWorkgroup(ctx, name, args, a.Database, parent)
+	if err != nil {
 		return nil, err
 	}
+	a.DashboardID = pulumi.String("").ToStringOutput()
+	a.QuickSightData = pulumi.String("").ToStringOutput()
+	if args.QuickSightEnabled {
+		if err := newQuickSight(ctx, name, args, a, workgroup); err != nil {
+			return nil, err
+		}
+	}
+	a.DatabaseName = a.Database.Name
+	a.TableName = a.Table.Name
+	a.TableArn = a.Table.Arn
+	a.DataCatalog = catalog.Name
+	a.WorkgroupName = workgroup.Name
+	if err := tier.RegisterOutputs(ctx, name, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
 
+// glueCatalog is the database cats_data with its tables cats_info (the
+// records) and cats_window_aggregates (the aggregation's output).
+func (a *Analytics) glueCatalog(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) error {
+	db, err := glue.NewCatalogDatabase(ctx, name+"-cats-data", &glue.CatalogDatabaseArgs{
+		Name:        pulumi.String(args.Namer.PerStack("cats_data")),
+		Description: pulumi.String("自治体猫データ: cat records of stack " + args.Namer.Stack() + " (seed §4 Athena)"),
+		CatalogId:   pulumi.String(args.AccountID),
+	}, parent)
+	if err != nil {
+		return fmt.Errorf("create the Glue database: %w", err)
+	}
+	table, err := glue.NewCatalogTable(ctx, name+"-cats-info", tableArgs(args, db, TableName,
+		"Cat records (catrecord.Record) as Firehose writes them: Parquet, partitioned by municipality and event date",
+		RawLocation(args.DataLakeBucket), catrecord.Columns(), parquetFormat), parent)
+	if err != nil {
+		return fmt.Errorf("create the table %s: %w", TableName, err)
+	}
+	if _, err := glue.NewCatalogTable(ctx, name+"-window-aggregates", tableArgs(args, db, AggregatesTableName,
+		"Per-district window counts of cats-data-analysis (JSON lines); sum the rows of a window: late reports add deltas",
+		AggregatesLocation(args.DataLakeBucket), AggregateColumns(), jsonFormat), parent); err != nil {
+		return fmt.Errorf("create the table %s: %w", AggregatesTableName, err)
+	}
+	a.Database = db
+	a.Table = table
+	return nil
+}
+
+// newWorkgroup is the Athena workgroup whose results are encrypted in the
+// data lake, wherever a client asks them to go, with the standard analyses
+// saved in it.
+func newWorkgroup(ctx *pulumi.Context, name string, args Args, db *glue.CatalogDatabase, parent pulumi.ResourceOption) (*athena.Workgroup, error) {
 	encryption := &athena.WorkgroupConfigurationResultConfigurationEncryptionConfigurationArgs{
 		EncryptionOption: pulumi.String("SSE_S3"),
 	}
@@ -169,9 +193,8 @@ func NewAnalytics(ctx *pulumi.Context, name string, args AnalyticsArgs, opts ...
 		ForceDestroy: pulumi.Bool(!args.Prod),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the Athena workgroup: %w", err)
 	}
-
 	for _, q := range NamedQueries {
 		if _, err := athena.NewNamedQuery(ctx, name+"-query-"+q.ID, &athena.NamedQueryArgs{
 			Name:        pulumi.String(q.Name),
@@ -180,37 +203,10 @@ func NewAnalytics(ctx *pulumi.Context, name string, args AnalyticsArgs, opts ...
 			Workgroup:   workgroup.Name,
 			Query:       pulumi.String(q.SQL),
 		}, parent); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("save the query %s: %w", q.ID, err)
 		}
 	}
-
-	a.DashboardID = pulumi.String("").ToStringOutput()
-	a.QuickSightData = pulumi.String("").ToStringOutput()
-	if args.QuickSightEnabled {
-		if err := newQuickSight(ctx, name, args, a, workgroup, db, table); err != nil {
-			return nil, err
-		}
-	}
-
-	a.Database = db
-	a.Table = table
-	a.DatabaseName = db.Name
-	a.TableName = table.Name
-	a.TableArn = table.Arn
-	a.DataCatalog = catalog.Name
-	a.WorkgroupName = workgroup.Name
-	if err := ctx.RegisterResourceOutputs(a, pulumi.Map{
-		"databaseName":         a.DatabaseName,
-		"tableName":            a.TableName,
-		"tableArn":             a.TableArn,
-		"dataCatalog":          a.DataCatalog,
-		"workgroupName":        a.WorkgroupName,
-		"dashboardId":          a.DashboardID,
-		"quicksightDataSetArn": a.QuickSightData,
-	}); err != nil {
-		return nil, fmt.Errorf("register %s outputs: %w", name, err)
-	}
-	return a, nil
+	return workgroup, nil
 }
 
 // RawLocation is where Firehose writes cats_info's Parquet files.
@@ -240,7 +236,7 @@ var (
 // tableArgs describes a table of the data lake partitioned like Firehose
 // writes (municipality, event date), with partition projection so Athena
 // finds new partitions without crawlers or MSCK REPAIR.
-func tableArgs(args AnalyticsArgs, db *glue.CatalogDatabase, name, description string, location pulumi.StringOutput, cols []catrecord.Column, format storageFormat) *glue.CatalogTableArgs {
+func tableArgs(args Args, db *glue.CatalogDatabase, name, description string, location pulumi.StringOutput, cols []catrecord.Column, format storageFormat) *glue.CatalogTableArgs {
 	var columns glue.CatalogTableStorageDescriptorColumnArray
 	for _, c := range cols {
 		columns = append(columns, &glue.CatalogTableStorageDescriptorColumnArgs{

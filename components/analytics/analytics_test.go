@@ -18,7 +18,7 @@ func TestArgsCheckTheWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := AnalyticsArgs{Namer: n, AccountID: "123456789012", Region: "ap-northeast-1",
+	base := Args{Namer: n, AccountID: "123456789012", Region: "ap-northeast-1",
 		DataLakeBucket: pulumi.String("b"), DataLakeArn: pulumi.String("arn"), Encryption: config.EncryptionAES256}
 	if err := base.check(); err != nil {
 		t.Errorf("complete wiring refused: %v", err)

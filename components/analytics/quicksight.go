@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/athena"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/glue"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/quicksight"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -52,7 +51,7 @@ WHERE newest = 1 AND NOT coalesce(deleted, false)
 GROUP BY 1, 2, 3`, database, TableName, municipalityCode)
 }
 
-func newQuickSight(ctx *pulumi.Context, name string, args AnalyticsArgs, a *Analytics, workgroup *athena.Workgroup, db *glue.CatalogDatabase, table *glue.CatalogTable) error {
+func newQuickSight(ctx *pulumi.Context, name string, args Args, a *Analytics, workgroup *athena.Workgroup) error {
 	parent := pulumi.Parent(a)
 	id := args.Namer.PerStack("cats-analytics")
 	source, err := quicksight.NewDataSource(ctx, name+"-quicksight-source", &quicksight.DataSourceArgs{
@@ -69,34 +68,9 @@ func newQuickSight(ctx *pulumi.Context, name string, args AnalyticsArgs, a *Anal
 		}},
 	}, parent)
 	if err != nil {
-		return err
+		return fmt.Errorf("create the QuickSight data source: %w", err)
 	}
-	dataSet, err := quicksight.NewDataSet(ctx, name+"-quicksight-dataset", &quicksight.DataSetArgs{
-		AwsAccountId: pulumi.String(args.AccountID),
-		DataSetId:    pulumi.String(id),
-		Name:         pulumi.String("cats_info by district and day (" + args.Namer.Stack() + ")"),
-		ImportMode:   pulumi.String("DIRECT_QUERY"),
-		PhysicalTableMaps: quicksight.DataSetPhysicalTableMapArray{&quicksight.DataSetPhysicalTableMapArgs{
-			PhysicalTableMapId: pulumi.String("cats-by-district-day"),
-			CustomSql: &quicksight.DataSetPhysicalTableMapCustomSqlArgs{
-				DataSourceArn: source.Arn,
-				Name:          pulumi.String("cats_by_district_day"),
-				SqlQuery: pulumi.All(db.Name, table.Name).ApplyT(func(v []any) string {
-					return DashboardSQL(v[0].(string), args.MunicipalityCode)
-				}).(pulumi.StringOutput),
-				Columns: quicksight.DataSetPhysicalTableMapCustomSqlColumnArray{
-					&quicksight.DataSetPhysicalTableMapCustomSqlColumnArgs{Name: pulumi.String("district"), Type: pulumi.String("STRING")},
-					&quicksight.DataSetPhysicalTableMapCustomSqlColumnArgs{Name: pulumi.String("day"), Type: pulumi.String("DATETIME")},
-					&quicksight.DataSetPhysicalTableMapCustomSqlColumnArgs{Name: pulumi.String("event_type"), Type: pulumi.String("STRING")},
-					&quicksight.DataSetPhysicalTableMapCustomSqlColumnArgs{Name: pulumi.String("records"), Type: pulumi.String("INTEGER")},
-				},
-			},
-		}},
-		Permissions: quicksight.DataSetPermissionArray{&quicksight.DataSetPermissionArgs{
-			Principal: pulumi.String(args.QuickSightPrincipal),
-			Actions:   pulumi.ToStringArray(dataSetActions),
-		}},
-	}, parent)
+	dataSet, err := newDataSet(ctx, name, args, id, source, a, parent)
 	if err != nil {
 		return err
 	}
@@ -112,11 +86,45 @@ func newQuickSight(ctx *pulumi.Context, name string, args AnalyticsArgs, a *Anal
 		}},
 	}, parent)
 	if err != nil {
-		return err
+		return fmt.Errorf("create the QuickSight dashboard: %w", err)
 	}
 	a.DashboardID = dashboard.DashboardId
 	a.QuickSightData = dataSet.Arn
 	return nil
+}
+
+// newDataSet is the direct-query data set of DashboardSQL.
+func newDataSet(ctx *pulumi.Context, name string, args Args, id string, source *quicksight.DataSource, a *Analytics, parent pulumi.ResourceOption) (*quicksight.DataSet, error) {
+	sqlColumn := func(name, typ string) *quicksight.DataSetPhysicalTableMapCustomSqlColumnArgs {
+		return &quicksight.DataSetPhysicalTableMapCustomSqlColumnArgs{Name: pulumi.String(name), Type: pulumi.String(typ)}
+	}
+	dataSet, err := quicksight.NewDataSet(ctx, name+"-quicksight-dataset", &quicksight.DataSetArgs{
+		AwsAccountId: pulumi.String(args.AccountID),
+		DataSetId:    pulumi.String(id),
+		Name:         pulumi.String("cats_info by district and day (" + args.Namer.Stack() + ")"),
+		ImportMode:   pulumi.String("DIRECT_QUERY"),
+		PhysicalTableMaps: quicksight.DataSetPhysicalTableMapArray{&quicksight.DataSetPhysicalTableMapArgs{
+			PhysicalTableMapId: pulumi.String("cats-by-district-day"),
+			CustomSql: &quicksight.DataSetPhysicalTableMapCustomSqlArgs{
+				DataSourceArn: source.Arn,
+				Name:          pulumi.String("cats_by_district_day"),
+				SqlQuery: pulumi.All(a.Database.Name, a.Table.Name).ApplyT(func(v []any) string {
+					return DashboardSQL(v[0].(string), args.MunicipalityCode)
+				}).(pulumi.StringOutput),
+				Columns: quicksight.DataSetPhysicalTableMapCustomSqlColumnArray{
+					sqlColumn("district", "STRING"), sqlColumn("day", "DATETIME"), sqlColumn("event_type", "STRING"), sqlColumn("records", "INTEGER"),
+				},
+			},
+		}},
+		Permissions: quicksight.DataSetPermissionArray{&quicksight.DataSetPermissionArgs{
+			Principal: pulumi.String(args.QuickSightPrincipal),
+			Actions:   pulumi.ToStringArray(dataSetActions),
+		}},
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("create the QuickSight data set: %w", err)
+	}
+	return dataSet, nil
 }
 
 // The dashboard's data set identifier.

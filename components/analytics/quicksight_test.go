@@ -42,7 +42,7 @@ func TestDashboardFieldIDsAreUnique(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := harness.MustRun(t, "131016-prod", nil, func(ctx *pulumi.Context) error {
-		_, err := analytics.NewAnalytics(ctx, "cats-analytics", analytics.AnalyticsArgs{
+		_, err := analytics.NewAnalytics(ctx, "cats-analytics", analytics.Args{
 			Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1",
 			DataLakeBucket: pulumi.String("cats-data-lake-131016-prod"), DataLakeArn: pulumi.String("arn:aws:s3:::cats-data-lake-131016-prod"),
 			MunicipalityCode: "131016", Prod: true,

@@ -7,21 +7,22 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/apigateway"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/wafv2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
+	"github.com/cats-analytics/cats-analytics/components/internal/iamrole"
 	"github.com/cats-analytics/cats-analytics/components/internal/lambdapkg"
+	"github.com/cats-analytics/cats-analytics/components/internal/loggroup"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/components/internal/tier"
 )
 
 // Type is the component's type token.
@@ -45,8 +46,8 @@ const (
 	DefaultBurstLimit     = 100
 )
 
-// ApiArgs configures the tier.
-type ApiArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer     naming.Namer
 	AccountID string
@@ -60,7 +61,7 @@ type ApiArgs struct {
 	// read integration need it to use them.
 	DataKeyArn        pulumi.StringInput
 	LogsKeyArn        pulumi.StringInput // log groups
-	RegionalWebAclArn pulumi.StringInput // security tier, REGIONAL scope
+	RegionalWebACLArn pulumi.StringInput // security tier, REGIONAL scope
 	LogRetentionDays  int                // cats:logRetentionDays (config.Parse)
 
 	// Defaulted.
@@ -78,12 +79,12 @@ type ApiArgs struct {
 	ManageAccountSettings bool
 }
 
-// Api is the api tier.
-type Api struct {
+// API is the api tier.
+type API struct {
 	pulumi.ResourceState
 
-	RestApiID    pulumi.StringOutput `pulumi:"restApiId"`
-	RestApiName  pulumi.StringOutput `pulumi:"restApiName"`
+	RestAPIID    pulumi.StringOutput `pulumi:"restApiId"`
+	RestAPIName  pulumi.StringOutput `pulumi:"restApiName"`
 	StageName    pulumi.StringOutput `pulumi:"stageName"`
 	StageArn     pulumi.StringOutput `pulumi:"stageArn"`
 	InvokeURL    pulumi.StringOutput `pulumi:"invokeUrl"`
@@ -91,41 +92,33 @@ type Api struct {
 	FunctionArn  pulumi.StringOutput `pulumi:"functionArn"`
 }
 
-func (a *ApiArgs) check() error {
-	var errs []error
-	if a.Namer.Stack() == "" {
-		errs = append(errs, errors.New("api: Namer is required"))
-	}
-	if a.AccountID == "" || a.Region == "" {
-		errs = append(errs, errors.New("api: AccountID and Region are required"))
-	}
-	for name, v := range map[string]pulumi.StringInput{
-		"TableName": a.TableName, "TableArn": a.TableArn, "StreamName": a.StreamName, "StreamArn": a.StreamArn,
-		"DataKeyArn": a.DataKeyArn, "LogsKeyArn": a.LogsKeyArn, "RegionalWebAclArn": a.RegionalWebAclArn,
-	} {
-		if v == nil {
-			errs = append(errs, fmt.Errorf("api: %s is required", name))
-		}
-	}
+func (a *Args) check() error {
+	c := tier.NewCheck("api")
+	c.Require("Namer", a.Namer)
+	c.Require("AccountID and Region", a.AccountID, a.Region)
+	c.Require("TableName", a.TableName)
+	c.Require("TableArn", a.TableArn)
+	c.Require("StreamName", a.StreamName)
+	c.Require("StreamArn", a.StreamArn)
+	c.Require("DataKeyArn", a.DataKeyArn)
+	c.Require("LogsKeyArn", a.LogsKeyArn)
+	c.Require("RegionalWebACLArn", a.RegionalWebACLArn)
 	if a.MemoryMB == 0 {
 		a.MemoryMB = DefaultMemoryMB
 	}
 	if a.TimeoutSeconds == 0 {
 		a.TimeoutSeconds = DefaultTimeoutSeconds
 	}
-	if a.TimeoutSeconds > 28 {
-		errs = append(errs, fmt.Errorf("api: TimeoutSeconds %d exceeds API Gateway's 29-second integration timeout", a.TimeoutSeconds))
-	}
+	c.Expect(a.TimeoutSeconds <= 28,
+		fmt.Sprintf("TimeoutSeconds %d exceeds API Gateway's 29-second integration timeout", a.TimeoutSeconds))
 	if a.RateLimit == 0 {
 		a.RateLimit = DefaultRateLimit
 	}
 	if a.BurstLimit == 0 {
 		a.BurstLimit = DefaultBurstLimit
 	}
-	if a.RateLimit < 0 || a.BurstLimit < 0 {
-		errs = append(errs, errors.New("api: RateLimit and BurstLimit must be positive"))
-	}
-	return errors.Join(errs...)
+	c.Expect(a.RateLimit >= 0 && a.BurstLimit >= 0, "RateLimit and BurstLimit must be positive")
+	return c.Err()
 }
 
 // route is one method of the API.
@@ -144,95 +137,130 @@ var Routes = []route{
 	{"DELETE", "/cats/{id}", false},
 }
 
-// NewApi registers the api tier.
-func NewApi(ctx *pulumi.Context, name string, args ApiArgs, opts ...pulumi.ResourceOption) (*Api, error) {
-	if err := args.check(); err != nil {
-		return nil, err
-	}
+// NewAPI registers the api tier.
+func NewAPI(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*API, error) {
 	// Built before anything is registered: a package that does not compile
 	// fails the program instead of leaving a half-registered tier.
 	code, codeHash, err := lambdapkg.Build(WriterPackage)
 	if err != nil {
 		return nil, fmt.Errorf("api: package the write path: %w", err)
 	}
-	a := &Api{}
-	if err := ctx.RegisterComponentResource(Type, name, a, opts...); err != nil {
+	a := &API{}
+	if err := tier.Register(ctx, Type, name, a, args.check, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(a)
-
-	fn, err := writeFunction(ctx, name, args, code, codeHash, parent)
+	writer, err := writeFunction(ctx, name, args, code, codeHash, parent)
 	if err != nil {
 		return nil, err
 	}
+	restAPI, integrations, err := newRestAPI(ctx, name, args, writer, parent)
+	if err != nil {
+		return nil, err
+	}
+	stage, err := newStage(ctx, name, args, restAPI, integrations, parent)
+	if err != nil {
+		return nil, err
+	}
+	a.RestAPIID = restAPI.ID().ToStringOutput()
+	a.RestAPIName = restAPI.Name
+	a.StageName = stage.StageName
+	a.StageArn = stage.Arn
+	a.InvokeURL = stage.InvokeUrl
+	a.FunctionName = writer.Name
+	a.FunctionArn = writer.Arn
+	if err := tier.RegisterOutputs(ctx, name, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
 
-	apiName := args.Namer.PerStack("cats-api")
+func apiName(args Args) string { return args.Namer.PerStack("cats-api") }
+
+// newRestAPI is the REST API with its two paths and every route of Routes,
+// and returns what a deployment of it must wait for.
+func newRestAPI(ctx *pulumi.Context, name string, args Args, writer *lambda.Function, parent pulumi.ResourceOption) (*apigateway.RestApi, []pulumi.Resource, error) {
 	restAPI, err := apigateway.NewRestApi(ctx, name+"-rest-api", &apigateway.RestApiArgs{
-		Name:        pulumi.String(apiName),
+		Name:        pulumi.String(apiName(args)),
 		Description: pulumi.String("自治体猫データ分析プロダクト v18: cat records (seed §4 API Gateway)"),
 		EndpointConfiguration: &apigateway.RestApiEndpointConfigurationArgs{
 			Types: pulumi.String("REGIONAL"), // the WAF ACL is regional
 		},
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("create the REST API: %w", err)
 	}
 	collection, err := apigateway.NewResource(ctx, name+"-cats", &apigateway.ResourceArgs{
 		RestApi: restAPI.ID(), ParentId: restAPI.RootResourceId, PathPart: pulumi.String("cats"),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("create the path /cats: %w", err)
 	}
 	item, err := apigateway.NewResource(ctx, name+"-cats-id", &apigateway.ResourceArgs{
 		RestApi: restAPI.ID(), ParentId: collection.ID(), PathPart: pulumi.String("{id}"),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("create the path /cats/{id}: %w", err)
 	}
-	resources := map[string]*apigateway.Resource{"/cats": collection, "/cats/{id}": item}
-
+	paths := map[string]*apigateway.Resource{"/cats": collection, "/cats/{id}": item}
 	readRole, err := dynamoDBReadRole(ctx, name, args, parent)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-
 	var integrations []pulumi.Resource
 	for _, r := range Routes {
-		res := resources[r.resource]
-		logical := fmt.Sprintf("%s-%s-%s", name, strings.ToLower(r.method), routeSlug(r.resource))
-		methodArgs := &apigateway.MethodArgs{
-			RestApi:       restAPI.ID(),
-			ResourceId:    res.ID(),
-			HttpMethod:    pulumi.String(r.method),
-			Authorization: pulumi.String("AWS_IAM"), // seed §4 API Gateway: 認証 IAM
-		}
-		if r.resource == "/cats/{id}" {
-			methodArgs.RequestParameters = pulumi.BoolMap{"method.request.path.id": pulumi.Bool(true)}
-		}
-		method, err := apigateway.NewMethod(ctx, logical, methodArgs, parent)
+		in := routeInputs{restAPI: restAPI, path: paths[r.resource], readRole: readRole, writer: writer}
+		created, err := newRoute(ctx, name, args, r, in, parent)
 		if err != nil {
-			return nil, err
+			return nil, nil, fmt.Errorf("route %s %s: %w", r.method, r.resource, err)
 		}
-		var created []pulumi.Resource
-		if r.read {
-			created, err = readIntegration(ctx, logical, r, restAPI, res, method, readRole, args, parent)
-		} else {
-			created, err = writeIntegration(ctx, logical, r, restAPI, res, method, fn, parent)
-		}
-		if err != nil {
-			return nil, err
-		}
-		integrations = append(integrations, method)
 		integrations = append(integrations, created...)
 	}
+	return restAPI, integrations, nil
+}
 
-	accessLogs, err := cloudwatch.NewLogGroup(ctx, name+"-access-logs", &cloudwatch.LogGroupArgs{
-		Name:            pulumi.String("/aws/apigateway/" + apiName + "/access"),
-		RetentionInDays: pulumi.Int(args.LogRetentionDays),
-		KmsKeyId:        args.LogsKeyArn,
-	}, parent)
+// routeInputs are what every route is built on.
+type routeInputs struct {
+	restAPI  *apigateway.RestApi
+	path     *apigateway.Resource
+	readRole *iam.Role        // reads go to DynamoDB with it
+	writer   *lambda.Function // writes go to it
+}
+
+// newRoute is one IAM-authorised method and its integration.
+func newRoute(ctx *pulumi.Context, name string, args Args, r route, in routeInputs, parent pulumi.ResourceOption) ([]pulumi.Resource, error) {
+	logical := fmt.Sprintf("%s-%s-%s", name, strings.ToLower(r.method), routeSlug(r.resource))
+	methodArgs := &apigateway.MethodArgs{
+		RestApi:       in.restAPI.ID(),
+		ResourceId:    in.path.ID(),
+		HttpMethod:    pulumi.String(r.method),
+		Authorization: pulumi.String("AWS_IAM"), // seed §4 API Gateway: 認証 IAM
+	}
+	if r.resource == "/cats/{id}" {
+		methodArgs.RequestParameters = pulumi.BoolMap{"method.request.path.id": pulumi.Bool(true)}
+	}
+	method, err := apigateway.NewMethod(ctx, logical, methodArgs, parent)
+	if err != nil {
+		return nil, fmt.Errorf("create the method: %w", err)
+	}
+	var created []pulumi.Resource
+	if r.read {
+		created, err = readIntegration(ctx, logical, r, in, method, args, parent)
+	} else {
+		created, err = writeIntegration(ctx, logical, r, in, method, parent)
+	}
 	if err != nil {
 		return nil, err
+	}
+	return append([]pulumi.Resource{method}, created...), nil
+}
+
+// newStage deploys the API to its one stage, with access logs, throttling,
+// X-Ray and the regional WAF ACL.
+func newStage(ctx *pulumi.Context, name string, args Args, restAPI *apigateway.RestApi, integrations []pulumi.Resource, parent pulumi.ResourceOption) (*apigateway.Stage, error) {
+	accessLogs, err := loggroup.New(ctx, name+"-access-logs", "/aws/apigateway/"+apiName(args)+"/access", args.LogRetentionDays, args.LogsKeyArn, parent)
+	if err != nil {
+		return nil, fmt.Errorf("stage access logs: %w", err)
 	}
 	stageDeps := []pulumi.Resource{accessLogs}
 	if args.ManageAccountSettings {
@@ -242,7 +270,6 @@ func NewApi(ctx *pulumi.Context, name string, args ApiArgs, opts ...pulumi.Resou
 		}
 		stageDeps = append(stageDeps, account)
 	}
-
 	// A new deployment whenever the API's definition changes; the stage then moves to it.
 	deployment, err := apigateway.NewDeployment(ctx, name+"-deployment", &apigateway.DeploymentArgs{
 		RestApi:     restAPI.ID(),
@@ -252,7 +279,7 @@ func NewApi(ctx *pulumi.Context, name string, args ApiArgs, opts ...pulumi.Resou
 		},
 	}, parent, pulumi.DependsOn(integrations))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the deployment: %w", err)
 	}
 	stage, err := apigateway.NewStage(ctx, name+"-stage", &apigateway.StageArgs{
 		RestApi:            restAPI.ID(),
@@ -265,8 +292,16 @@ func NewApi(ctx *pulumi.Context, name string, args ApiArgs, opts ...pulumi.Resou
 		},
 	}, parent, pulumi.DependsOn(stageDeps))
 	if err != nil {
+		return nil, fmt.Errorf("create the stage %s: %w", StageName, err)
+	}
+	if err := protectStage(ctx, name, args, restAPI, stage, stageDeps, parent); err != nil {
 		return nil, err
 	}
+	return stage, nil
+}
+
+// protectStage throttles every method of the stage and puts it behind the regional WAF ACL.
+func protectStage(ctx *pulumi.Context, name string, args Args, restAPI *apigateway.RestApi, stage *apigateway.Stage, stageDeps []pulumi.Resource, parent pulumi.ResourceOption) error {
 	if _, err := apigateway.NewMethodSettings(ctx, name+"-stage-settings", &apigateway.MethodSettingsArgs{
 		RestApi:    restAPI.ID(),
 		StageName:  stage.StageName,
@@ -279,34 +314,15 @@ func NewApi(ctx *pulumi.Context, name string, args ApiArgs, opts ...pulumi.Resou
 			DataTraceEnabled:     pulumi.Bool(false), // full bodies would put residents' reports in the logs
 		},
 	}, parent, pulumi.DependsOn(stageDeps)); err != nil {
-		return nil, err
+		return fmt.Errorf("throttle the stage: %w", err)
 	}
 	if _, err := wafv2.NewWebAclAssociation(ctx, name+"-waf", &wafv2.WebAclAssociationArgs{
 		ResourceArn: stage.Arn,
-		WebAclArn:   args.RegionalWebAclArn,
+		WebAclArn:   args.RegionalWebACLArn,
 	}, parent); err != nil {
-		return nil, err
+		return fmt.Errorf("put the stage behind the web ACL: %w", err)
 	}
-
-	a.RestApiID = restAPI.ID().ToStringOutput()
-	a.RestApiName = restAPI.Name
-	a.StageName = stage.StageName
-	a.StageArn = stage.Arn
-	a.InvokeURL = stage.InvokeUrl
-	a.FunctionName = fn.Name
-	a.FunctionArn = fn.Arn
-	if err := ctx.RegisterResourceOutputs(a, pulumi.Map{
-		"restApiId":    a.RestApiID,
-		"restApiName":  a.RestApiName,
-		"stageName":    a.StageName,
-		"stageArn":     a.StageArn,
-		"invokeUrl":    a.InvokeURL,
-		"functionName": a.FunctionName,
-		"functionArn":  a.FunctionArn,
-	}); err != nil {
-		return nil, fmt.Errorf("register %s outputs: %w", name, err)
-	}
-	return a, nil
+	return nil
 }
 
 func routeSlug(resource string) string {
@@ -328,60 +344,34 @@ func definitionHash(table string) string {
 }
 
 // writeFunction is the write path's Lambda with its own role and log group.
-func writeFunction(ctx *pulumi.Context, name string, args ApiArgs, code pulumi.Archive, codeHash string, parent pulumi.ResourceOption) (*lambda.Function, error) {
-	fnName := args.Namer.PerStack("cats-api-writer")
-	logGroup, err := cloudwatch.NewLogGroup(ctx, name+"-writer-logs", &cloudwatch.LogGroupArgs{
-		Name:            pulumi.String("/aws/lambda/" + fnName),
-		RetentionInDays: pulumi.Int(args.LogRetentionDays),
-		KmsKeyId:        args.LogsKeyArn,
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("create the write path's log group: %w", err)
-	}
-	// Lambda documents no confused-deputy condition for an execution role's
-	// trust (docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html),
-	// and a condition on a key Lambda does not send would stop the function.
-	role, err := iam.NewRole(ctx, name+"-writer-role", &iam.RoleArgs{
-		Name:             pulumi.String(fnName),
-		Description:      pulumi.String("cats-api write path: cats-info items and the data stream, nothing else"),
-		AssumeRolePolicy: iamdoc.AssumeRole("lambda.amazonaws.com", nil),
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("create the write path's role: %w", err)
-	}
-	policy, err := iam.NewRolePolicy(ctx, name+"-writer-policy", &iam.RolePolicyArgs{
-		Role:   role.ID(),
-		Policy: WriterPolicy(logGroup.Arn, args.TableArn, args.StreamArn, args.DataKeyArn),
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("create the write path's policy: %w", err)
-	}
+func writeFunction(ctx *pulumi.Context, name string, args Args, code pulumi.Archive, codeHash string, parent pulumi.ResourceOption) (*lambda.Function, error) {
 	env := pulumi.StringMap{"TABLE_NAME": args.TableName, "STREAM_NAME": args.StreamName}
 	if args.MunicipalityCode != "" {
 		env["MUNICIPALITY_CODE"] = pulumi.String(args.MunicipalityCode)
 	}
-	fn, err := lambda.NewFunction(ctx, name+"-writer", &lambda.FunctionArgs{
-		Name:           pulumi.String(fnName),
-		Description:    pulumi.String("cats-api write path: POST, PUT, DELETE of cat records"),
-		Role:           role.Arn,
-		Runtime:        pulumi.String(lambdapkg.Runtime),
-		Architectures:  pulumi.StringArray{pulumi.String(lambdapkg.Architecture)},
-		Handler:        pulumi.String(lambdapkg.Handler),
-		Code:           code,
-		SourceCodeHash: pulumi.String(codeHash),
-		MemorySize:     pulumi.Int(args.MemoryMB),
-		Timeout:        pulumi.Int(args.TimeoutSeconds),
-		Environment:    &lambda.FunctionEnvironmentArgs{Variables: env},
-		TracingConfig:  &lambda.FunctionTracingConfigArgs{Mode: pulumi.String("Active")},
-		LoggingConfig: &lambda.FunctionLoggingConfigArgs{
-			LogFormat: pulumi.String("JSON"),
-			LogGroup:  logGroup.Name,
+	fnName := args.Namer.PerStack("cats-api-writer")
+	fn, err := lambdapkg.NewFunction(ctx, name+"-writer", lambdapkg.FunctionArgs{
+		Name:             fnName,
+		Description:      "cats-api write path: POST, PUT, DELETE of cat records",
+		Archive:          code,
+		ArchiveHash:      codeHash,
+		MemoryMB:         args.MemoryMB,
+		TimeoutSeconds:   args.TimeoutSeconds,
+		Environment:      env,
+		Tracing:          true,
+		LogFormat:        "JSON",
+		LogRetentionDays: args.LogRetentionDays,
+		LogsKeyArn:       args.LogsKeyArn,
+		RoleName:         fnName,
+		RoleDescription:  "cats-api write path: cats-info items and the data stream, nothing else",
+		Policy: func(logGroupArn pulumi.StringOutput) pulumi.StringOutput {
+			return WriterPolicy(logGroupArn, args.TableArn, args.StreamArn, args.DataKeyArn)
 		},
-	}, parent, pulumi.DependsOn([]pulumi.Resource{logGroup, policy}))
+	}, parent)
 	if err != nil {
-		return nil, fmt.Errorf("create the write path's function: %w", err)
+		return nil, fmt.Errorf("write path: %w", err)
 	}
-	return fn, nil
+	return fn.Function, nil
 }
 
 // WriterPolicy is the write path's whole permission set: its own log group,
@@ -418,21 +408,15 @@ func WriterPolicy(logGroupArn, tableArn, streamArn, dataKeyArn pulumi.StringInpu
 }
 
 // dynamoDBReadRole is the role API Gateway assumes to read cats-info for GET.
-func dynamoDBReadRole(ctx *pulumi.Context, name string, args ApiArgs, parent pulumi.ResourceOption) (*iam.Role, error) {
+func dynamoDBReadRole(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) (*iam.Role, error) {
 	// API Gateway documents its integration credentials' trust without a
 	// condition (docs.aws.amazon.com/apigateway/latest/developerguide/integrating-api-with-aws-services-s3.html,
 	// "Set up IAM permissions for the API"): it does not document sending
 	// aws:SourceArn or aws:SourceAccount when it assumes the role.
-	role, err := iam.NewRole(ctx, name+"-read-role", &iam.RoleArgs{
-		Name:             pulumi.String(args.Namer.PerStack("cats-api-read")),
-		Description:      pulumi.String("cats-api GET: read cats-info, nothing else"),
-		AssumeRolePolicy: iamdoc.AssumeRole("apigateway.amazonaws.com", nil),
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("create the read role: %w", err)
-	}
-	_, err = iam.NewRolePolicy(ctx, name+"-read-policy", &iam.RolePolicyArgs{
-		Role: role.ID(),
+	role, err := iamrole.New(ctx, name+"-read-role", iamrole.Args{
+		Name:        args.Namer.PerStack("cats-api-read"),
+		Description: "cats-api GET: read cats-info, nothing else",
+		Service:     "apigateway.amazonaws.com",
 		Policy: iamdoc.Document(
 			iamdoc.Statement{
 				Sid:       "CatsInfoRead",
@@ -445,28 +429,28 @@ func dynamoDBReadRole(ctx *pulumi.Context, name string, args ApiArgs, parent pul
 				Resources: []pulumi.StringInput{args.DataKeyArn},
 			},
 		),
+		PolicyName: name + "-read-policy",
 	}, parent)
 	if err != nil {
-		return nil, fmt.Errorf("create the read role's policy: %w", err)
+		return nil, fmt.Errorf("read path: %w", err)
 	}
-	return role, nil
+	return role.Role, nil
 }
 
 // readIntegration sends a GET straight to DynamoDB through a mapping template.
-func readIntegration(ctx *pulumi.Context, logical string, r route, restAPI *apigateway.RestApi, res *apigateway.Resource,
-	method *apigateway.Method, role *iam.Role, args ApiArgs, parent pulumi.ResourceOption) ([]pulumi.Resource, error) {
+func readIntegration(ctx *pulumi.Context, logical string, r route, in routeInputs, method *apigateway.Method, args Args, parent pulumi.ResourceOption) ([]pulumi.Resource, error) {
 	action, request, response := "Query", GetItemRequestTemplate, GetItemResponseTemplate()
 	if r.resource == "/cats" {
 		action, request, response = "Scan", ListRequestTemplate, ListResponseTemplate()
 	}
 	integration, err := apigateway.NewIntegration(ctx, logical+"-integration", &apigateway.IntegrationArgs{
-		RestApi:               restAPI.ID(),
-		ResourceId:            res.ID(),
+		RestApi:               in.restAPI.ID(),
+		ResourceId:            in.path.ID(),
 		HttpMethod:            method.HttpMethod,
 		Type:                  pulumi.String("AWS"),
 		IntegrationHttpMethod: pulumi.String("POST"), // DynamoDB's API is POST
 		Uri:                   pulumi.String(fmt.Sprintf("arn:aws:apigateway:%s:dynamodb:action/%s", args.Region, action)),
-		Credentials:           role.Arn,
+		Credentials:           in.readRole.Arn,
 		// Only the template's request reaches DynamoDB, never the client's body.
 		PassthroughBehavior: pulumi.String("NEVER"),
 		RequestTemplates: pulumi.StringMap{
@@ -474,109 +458,117 @@ func readIntegration(ctx *pulumi.Context, logical string, r route, restAPI *apig
 		},
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the DynamoDB integration: %w", err)
 	}
-	created := []pulumi.Resource{integration}
-	answers := []struct {
-		status, pattern, template string
-	}{
+	answers := []readAnswer{
 		{"200", "", response},
 		// DynamoDB's 400s are a bad start key or a refused request; its 500s are its own.
 		{"400", `4\d{2}`, `{"error": "the request could not be served: check startId and startTimestamp"}`},
 		{"503", `5\d{2}`, `{"error": "cats-info is unavailable: retry later"}`},
 	}
-	for _, ans := range answers {
-		mr, err := apigateway.NewMethodResponse(ctx, logical+"-response-"+ans.status, &apigateway.MethodResponseArgs{
-			RestApi:    restAPI.ID(),
-			ResourceId: res.ID(),
-			HttpMethod: method.HttpMethod,
-			StatusCode: pulumi.String(ans.status),
-		}, parent)
-		if err != nil {
-			return nil, err
-		}
-		irArgs := &apigateway.IntegrationResponseArgs{
-			RestApi:           restAPI.ID(),
-			ResourceId:        res.ID(),
-			HttpMethod:        method.HttpMethod,
-			StatusCode:        mr.StatusCode,
-			ResponseTemplates: pulumi.StringMap{"application/json": pulumi.String(ans.template)},
-		}
-		if ans.pattern != "" {
-			irArgs.SelectionPattern = pulumi.String(ans.pattern)
-		}
-		ir, err := apigateway.NewIntegrationResponse(ctx, logical+"-integration-response-"+ans.status, irArgs,
-			parent, pulumi.DependsOn([]pulumi.Resource{integration}))
-		if err != nil {
-			return nil, err
-		}
-		created = append(created, mr, ir)
-	}
 	if r.resource == "/cats/{id}" {
 		// The 200 template turns an empty Items into 404, which needs its method response.
-		mr, err := apigateway.NewMethodResponse(ctx, logical+"-response-404", &apigateway.MethodResponseArgs{
-			RestApi: restAPI.ID(), ResourceId: res.ID(), HttpMethod: method.HttpMethod, StatusCode: pulumi.String("404"),
-		}, parent)
+		answers = append(answers, readAnswer{status: "404"})
+	}
+	created := []pulumi.Resource{integration}
+	for _, ans := range answers {
+		answered, err := readResponse(ctx, logical, in, method, integration, ans, parent)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("answer %s: %w", ans.status, err)
 		}
-		created = append(created, mr)
+		created = append(created, answered...)
 	}
 	return created, nil
 }
 
+// readAnswer is one status a read answers with: a DynamoDB status pattern
+// mapped to it and the template of its body. The 404 has no integration
+// response of its own: the 200 template sets it.
+type readAnswer struct {
+	status, pattern, template string
+}
+
+// readResponse is a read's method response for one status and, unless the
+// 200 template sets that status itself, its integration response.
+func readResponse(ctx *pulumi.Context, logical string, in routeInputs, method *apigateway.Method, integration *apigateway.Integration, ans readAnswer, parent pulumi.ResourceOption) ([]pulumi.Resource, error) {
+	mr, err := apigateway.NewMethodResponse(ctx, logical+"-response-"+ans.status, &apigateway.MethodResponseArgs{
+		RestApi:    in.restAPI.ID(),
+		ResourceId: in.path.ID(),
+		HttpMethod: method.HttpMethod,
+		StatusCode: pulumi.String(ans.status),
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("create the method response: %w", err)
+	}
+	if ans.template == "" {
+		return []pulumi.Resource{mr}, nil
+	}
+	irArgs := &apigateway.IntegrationResponseArgs{
+		RestApi:           in.restAPI.ID(),
+		ResourceId:        in.path.ID(),
+		HttpMethod:        method.HttpMethod,
+		StatusCode:        mr.StatusCode,
+		ResponseTemplates: pulumi.StringMap{"application/json": pulumi.String(ans.template)},
+	}
+	if ans.pattern != "" {
+		irArgs.SelectionPattern = pulumi.String(ans.pattern)
+	}
+	ir, err := apigateway.NewIntegrationResponse(ctx, logical+"-integration-response-"+ans.status, irArgs,
+		parent, pulumi.DependsOn([]pulumi.Resource{integration}))
+	if err != nil {
+		return nil, fmt.Errorf("create the integration response: %w", err)
+	}
+	return []pulumi.Resource{mr, ir}, nil
+}
+
 // writeIntegration hands a write to the Lambda (proxy integration) and lets
 // API Gateway invoke it for that method and path only.
-func writeIntegration(ctx *pulumi.Context, logical string, r route, restAPI *apigateway.RestApi, res *apigateway.Resource,
-	method *apigateway.Method, fn *lambda.Function, parent pulumi.ResourceOption) ([]pulumi.Resource, error) {
+func writeIntegration(ctx *pulumi.Context, logical string, r route, in routeInputs, method *apigateway.Method, parent pulumi.ResourceOption) ([]pulumi.Resource, error) {
 	integration, err := apigateway.NewIntegration(ctx, logical+"-integration", &apigateway.IntegrationArgs{
-		RestApi:               restAPI.ID(),
-		ResourceId:            res.ID(),
+		RestApi:               in.restAPI.ID(),
+		ResourceId:            in.path.ID(),
 		HttpMethod:            method.HttpMethod,
 		Type:                  pulumi.String("AWS_PROXY"),
 		IntegrationHttpMethod: pulumi.String("POST"), // Lambda's Invoke is POST whatever the client's method
-		Uri:                   fn.InvokeArn,
+		Uri:                   in.writer.InvokeArn,
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the Lambda integration: %w", err)
 	}
 	path := strings.ReplaceAll(r.resource, "{id}", "*")
 	permission, err := lambda.NewPermission(ctx, logical+"-invoke", &lambda.PermissionArgs{
-		Function:  fn.Name,
+		Function:  in.writer.Name,
 		Action:    pulumi.String("lambda:InvokeFunction"),
 		Principal: pulumi.String("apigateway.amazonaws.com"),
-		SourceArn: pulumi.Sprintf("%s/*/%s%s", restAPI.ExecutionArn, r.method, path),
+		SourceArn: pulumi.Sprintf("%s/*/%s%s", in.restAPI.ExecutionArn, r.method, path),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("let API Gateway invoke the write path: %w", err)
 	}
 	return []pulumi.Resource{integration, permission}, nil
 }
 
 // accountSettings gives API Gateway (account-wide) the role it writes CloudWatch Logs with.
-func accountSettings(ctx *pulumi.Context, name string, args ApiArgs, parent pulumi.ResourceOption) (*apigateway.Account, error) {
+func accountSettings(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) (*apigateway.Account, error) {
 	// API Gateway's account-level CloudWatch Logs role is documented without a
 	// condition (docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html);
 	// a condition on a key it does not send would deny it the role (IAM
 	// evaluates StringEquals on a missing key as false).
-	role, err := iam.NewRole(ctx, name+"-cloudwatch-role", &iam.RoleArgs{
-		Name:             pulumi.String(args.Namer.PerStack("cats-apigateway-logs")),
-		Description:      pulumi.String("API Gateway (account-wide) writes access and execution logs"),
-		AssumeRolePolicy: iamdoc.AssumeRole("apigateway.amazonaws.com", nil),
+	role, err := iamrole.New(ctx, name+"-cloudwatch-role", iamrole.Args{
+		Name:        args.Namer.PerStack("cats-apigateway-logs"),
+		Description: "API Gateway (account-wide) writes access and execution logs",
+		Service:     "apigateway.amazonaws.com",
+		Managed: []iamrole.Managed{{
+			Name:      name + "-cloudwatch-role-managed",
+			PolicyArn: "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+		}},
 	}, parent)
 	if err != nil {
-		return nil, fmt.Errorf("create API Gateway's CloudWatch Logs role: %w", err)
-	}
-	attachment, err := iam.NewRolePolicyAttachment(ctx, name+"-cloudwatch-role-managed", &iam.RolePolicyAttachmentArgs{
-		Role:      role.Name,
-		PolicyArn: pulumi.String("arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"),
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("attach AmazonAPIGatewayPushToCloudWatchLogs: %w", err)
+		return nil, fmt.Errorf("API Gateway's CloudWatch Logs role: %w", err)
 	}
 	account, err := apigateway.NewAccount(ctx, name+"-account", &apigateway.AccountArgs{
-		CloudwatchRoleArn: role.Arn,
-	}, parent, pulumi.DependsOn([]pulumi.Resource{attachment}))
+		CloudwatchRoleArn: role.Role.Arn,
+	}, parent, pulumi.DependsOn([]pulumi.Resource{role.Attachments[0]}))
 	if err != nil {
 		return nil, fmt.Errorf("set API Gateway's CloudWatch Logs role: %w", err)
 	}

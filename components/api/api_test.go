@@ -23,26 +23,26 @@ const (
 	webACL    = "arn:aws:wafv2:ap-northeast-1:123456789012:regional/webacl/cats-waf-regional-test/1"
 )
 
-func testArgs(t *testing.T, stack, code string, ownsBaseline bool) api.ApiArgs {
+func testArgs(t *testing.T, stack, code string, ownsBaseline bool) api.Args {
 	namer, err := naming.NewNamer(stack, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return api.ApiArgs{
+	return api.Args{
 		Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1",
 		TableName: pulumi.String("cats-info-test"), TableArn: pulumi.String(tableArn),
 		StreamName: pulumi.String("cats-data-stream-test"), StreamArn: pulumi.String(streamArn),
-		DataKeyArn: pulumi.String(dataKey), LogsKeyArn: pulumi.String(logsKey), RegionalWebAclArn: pulumi.String(webACL),
+		DataKeyArn: pulumi.String(dataKey), LogsKeyArn: pulumi.String(logsKey), RegionalWebACLArn: pulumi.String(webACL),
 		LogRetentionDays:      30,
 		MunicipalityCode:      code,
 		ManageAccountSettings: ownsBaseline,
 	}
 }
 
-func run(t *testing.T, stack string, args api.ApiArgs) *harness.Recording {
+func run(t *testing.T, stack string, args api.Args) *harness.Recording {
 	t.Helper()
 	return harness.MustRun(t, stack, nil, func(ctx *pulumi.Context) error {
-		_, err := api.NewApi(ctx, "cats-api", args)
+		_, err := api.NewAPI(ctx, "cats-api", args)
 		return err
 	})
 }
@@ -58,7 +58,7 @@ var stacks = []struct {
 	{"municipality with its own account", "011002-dev", "011002", true},
 }
 
-func TestApi(t *testing.T) {
+func TestAPI(t *testing.T) {
 	for _, s := range stacks {
 		t.Run(s.name, func(t *testing.T) {
 			rec := run(t, s.stack, testArgs(t, s.stack, s.code, s.ownsBaseline))
@@ -302,7 +302,7 @@ func TestArgsAreCheckedFirst(t *testing.T) {
 	args.TableArn = nil
 	args.TimeoutSeconds = 60
 	rec, err := harness.Run("dev", nil, func(ctx *pulumi.Context) error {
-		_, err := api.NewApi(ctx, "cats-api", args)
+		_, err := api.NewAPI(ctx, "cats-api", args)
 		return err
 	})
 	if err == nil || !strings.Contains(err.Error(), "TableArn is required") || !strings.Contains(err.Error(), "29-second") {

@@ -22,19 +22,19 @@ const (
 
 // testArgs builds the tier's arguments from the stack's parsed configuration,
 // so the seed defaults (t3.medium, 2–10) come from config.Parse.
-func testArgs(t *testing.T, stack string, withDomain bool) compute.ComputeArgs {
+func testArgs(t *testing.T, stack string, withDomain bool) compute.Args {
 	t.Helper()
 	c, err := config.Parse(config.DefaultOrganization, config.Project, stack, config.FromMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := compute.ComputeArgs{
+	args := compute.Args{
 		Namer: c.Namer(), AccountID: plan.AccountID, Region: c.Region, Compute: c.Compute,
-		VpcID:              pulumi.String("vpc-1"),
+		VPCID:              pulumi.String("vpc-1"),
 		PublicSubnetIDs:    pulumi.ToStringArray([]string{"public-a", "public-c"}),
 		PrivateSubnetIDs:   pulumi.ToStringArray([]string{"private-a", "private-c"}),
-		AlbSecurityGroupID: pulumi.String("sg-alb"), AppSecurityGroupID: pulumi.String("sg-app"),
-		RegionalWebAclArn: pulumi.String(webACL), LogsKeyArn: pulumi.String("arn:aws:kms:ap-northeast-1:123456789012:key/logs"),
+		ALBSecurityGroupID: pulumi.String("sg-alb"), AppSecurityGroupID: pulumi.String("sg-app"),
+		RegionalWebACLArn: pulumi.String(webACL), LogsKeyArn: pulumi.String("arn:aws:kms:ap-northeast-1:123456789012:key/logs"),
 		InstanceTags:     c.Tags(),
 		LogRetentionDays: c.Security.LogRetentionDays,
 		Prod:             c.IsProd(),
@@ -45,7 +45,7 @@ func testArgs(t *testing.T, stack string, withDomain bool) compute.ComputeArgs {
 	return args
 }
 
-func run(t *testing.T, stack string, args compute.ComputeArgs) *harness.Recording {
+func run(t *testing.T, stack string, args compute.Args) *harness.Recording {
 	t.Helper()
 	return harness.MustRun(t, stack, nil, func(ctx *pulumi.Context) error {
 		_, err := compute.NewCompute(ctx, "cats-compute", args)

@@ -137,7 +137,7 @@ type Edge struct {
 
 // Security holds the WAF and log settings.
 type Security struct {
-	WafRateLimit     int // requests per 5 minutes per IP
+	WAFRateLimit     int // requests per 5 minutes per IP
 	LogRetentionDays int
 }
 

@@ -394,7 +394,7 @@ var Keys = []Key{
 		Default:     "2000",
 		Tiers:       []string{tierSecurity},
 		// WAF accepts 100 and up in every region (10 only in some, since 2024).
-		parse: intIn(func(c *Config) *int { return &c.Security.WafRateLimit }, 100, 2000000000, "(WAF's range in every region)"),
+		parse: intIn(func(c *Config) *int { return &c.Security.WAFRateLimit }, 100, 2000000000, "(WAF's range in every region)"),
 	},
 	{
 		Name:        "logRetentionDays",

@@ -6,21 +6,21 @@
 package database
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/dynamodb"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/components/internal/tier"
 	"github.com/cats-analytics/cats-analytics/domain/catsinfo"
 )
 
 // Type is the component's type token.
 const Type = "cats:database:Database"
 
-// DatabaseArgs configures the tier.
-type DatabaseArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer      naming.Namer
 	DataKeyArn pulumi.StringInput // the security tier's data key: SSE with a customer managed key
@@ -38,24 +38,17 @@ type Database struct {
 	TableArn  pulumi.StringOutput `pulumi:"tableArn"`
 }
 
-func (a *DatabaseArgs) check() error {
-	var errs []error
-	if a.Namer.Stack() == "" {
-		errs = append(errs, errors.New("database: Namer is required"))
-	}
-	if a.DataKeyArn == nil {
-		errs = append(errs, errors.New("database: DataKeyArn is required (seed §7: DynamoDB is encrypted)"))
-	}
-	return errors.Join(errs...)
+func (a *Args) check() error {
+	c := tier.NewCheck("database")
+	c.Require("Namer", a.Namer)
+	c.Expect(a.DataKeyArn != nil, "DataKeyArn is required (seed §7: DynamoDB is encrypted)")
+	return c.Err()
 }
 
 // NewDatabase registers the database tier.
-func NewDatabase(ctx *pulumi.Context, name string, args DatabaseArgs, opts ...pulumi.ResourceOption) (*Database, error) {
-	if err := args.check(); err != nil {
-		return nil, err
-	}
+func NewDatabase(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Database, error) {
 	d := &Database{}
-	if err := ctx.RegisterComponentResource(Type, name, d, opts...); err != nil {
+	if err := tier.Register(ctx, Type, name, d, args.check, opts...); err != nil {
 		return nil, err
 	}
 	tableOpts := []pulumi.ResourceOption{pulumi.Parent(d)}
@@ -93,11 +86,8 @@ func NewDatabase(ctx *pulumi.Context, name string, args DatabaseArgs, opts ...pu
 	d.Table = table
 	d.TableName = table.Name
 	d.TableArn = table.Arn
-	if err := ctx.RegisterResourceOutputs(d, pulumi.Map{
-		"tableName": d.TableName,
-		"tableArn":  d.TableArn,
-	}); err != nil {
-		return nil, fmt.Errorf("register %s outputs: %w", name, err)
+	if err := tier.RegisterOutputs(ctx, name, d); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

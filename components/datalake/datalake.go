@@ -4,7 +4,6 @@
 package datalake
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
@@ -14,6 +13,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 	"github.com/cats-analytics/cats-analytics/components/internal/storage"
+	"github.com/cats-analytics/cats-analytics/components/internal/tier"
 )
 
 // Type is the component's type token.
@@ -44,8 +44,8 @@ const (
 	IncompleteUploadDays      = 7
 )
 
-// DataLakeArgs configures the tier.
-type DataLakeArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer     naming.Namer
 	AccountID string
@@ -56,9 +56,9 @@ type DataLakeArgs struct {
 	// Retain keeps both buckets and their objects when the stack is destroyed
 	// (prod); dev data goes with the stack.
 	Retain bool
-	// PolicyStatements are added to the data lake's bucket policy (e.g. the
-	// edge tier's read access to published/).
-	PolicyStatements func(bucketArn pulumi.StringOutput) []iamdoc.Statement
+	// PublishedReaderArn is the CloudFront distribution that, and no other,
+	// may read published/ (PublishedReadStatement); nil lets none.
+	PublishedReaderArn pulumi.StringInput
 }
 
 // DataLake is the tier.
@@ -75,65 +75,99 @@ type DataLake struct {
 	KMSKeyArn pulumi.StringOutput `pulumi:"kmsKeyArn"`
 }
 
-func (a *DataLakeArgs) check() error {
-	var errs []error
-	if a.Namer.Stack() == "" {
-		errs = append(errs, errors.New("datalake: Namer is required"))
-	}
-	if a.AccountID == "" {
-		errs = append(errs, errors.New("datalake: AccountID is required"))
-	}
-	if a.Encryption == config.EncryptionKMS && a.DataKeyArn == nil {
-		errs = append(errs, errors.New("cats:dataLakeEncryption: aws:kms needs the security tier's data key (DataKeyArn)"))
-	}
-	return errors.Join(errs...)
+func (a *Args) check() error {
+	c := tier.NewCheck("datalake")
+	c.Require("Namer", a.Namer)
+	c.Require("AccountID", a.AccountID)
+	c.ExpectConfig(a.Encryption != config.EncryptionKMS || a.DataKeyArn != nil,
+		"cats:dataLakeEncryption: aws:kms needs the security tier's data key (DataKeyArn)")
+	return c.Err()
 }
 
 // RegionalDomainName is the data lake bucket's regional endpoint
 // (<bucket>.s3.<region>.amazonaws.com), known from the stack's names before
 // the bucket exists: the CloudFront distribution of published/ is created
-// first, because the bucket's one policy names it (PolicyStatements).
+// first, because the bucket's one policy names it (PublishedReaderArn).
 func RegionalDomainName(namer naming.Namer, region string) (string, error) {
-	bucket, err := namer.Global("cats-data-lake")
+	bucket, err := namer.Global(lakeBase)
 	if err != nil {
 		return "", err
 	}
 	return bucket + ".s3." + region + ".amazonaws.com", nil
 }
 
-// NewDataLake registers the data lake tier.
-func NewDataLake(ctx *pulumi.Context, name string, args DataLakeArgs, opts ...pulumi.ResourceOption) (*DataLake, error) {
-	if err := args.check(); err != nil {
-		return nil, err
-	}
-	lakeName, err := args.Namer.Global("cats-data-lake")
-	if err != nil {
-		return nil, err
-	}
-	logsName, err := args.Namer.Global("cats-data-lake-logs")
-	if err != nil {
-		return nil, err
-	}
-	d := &DataLake{}
-	if err := ctx.RegisterComponentResource(Type, name, d, opts...); err != nil {
-		return nil, err
-	}
-	parent := pulumi.Parent(d)
+// Base names of the buckets.
+const (
+	lakeBase = "cats-data-lake"
+	logsBase = "cats-data-lake-logs"
+)
 
-	// Server access logs can only be delivered to a bucket with SSE-S3
-	// (AES-256), whatever the data lake itself uses; only the data lake of
-	// this account may deliver.
+// NewDataLake registers the data lake tier.
+func NewDataLake(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*DataLake, error) {
+	d := &DataLake{}
+	if err := tier.Register(ctx, Type, name, d, args.check, opts...); err != nil {
+		return nil, err
+	}
+	lakeName, err := args.Namer.Global(lakeBase)
+	if err != nil {
+		return nil, fmt.Errorf("name the data lake bucket: %w", err)
+	}
+	logs, err := accessLogBucket(ctx, name, args, lakeName, d)
+	if err != nil {
+		return nil, err
+	}
+	lake, err := lakeBucket(ctx, name, args, lakeName, logs, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := lifecycle(ctx, name, args, lake.Bucket, logs.Bucket, pulumi.Parent(d)); err != nil {
+		return nil, err
+	}
+	if err := folders(ctx, name, lake, pulumi.Parent(d)); err != nil {
+		return nil, err
+	}
+	d.Bucket = lake.Bucket
+	d.BucketName = lake.Bucket.Bucket
+	d.BucketArn = lake.Bucket.Arn
+	d.BucketRegionalDomainName = lake.Bucket.BucketRegionalDomainName
+	d.AccessLogBucketName = logs.Bucket.Bucket
+	d.KMSKeyArn = pulumi.String("").ToStringOutput()
+	if key := lakeKey(args); key != nil {
+		d.KMSKeyArn = key.ToStringOutput()
+	}
+	if err := tier.RegisterOutputs(ctx, name, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// lakeKey is the key of SSE-KMS, or nil for the seed's AES-256.
+func lakeKey(args Args) pulumi.StringInput {
+	if args.Encryption == config.EncryptionKMS {
+		return args.DataKeyArn
+	}
+	return nil
+}
+
+// accessLogBucket receives the data lake's server access logs. They can only
+// be delivered to a bucket with SSE-S3 (AES-256), whatever the data lake
+// itself uses; only the data lake of this account may deliver.
+func accessLogBucket(ctx *pulumi.Context, name string, args Args, lakeName string, owner pulumi.Resource) (*storage.PrivateBucket, error) {
+	logsName, err := args.Namer.Global(logsBase)
+	if err != nil {
+		return nil, fmt.Errorf("name the access log bucket: %w", err)
+	}
 	logs, err := storage.NewPrivateBucket(ctx, name+"-access-logs", storage.PrivateBucketArgs{
 		BucketName: logsName,
 		Retain:     args.Retain,
-		Parent:     d,
+		Parent:     owner,
 		PolicyStatements: func(arn pulumi.StringOutput) []iamdoc.Statement {
 			return []iamdoc.Statement{{
 				Sid:       "S3ServerAccessLogs",
 				Principal: map[string]any{"Service": "logging.s3.amazonaws.com"},
 				Actions:   []string{"s3:PutObject"},
 				Resources: []pulumi.StringInput{pulumi.Sprintf("%s/%s*", arn, accessLogPrefix)},
-				Condition: map[string]map[string]any{
+				Condition: iamdoc.Condition{
 					"StringEquals": {"aws:SourceAccount": args.AccountID},
 					"ArnLike":      {"aws:SourceArn": "arn:aws:s3:::" + lakeName},
 				},
@@ -141,124 +175,131 @@ func NewDataLake(ctx *pulumi.Context, name string, args DataLakeArgs, opts ...pu
 		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the access log bucket: %w", err)
 	}
+	return logs, nil
+}
 
-	var kmsKey pulumi.StringInput
-	if args.Encryption == config.EncryptionKMS {
-		kmsKey = args.DataKeyArn
-	}
+// lakeBucket is the seed's cats-data-lake.
+func lakeBucket(ctx *pulumi.Context, name string, args Args, lakeName string, logs *storage.PrivateBucket, owner pulumi.Resource) (*storage.PrivateBucket, error) {
 	lake, err := storage.NewPrivateBucket(ctx, name+"-bucket", storage.PrivateBucketArgs{
-		BucketName:       lakeName,
-		KMSKeyArn:        kmsKey,
-		Retain:           args.Retain,
-		AccessLogBucket:  logs.Bucket.Bucket,
-		AccessLogPrefix:  accessLogPrefix,
-		PolicyStatements: args.PolicyStatements,
-		Parent:           d,
+		BucketName:      lakeName,
+		KMSKeyArn:       lakeKey(args),
+		Retain:          args.Retain,
+		AccessLogBucket: logs.Bucket.Bucket,
+		AccessLogPrefix: accessLogPrefix,
+		PolicyStatements: func(arn pulumi.StringOutput) []iamdoc.Statement {
+			if args.PublishedReaderArn == nil {
+				return nil
+			}
+			return []iamdoc.Statement{PublishedReadStatement(arn, args.PublishedReaderArn)}
+		},
+		Parent: owner,
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the data lake bucket: %w", err)
 	}
+	return lake, nil
+}
 
-	if err := lifecycle(ctx, name, args, lake.Bucket, logs.Bucket, parent); err != nil {
-		return nil, err
+// PublishedReadStatement is the data lake bucket policy statement that lets
+// one CloudFront distribution, and no other, read objects under published/.
+func PublishedReadStatement(bucketArn, distributionArn pulumi.StringInput) iamdoc.Statement {
+	return iamdoc.Statement{
+		Sid:       "CloudFrontReadsPublished",
+		Principal: map[string]any{"Service": "cloudfront.amazonaws.com"},
+		Actions:   []string{"s3:GetObject"},
+		Resources: []pulumi.StringInput{pulumi.Sprintf("%s/%s*", bucketArn, PublishedPrefix)},
+		Condition: iamdoc.Condition{"StringEquals": {"AWS:SourceArn": distributionArn}},
 	}
+}
+
+// folders creates a folder marker per prefix, so the layout exists before
+// the first delivery and shows in the console.
+func folders(ctx *pulumi.Context, name string, lake *storage.PrivateBucket, parent pulumi.ResourceOption) error {
 	for _, prefix := range Prefixes {
-		// A folder marker per prefix, so the layout exists before the first
-		// delivery and shows in the console.
 		if _, err := s3.NewBucketObjectv2(ctx, name+"-prefix-"+prefix[:len(prefix)-1], &s3.BucketObjectv2Args{
 			Bucket:  lake.Bucket.ID(),
 			Key:     pulumi.String(prefix),
 			Content: pulumi.String(""),
 		}, parent, pulumi.DependsOn([]pulumi.Resource{lake.Policy})); err != nil {
-			return nil, err
+			return fmt.Errorf("create the folder %s: %w", prefix, err)
 		}
 	}
-
-	d.Bucket = lake.Bucket
-	d.BucketName = lake.Bucket.Bucket
-	d.BucketArn = lake.Bucket.Arn
-	d.BucketRegionalDomainName = lake.Bucket.BucketRegionalDomainName
-	d.AccessLogBucketName = logs.Bucket.Bucket
-	if kmsKey != nil {
-		d.KMSKeyArn = kmsKey.ToStringOutput()
-	} else {
-		d.KMSKeyArn = pulumi.String("").ToStringOutput()
-	}
-	if err := ctx.RegisterResourceOutputs(d, pulumi.Map{
-		"bucketName":               d.BucketName,
-		"bucketArn":                d.BucketArn,
-		"bucketRegionalDomainName": d.BucketRegionalDomainName,
-		"accessLogBucketName":      d.AccessLogBucketName,
-		"kmsKeyArn":                d.KMSKeyArn,
-	}); err != nil {
-		return nil, fmt.Errorf("register %s outputs: %w", name, err)
-	}
-	return d, nil
+	return nil
 }
 
 const accessLogPrefix = "cats-data-lake/"
 
-func lifecycle(ctx *pulumi.Context, name string, args DataLakeArgs, lake, logs *s3.BucketV2, parent pulumi.ResourceOption) error {
-	// Old versions are kept long enough to undo a mistake: a year in prod.
-	noncurrentDays := 30
-	logDays := 90
+// Short names for the lifecycle configuration's argument types.
+type (
+	lifecycleRule        = s3.BucketLifecycleConfigurationV2RuleArgs
+	lifecycleRules       = s3.BucketLifecycleConfigurationV2RuleArray
+	lifecycleFilter      = s3.BucketLifecycleConfigurationV2RuleFilterArgs
+	lifecycleTransition  = s3.BucketLifecycleConfigurationV2RuleTransitionArgs
+	lifecycleExpiration  = s3.BucketLifecycleConfigurationV2RuleExpirationArgs
+	lifecycleNoncurrent  = s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs
+	lifecycleAbortUpload = s3.BucketLifecycleConfigurationV2RuleAbortIncompleteMultipartUploadArgs
+)
+
+// lifecycle moves raw data to cheaper classes and expires what can be
+// recreated or is stale, in the data lake and its access logs. Old versions
+// are kept long enough to undo a mistake: a year in prod.
+func lifecycle(ctx *pulumi.Context, name string, args Args, lake, logs *s3.BucketV2, parent pulumi.ResourceOption) error {
+	noncurrentDays, logDays := 30, 90
 	if args.Retain {
-		noncurrentDays = 365
-		logDays = 365
-	}
-	abort := &s3.BucketLifecycleConfigurationV2RuleAbortIncompleteMultipartUploadArgs{DaysAfterInitiation: pulumi.Int(IncompleteUploadDays)}
-	prefixFilter := func(p string) *s3.BucketLifecycleConfigurationV2RuleFilterArgs {
-		return &s3.BucketLifecycleConfigurationV2RuleFilterArgs{Prefix: pulumi.String(p)}
+		noncurrentDays, logDays = 365, 365
 	}
 	if _, err := s3.NewBucketLifecycleConfigurationV2(ctx, name+"-lifecycle", &s3.BucketLifecycleConfigurationV2Args{
 		Bucket: lake.ID(),
-		Rules: s3.BucketLifecycleConfigurationV2RuleArray{
-			&s3.BucketLifecycleConfigurationV2RuleArgs{
-				Id:     pulumi.String("raw-to-cheaper-classes"),
-				Status: pulumi.String("Enabled"),
-				Filter: prefixFilter(RawPrefix),
-				Transitions: s3.BucketLifecycleConfigurationV2RuleTransitionArray{
-					&s3.BucketLifecycleConfigurationV2RuleTransitionArgs{Days: pulumi.Int(RawToInfrequentAccessDays), StorageClass: pulumi.String("STANDARD_IA")},
-					&s3.BucketLifecycleConfigurationV2RuleTransitionArgs{Days: pulumi.Int(RawToGlacierIRDays), StorageClass: pulumi.String("GLACIER_IR")},
-				},
-			},
-			&s3.BucketLifecycleConfigurationV2RuleArgs{
-				Id:                             pulumi.String("athena-results-expire"),
-				Status:                         pulumi.String("Enabled"),
-				Filter:                         prefixFilter(AthenaResultsPrefix),
-				Expiration:                     &s3.BucketLifecycleConfigurationV2RuleExpirationArgs{Days: pulumi.Int(AthenaResultsDays)},
-				NoncurrentVersionExpiration:    &s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(1)},
-				AbortIncompleteMultipartUpload: abort,
-			},
-			&s3.BucketLifecycleConfigurationV2RuleArgs{
-				// Every prefix: stale versions and uploads are cleaned; current
-				// objects of curated/, published/ and errors/ stay in Standard.
-				Id:     pulumi.String("noncurrent-versions"),
-				Status: pulumi.String("Enabled"),
-				Filter: prefixFilter(""),
-				NoncurrentVersionExpiration: &s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{
-					NoncurrentDays: pulumi.Int(noncurrentDays),
-				},
-				AbortIncompleteMultipartUpload: abort,
-			},
-		},
+		Rules:  lakeLifecycleRules(noncurrentDays),
 	}, parent); err != nil {
-		return err
+		return fmt.Errorf("create the data lake's lifecycle: %w", err)
 	}
-	_, err := s3.NewBucketLifecycleConfigurationV2(ctx, name+"-access-logs-lifecycle", &s3.BucketLifecycleConfigurationV2Args{
+	if _, err := s3.NewBucketLifecycleConfigurationV2(ctx, name+"-access-logs-lifecycle", &s3.BucketLifecycleConfigurationV2Args{
 		Bucket: logs.ID(),
-		Rules: s3.BucketLifecycleConfigurationV2RuleArray{
-			&s3.BucketLifecycleConfigurationV2RuleArgs{
-				Id:                             pulumi.String("access-logs-expire"),
-				Status:                         pulumi.String("Enabled"),
-				Filter:                         prefixFilter(""),
-				Expiration:                     &s3.BucketLifecycleConfigurationV2RuleExpirationArgs{Days: pulumi.Int(logDays)},
-				NoncurrentVersionExpiration:    &s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(1)},
-				AbortIncompleteMultipartUpload: abort,
+		Rules: lifecycleRules{&lifecycleRule{
+			Id:                             pulumi.String("access-logs-expire"),
+			Status:                         pulumi.String("Enabled"),
+			Filter:                         &lifecycleFilter{Prefix: pulumi.String("")},
+			Expiration:                     &lifecycleExpiration{Days: pulumi.Int(logDays)},
+			NoncurrentVersionExpiration:    &lifecycleNoncurrent{NoncurrentDays: pulumi.Int(1)},
+			AbortIncompleteMultipartUpload: &lifecycleAbortUpload{DaysAfterInitiation: pulumi.Int(IncompleteUploadDays)},
+		}},
+	}, parent); err != nil {
+		return fmt.Errorf("create the access logs' lifecycle: %w", err)
+	}
+	return nil
+}
+
+func lakeLifecycleRules(noncurrentDays int) lifecycleRules {
+	abort := &lifecycleAbortUpload{DaysAfterInitiation: pulumi.Int(IncompleteUploadDays)}
+	return lifecycleRules{
+		&lifecycleRule{
+			Id:     pulumi.String("raw-to-cheaper-classes"),
+			Status: pulumi.String("Enabled"),
+			Filter: &lifecycleFilter{Prefix: pulumi.String(RawPrefix)},
+			Transitions: s3.BucketLifecycleConfigurationV2RuleTransitionArray{
+				&lifecycleTransition{Days: pulumi.Int(RawToInfrequentAccessDays), StorageClass: pulumi.String("STANDARD_IA")},
+				&lifecycleTransition{Days: pulumi.Int(RawToGlacierIRDays), StorageClass: pulumi.String("GLACIER_IR")},
 			},
 		},
-	}, parent)
-	return err
+		&lifecycleRule{
+			Id:                             pulumi.String("athena-results-expire"),
+			Status:                         pulumi.String("Enabled"),
+			Filter:                         &lifecycleFilter{Prefix: pulumi.String(AthenaResultsPrefix)},
+			Expiration:                     &lifecycleExpiration{Days: pulumi.Int(AthenaResultsDays)},
+			NoncurrentVersionExpiration:    &lifecycleNoncurrent{NoncurrentDays: pulumi.Int(1)},
+			AbortIncompleteMultipartUpload: abort,
+		},
+		&lifecycleRule{
+			// Every prefix: stale versions and uploads are cleaned; current
+			// objects of curated/, published/ and errors/ stay in Standard.
+			Id:                             pulumi.String("noncurrent-versions"),
+			Status:                         pulumi.String("Enabled"),
+			Filter:                         &lifecycleFilter{Prefix: pulumi.String("")},
+			NoncurrentVersionExpiration:    &lifecycleNoncurrent{NoncurrentDays: pulumi.Int(noncurrentDays)},
+			AbortIncompleteMultipartUpload: abort,
+		},
+	}
 }

@@ -1,14 +1,13 @@
 // Package edge is the edge tier (seed §4 Route53, CloudFront): the stack's
 // names on the hosted zone cats.example.com with their ACM certificates
 // (Domain), and the CloudFront distribution that serves the data lake's
-// published/ prefix, and nothing else of it, at www.cats.example.com (Cdn).
+// published/ prefix, and nothing else of it, at www.cats.example.com (CDN).
 //
 // They are two components because they sit on either side of the other tiers:
-// the ALB (compute) needs Domain's certificate, and Cdn needs the data lake.
+// the ALB (compute) needs Domain's certificate, and CDN needs the data lake.
 package edge
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/acm"
@@ -19,12 +18,13 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/components/internal/tier"
 )
 
 // Type tokens.
 const (
 	DomainType = "cats:edge:Domain"
-	CdnType    = "cats:edge:Cdn"
+	CDNType    = "cats:edge:Cdn"
 )
 
 // PublishedPrefix is the only part of the data lake CloudFront may read
@@ -69,8 +69,8 @@ type Domain struct {
 	pulumi.ResourceState
 
 	// SiteHost and AppHost are the names, known at plan time.
-	SiteHost string
-	AppHost  string
+	SiteHost string `pulumi:"siteHost"`
+	AppHost  string `pulumi:"appHost"`
 
 	ZoneID      pulumi.StringOutput      `pulumi:"zoneId"`
 	NameServers pulumi.StringArrayOutput `pulumi:"nameServers"`
@@ -81,53 +81,30 @@ type Domain struct {
 }
 
 func (a *DomainArgs) check() error {
-	var errs []error
-	if a.Namer.Stack() == "" {
-		errs = append(errs, errors.New("edge: Namer is required"))
-	}
-	if a.Domain == "" {
-		errs = append(errs, errors.New(`cats:domain: a domain is required for the Domain component (with "none" the stack uses the default AWS names and creates no Domain)`))
-	}
-	if a.CloudFrontProvider == nil {
-		errs = append(errs, errors.New("edge: CloudFrontProvider (us-east-1) is required"))
-	}
-	if !a.OwnsZone && a.EnvironmentZoneID == nil {
-		errs = append(errs, errors.New("edge: EnvironmentZoneID is required when the stack does not own the zone (the environment stack exports zoneId)"))
-	}
-	if a.MunicipalityStack && a.MunicipalityCode == "" {
-		errs = append(errs, errors.New("cats:municipalityCode: a municipality stack needs its code for its hostname"))
-	}
-	return errors.Join(errs...)
+	c := tier.NewCheck("edge")
+	c.Require("Namer", a.Namer)
+	c.ExpectConfig(a.Domain != "",
+		`cats:domain: a domain is required for the Domain component (with "none" the stack uses the default AWS names and creates no Domain)`)
+	c.Require("CloudFrontProvider (us-east-1)", a.CloudFrontProvider)
+	c.Expect(a.OwnsZone || a.EnvironmentZoneID != nil,
+		"EnvironmentZoneID is required when the stack does not own the zone (the environment stack exports zoneId)")
+	c.ExpectConfig(!a.MunicipalityStack || a.MunicipalityCode != "",
+		"cats:municipalityCode: a municipality stack needs its code for its hostname")
+	return c.Err()
 }
 
 // NewDomain registers the stack's zone (or takes its environment's), and the
 // certificates of its two names, validated through DNS.
 func NewDomain(ctx *pulumi.Context, name string, args DomainArgs, opts ...pulumi.ResourceOption) (*Domain, error) {
-	if err := args.check(); err != nil {
-		return nil, err
-	}
 	d := &Domain{}
-	if err := ctx.RegisterComponentResource(DomainType, name, d, opts...); err != nil {
+	if err := tier.Register(ctx, DomainType, name, d, args.check, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(d)
 	d.SiteHost, d.AppHost = Hostnames(args.Domain, args.MunicipalityCode, args.MunicipalityStack)
-
-	if args.OwnsZone {
-		zone, err := route53.NewZone(ctx, name+"-zone", &route53.ZoneArgs{
-			Name:    pulumi.String(args.Domain), // seed §4 ホストゾーン
-			Comment: pulumi.String("自治体猫データ分析プロダクト v18 (" + args.Namer.Stack() + ")"),
-		}, parent, pulumi.RetainOnDelete(args.Prod))
-		if err != nil {
-			return nil, err
-		}
-		d.ZoneID = zone.ZoneId
-		d.NameServers = zone.NameServers
-	} else {
-		d.ZoneID = args.EnvironmentZoneID.ToStringOutput()
-		d.NameServers = pulumi.StringArray{}.ToStringArrayOutput()
+	if err := d.zone(ctx, name, args, parent); err != nil {
+		return nil, err
 	}
-
 	var err error
 	d.SiteCertificateArn, err = certificate(ctx, name+"-site-cert", d.SiteHost, d.ZoneID, parent, pulumi.Provider(args.CloudFrontProvider))
 	if err != nil {
@@ -137,17 +114,30 @@ func NewDomain(ctx *pulumi.Context, name string, args DomainArgs, opts ...pulumi
 	if err != nil {
 		return nil, err
 	}
-	if err := ctx.RegisterResourceOutputs(d, pulumi.Map{
-		"zoneId":             d.ZoneID,
-		"nameServers":        d.NameServers,
-		"siteCertificateArn": d.SiteCertificateArn,
-		"appCertificateArn":  d.AppCertificateArn,
-		"siteHost":           pulumi.String(d.SiteHost),
-		"appHost":            pulumi.String(d.AppHost),
-	}); err != nil {
-		return nil, fmt.Errorf("register %s outputs: %w", name, err)
+	if err := tier.RegisterOutputs(ctx, name, d); err != nil {
+		return nil, err
 	}
 	return d, nil
+}
+
+// zone creates the hosted zone where the stack owns it; elsewhere the
+// domain's zone is the environment stack's.
+func (d *Domain) zone(ctx *pulumi.Context, name string, args DomainArgs, parent pulumi.ResourceOption) error {
+	if !args.OwnsZone {
+		d.ZoneID = args.EnvironmentZoneID.ToStringOutput()
+		d.NameServers = pulumi.StringArray{}.ToStringArrayOutput()
+		return nil
+	}
+	zone, err := route53.NewZone(ctx, name+"-zone", &route53.ZoneArgs{
+		Name:    pulumi.String(args.Domain), // seed §4 ホストゾーン
+		Comment: pulumi.String("自治体猫データ分析プロダクト v18 (" + args.Namer.Stack() + ")"),
+	}, parent, pulumi.RetainOnDelete(args.Prod))
+	if err != nil {
+		return fmt.Errorf("create the hosted zone %s: %w", args.Domain, err)
+	}
+	d.ZoneID = zone.ZoneId
+	d.NameServers = zone.NameServers
+	return nil
 }
 
 // certificate requests an ACM certificate for host, publishes its DNS
@@ -160,7 +150,7 @@ func certificate(ctx *pulumi.Context, name, host string, zoneID pulumi.StringOut
 		KeyAlgorithm:     pulumi.String("RSA_2048"),
 	}, opts...)
 	if err != nil {
-		return pulumi.StringOutput{}, err
+		return pulumi.StringOutput{}, fmt.Errorf("request the certificate of %s: %w", host, err)
 	}
 	option := cert.DomainValidationOptions.Index(pulumi.Int(0))
 	record, err := route53.NewRecord(ctx, name+"-validation", &route53.RecordArgs{
@@ -172,14 +162,14 @@ func certificate(ctx *pulumi.Context, name, host string, zoneID pulumi.StringOut
 		AllowOverwrite: pulumi.Bool(true),
 	}, parent)
 	if err != nil {
-		return pulumi.StringOutput{}, err
+		return pulumi.StringOutput{}, fmt.Errorf("publish the validation record of %s: %w", host, err)
 	}
 	validation, err := acm.NewCertificateValidation(ctx, name+"-validated", &acm.CertificateValidationArgs{
 		CertificateArn:        cert.Arn,
 		ValidationRecordFqdns: pulumi.StringArray{record.Fqdn},
 	}, opts...)
 	if err != nil {
-		return pulumi.StringOutput{}, err
+		return pulumi.StringOutput{}, fmt.Errorf("wait for the certificate of %s: %w", host, err)
 	}
 	return validation.CertificateArn, nil
 }
@@ -191,14 +181,14 @@ type SiteDomain struct {
 	CertificateArn pulumi.StringInput // us-east-1, validated
 }
 
-// CdnArgs configures the distribution.
-type CdnArgs struct {
+// CDNArgs configures the distribution.
+type CDNArgs struct {
 	// Mandatory.
 	Namer naming.Namer
 	// DataLakeRegionalDomainName is the data lake bucket's regional endpoint
 	// (<bucket>.s3.<region>.amazonaws.com), the origin.
 	DataLakeRegionalDomainName pulumi.StringInput
-	CloudFrontWebAclArn        pulumi.StringInput // security tier, CLOUDFRONT scope
+	CloudFrontWebACLArn        pulumi.StringInput // security tier, CLOUDFRONT scope
 
 	// DefaultTTLSeconds is cats:cdnDefaultTtlSeconds (seed §4: 1日), used as
 	// given: 0 is legal and caches only what the origin's headers allow.
@@ -208,8 +198,8 @@ type CdnArgs struct {
 	Domain *SiteDomain
 }
 
-// Cdn is the CloudFront distribution of the published data.
-type Cdn struct {
+// CDN is the CloudFront distribution of the published data.
+type CDN struct {
 	pulumi.ResourceState
 
 	DistributionID  pulumi.StringOutput `pulumi:"distributionId"`
@@ -218,21 +208,14 @@ type Cdn struct {
 	URL             pulumi.StringOutput `pulumi:"url"`
 }
 
-func (a *CdnArgs) check() error {
-	var errs []error
-	if a.Namer.Stack() == "" {
-		errs = append(errs, errors.New("edge: Namer is required"))
-	}
-	if a.DataLakeRegionalDomainName == nil {
-		errs = append(errs, errors.New("edge: DataLakeRegionalDomainName is required (the data lake bucket's regional domain name)"))
-	}
-	if a.CloudFrontWebAclArn == nil {
-		errs = append(errs, errors.New("edge: CloudFrontWebAclArn is required (every distribution is behind WAF)"))
-	}
-	if a.Domain != nil && (a.Domain.ZoneID == nil || a.Domain.Hostname == "" || a.Domain.CertificateArn == nil) {
-		errs = append(errs, errors.New("edge: Domain needs ZoneID, Hostname and CertificateArn"))
-	}
-	return errors.Join(errs...)
+func (a *CDNArgs) check() error {
+	c := tier.NewCheck("edge")
+	c.Require("Namer", a.Namer)
+	c.Require("DataLakeRegionalDomainName (the data lake bucket's regional domain name)", a.DataLakeRegionalDomainName)
+	c.Require("CloudFrontWebACLArn (every distribution is behind WAF)", a.CloudFrontWebACLArn)
+	c.Expect(a.Domain == nil || (a.Domain.ZoneID != nil && a.Domain.Hostname != "" && a.Domain.CertificateArn != nil),
+		"Domain needs ZoneID, Hostname and CertificateArn")
+	return c.Err()
 }
 
 // Managed CloudFront policies.
@@ -241,17 +224,13 @@ const (
 	SecurityHeadersPolicyID = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 )
 
-// NewCdn registers the distribution of the data lake's published/ prefix.
-func NewCdn(ctx *pulumi.Context, name string, args CdnArgs, opts ...pulumi.ResourceOption) (*Cdn, error) {
-	if err := args.check(); err != nil {
-		return nil, err
-	}
-	c := &Cdn{}
-	if err := ctx.RegisterComponentResource(CdnType, name, c, opts...); err != nil {
+// NewCDN registers the distribution of the data lake's published/ prefix.
+func NewCDN(ctx *pulumi.Context, name string, args CDNArgs, opts ...pulumi.ResourceOption) (*CDN, error) {
+	c := &CDN{}
+	if err := tier.Register(ctx, CDNType, name, c, args.check, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(c)
-
 	oac, err := cloudfront.NewOriginAccessControl(ctx, name+"-oac", &cloudfront.OriginAccessControlArgs{
 		Name:                          pulumi.String(args.Namer.PerStack("cats-data-lake-published")),
 		Description:                   pulumi.String("CloudFront signs its reads of the data lake's published/ prefix"),
@@ -260,9 +239,36 @@ func NewCdn(ctx *pulumi.Context, name string, args CdnArgs, opts ...pulumi.Resou
 		SigningProtocol:               pulumi.String("sigv4"),
 	}, parent)
 	if err != nil {
+		return nil, fmt.Errorf("create the origin access control: %w", err)
+	}
+	cachePolicy, err := publishedCachePolicy(ctx, name, args, parent)
+	if err != nil {
 		return nil, err
 	}
-	cachePolicy, err := cloudfront.NewCachePolicy(ctx, name+"-cache", &cloudfront.CachePolicyArgs{
+	distribution, err := newDistribution(ctx, name, args, oac, cachePolicy, parent)
+	if err != nil {
+		return nil, err
+	}
+	c.URL = pulumi.Sprintf("https://%s", distribution.DomainName)
+	if args.Domain != nil {
+		if err := aliasRecords(ctx, name, args.Domain, distribution, parent); err != nil {
+			return nil, err
+		}
+		c.URL = pulumi.String("https://" + args.Domain.Hostname).ToStringOutput()
+	}
+	c.DistributionID = distribution.ID().ToStringOutput()
+	c.DistributionArn = distribution.Arn
+	c.DomainName = distribution.DomainName
+	if err := tier.RegisterOutputs(ctx, name, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// publishedCachePolicy caches published data a day by default and keys the
+// cache on the path alone.
+func publishedCachePolicy(ctx *pulumi.Context, name string, args CDNArgs, parent pulumi.ResourceOption) (*cloudfront.CachePolicy, error) {
+	policy, err := cloudfront.NewCachePolicy(ctx, name+"-cache", &cloudfront.CachePolicyArgs{
 		Name:       pulumi.String(args.Namer.PerStack("cats-published")),
 		Comment:    pulumi.String("Published data: cached a day by default (seed §4 CloudFront デフォルトキャッシュ期間 1日)"),
 		DefaultTtl: pulumi.Int(args.DefaultTTLSeconds),
@@ -283,9 +289,14 @@ func NewCdn(ctx *pulumi.Context, name string, args CdnArgs, opts ...pulumi.Resou
 		},
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the cache policy: %w", err)
 	}
+	return policy, nil
+}
 
+// newDistribution serves published/ over HTTPS only, behind the CLOUDFRONT
+// web ACL, on the stack's name when it has one.
+func newDistribution(ctx *pulumi.Context, name string, args CDNArgs, oac *cloudfront.OriginAccessControl, cachePolicy *cloudfront.CachePolicy, parent pulumi.ResourceOption) (*cloudfront.Distribution, error) {
 	const originID = "data-lake-published"
 	viewer := &cloudfront.DistributionViewerCertificateArgs{CloudfrontDefaultCertificate: pulumi.Bool(true)}
 	var aliases pulumi.StringArray
@@ -325,54 +336,30 @@ func NewCdn(ctx *pulumi.Context, name string, args CdnArgs, opts ...pulumi.Resou
 			GeoRestriction: &cloudfront.DistributionRestrictionsGeoRestrictionArgs{RestrictionType: pulumi.String("none")},
 		},
 		ViewerCertificate: viewer,
-		WebAclId:          args.CloudFrontWebAclArn, // seed §7 WAF
+		WebAclId:          args.CloudFrontWebACLArn, // seed §7 WAF
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the distribution: %w", err)
 	}
-	if args.Domain != nil {
-		for _, recordType := range []string{"A", "AAAA"} {
-			if _, err := route53.NewRecord(ctx, name+"-alias-"+recordType, &route53.RecordArgs{
-				ZoneId: args.Domain.ZoneID,
-				Name:   pulumi.String(args.Domain.Hostname), // seed §4 レコードセット
-				Type:   pulumi.String(recordType),
-				Aliases: route53.RecordAliasArray{&route53.RecordAliasArgs{
-					Name: distribution.DomainName, ZoneId: distribution.HostedZoneId, EvaluateTargetHealth: pulumi.Bool(false),
-				}},
-			}, parent); err != nil {
-				return nil, err
-			}
-		}
-		c.URL = pulumi.String("https://" + args.Domain.Hostname).ToStringOutput()
-	} else {
-		c.URL = pulumi.Sprintf("https://%s", distribution.DomainName)
-	}
-
-	c.DistributionID = distribution.ID().ToStringOutput()
-	c.DistributionArn = distribution.Arn
-	c.DomainName = distribution.DomainName
-	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
-		"distributionId":  c.DistributionID,
-		"distributionArn": c.DistributionArn,
-		"domainName":      c.DomainName,
-		"url":             c.URL,
-	}); err != nil {
-		return nil, fmt.Errorf("register %s outputs: %w", name, err)
-	}
-	return c, nil
+	return distribution, nil
 }
 
-// PublishedReadStatement is the data lake bucket policy statement that lets
-// this distribution, and no other, read objects under published/. The data
-// lake tier adds it to its bucket's policy (a bucket has one policy).
-func PublishedReadStatement(bucketArn, distributionArn pulumi.StringInput) iamdoc.Statement {
-	return iamdoc.Statement{
-		Sid:       "CloudFrontReadsPublished",
-		Principal: map[string]any{"Service": "cloudfront.amazonaws.com"},
-		Actions:   []string{"s3:GetObject"},
-		Resources: []pulumi.StringInput{pulumi.Sprintf("%s/%s/*", bucketArn, PublishedPrefix)},
-		Condition: map[string]map[string]any{"StringEquals": {"AWS:SourceArn": distributionArn}},
+// aliasRecords point the stack's site name (seed §4 レコードセット) at the
+// distribution, over IPv4 and IPv6.
+func aliasRecords(ctx *pulumi.Context, name string, domain *SiteDomain, distribution *cloudfront.Distribution, parent pulumi.ResourceOption) error {
+	for _, recordType := range []string{"A", "AAAA"} {
+		if _, err := route53.NewRecord(ctx, name+"-alias-"+recordType, &route53.RecordArgs{
+			ZoneId: domain.ZoneID,
+			Name:   pulumi.String(domain.Hostname),
+			Type:   pulumi.String(recordType),
+			Aliases: route53.RecordAliasArray{&route53.RecordAliasArgs{
+				Name: distribution.DomainName, ZoneId: distribution.HostedZoneId, EvaluateTargetHealth: pulumi.Bool(false),
+			}},
+		}, parent); err != nil {
+			return fmt.Errorf("point %s at the distribution (%s): %w", domain.Hostname, recordType, err)
+		}
 	}
+	return nil
 }
 
 // PublishedDecryptStatement is the data key policy statement that lets this

@@ -1,7 +1,6 @@
 package edge_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -10,7 +9,6 @@ import (
 
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/edge"
-	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
 	"github.com/cats-analytics/cats-analytics/plan"
@@ -53,10 +51,10 @@ func program(t *testing.T, c stackCase) pulumi.RunFunc {
 		if err != nil {
 			return err
 		}
-		cdnArgs := edge.CdnArgs{
+		cdnArgs := edge.CDNArgs{
 			Namer:                      namer,
 			DataLakeRegionalDomainName: pulumi.String(dataLakeOrigin),
-			CloudFrontWebAclArn:        pulumi.String(cloudFrontACL),
+			CloudFrontWebACLArn:        pulumi.String(cloudFrontACL),
 			DefaultTTLSeconds:          cfg.Edge.DefaultTTLSeconds,
 		}
 		if c.domain != "" {
@@ -76,7 +74,7 @@ func program(t *testing.T, c stackCase) pulumi.RunFunc {
 			}
 			cdnArgs.Domain = &edge.SiteDomain{ZoneID: d.ZoneID, Hostname: d.SiteHost, CertificateArn: d.SiteCertificateArn}
 		}
-		_, err = edge.NewCdn(ctx, "cats-cdn", cdnArgs)
+		_, err = edge.NewCDN(ctx, "cats-cdn", cdnArgs)
 		return err
 	}
 }
@@ -198,30 +196,6 @@ func checkDistribution(t *testing.T, rec *harness.Recording, c stackCase) {
 	}
 	if aliases := dist.Input("aliases").ArrayValue(); len(aliases) != 1 || aliases[0].StringValue() != c.wantSite {
 		t.Errorf("distribution aliases %v, want %s", aliases, c.wantSite)
-	}
-}
-
-func TestPublishedReadStatement(t *testing.T) {
-	doc := iamdoc.Document(edge.PublishedReadStatement(
-		pulumi.String("arn:aws:s3:::cats-data-lake-dev"),
-		pulumi.String("arn:aws:cloudfront::123456789012:distribution/E123")))
-	var policy struct {
-		Statement []struct {
-			Principal map[string]string
-			Action    []string
-			Resource  []string
-			Condition map[string]map[string]string
-		}
-	}
-	if err := json.Unmarshal([]byte(harness.Await(t, doc).(string)), &policy); err != nil {
-		t.Fatal(err)
-	}
-	s := policy.Statement[0]
-	if s.Principal["Service"] != "cloudfront.amazonaws.com" || len(s.Resource) != 1 || s.Resource[0] != "arn:aws:s3:::cats-data-lake-dev/published/*" {
-		t.Errorf("statement %+v, want CloudFront reading published/* only (DESIGN.md deviation 4)", s)
-	}
-	if got := s.Condition["StringEquals"]["AWS:SourceArn"]; got != "arn:aws:cloudfront::123456789012:distribution/E123" {
-		t.Errorf("condition source %q, want this distribution only", got)
 	}
 }
 

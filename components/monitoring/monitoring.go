@@ -1,14 +1,14 @@
 // Package monitoring is the monitoring tier (seed §4 CloudWatch, §8): an
 // encrypted SNS topic for alarms with an optional e-mail subscription, the
 // seed's alarms (CPU, memory, error rate) on the tiers that serve the product,
-// Firehose delivery alarms, and one CloudWatch dashboard per stack.
+// Firehose delivery alarms, an alarm on every on-failure queue, and one
+// CloudWatch dashboard per stack.
 //
 // Each tier to watch is an optional target: a stack alarms on what it runs.
 package monitoring
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 
@@ -18,6 +18,7 @@ import (
 
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/components/internal/tier"
 )
 
 // Type is the component's type token.
@@ -28,12 +29,12 @@ const Type = "cats:monitoring:Monitoring"
 const (
 	PeriodSeconds = 300 // five-minute periods
 
-	EcsCPUPercent        = 80.0 // service average CPU (seed §4 アラーム: CPU使用率)
-	EcsMemoryPercent     = 80.0 // service average memory (seed §4: メモリ使用率)
-	EcsEvaluationPeriods = 3    // 15 minutes
+	ECSCPUPercent        = 80.0 // service average CPU (seed §4 アラーム: CPU使用率)
+	ECSMemoryPercent     = 80.0 // service average memory (seed §4: メモリ使用率)
+	ECSEvaluationPeriods = 3    // 15 minutes
 
 	LambdaErrorRatePercent = 5.0 // errors / invocations (seed §4: エラー率)
-	ApiErrorRatePercent    = 5.0 // 5XX / requests
+	APIErrorRatePercent    = 5.0 // 5XX / requests
 	ErrorEvaluationPeriods = 2   // 10 minutes
 
 	// FirehoseSuccessRatio: below it, some deliveries to the data lake failed.
@@ -44,20 +45,20 @@ const (
 	FirehoseFreshnessSeconds = 900.0
 )
 
-// EcsTarget is the compute tier's service.
-type EcsTarget struct {
+// ECSTarget is the compute tier's service.
+type ECSTarget struct {
 	ClusterName pulumi.StringInput
 	ServiceName pulumi.StringInput
 }
 
-// ApiTarget is the api tier's REST API stage.
-type ApiTarget struct {
-	ApiName   pulumi.StringInput // the REST API's name (the ApiName dimension)
+// APITarget is the api tier's REST API stage.
+type APITarget struct {
+	APIName   pulumi.StringInput // the REST API's name (the ApiName dimension)
 	StageName pulumi.StringInput
 }
 
-// MonitoringArgs configures the tier.
-type MonitoringArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer      naming.Namer
 	AccountID  string
@@ -66,13 +67,17 @@ type MonitoringArgs struct {
 
 	// Optional.
 	AlarmEmail string // cats:alarmEmail, subscribed to the topic
-	Ecs        *EcsTarget
-	Api        *ApiTarget
+	ECS        *ECSTarget
+	API        *APITarget
 	// Functions are Lambda function names by a short label (e.g. "api-writer",
 	// "analysis"), each with an error-rate alarm.
 	Functions map[string]pulumi.StringInput
 	// DeliveryStreams are Firehose delivery stream names by label.
 	DeliveryStreams map[string]pulumi.StringInput
+	// FailureQueues are SQS queue names by label, each the on-failure
+	// destination of a consumer (e.g. "analysis": the batches the aggregation
+	// gave up on): one message in one is an alarm.
+	FailureQueues map[string]pulumi.StringInput
 }
 
 // Monitoring is the monitoring tier.
@@ -84,151 +89,146 @@ type Monitoring struct {
 	AlarmNames    pulumi.StringArrayOutput `pulumi:"alarmNames"`
 }
 
-func (a *MonitoringArgs) check() error {
-	var errs []error
-	if a.Namer.Stack() == "" {
-		errs = append(errs, errors.New("monitoring: Namer is required"))
+func (a *Args) check() error {
+	c := tier.NewCheck("monitoring")
+	c.Require("Namer", a.Namer)
+	c.Require("AccountID and Region", a.AccountID, a.Region)
+	c.Expect(a.DataKeyArn != nil, "DataKeyArn is required (the alarm topic is encrypted)")
+	c.Expect(a.ECS == nil || (a.ECS.ClusterName != nil && a.ECS.ServiceName != nil), "ECS needs ClusterName and ServiceName")
+	c.Expect(a.API == nil || (a.API.APIName != nil && a.API.StageName != nil), "API needs APIName and StageName")
+	for _, label := range sortedKeys(a.Functions) {
+		c.Expect(a.Functions[label] != nil && label != "", fmt.Sprintf("function %q has no name", label))
 	}
-	if a.AccountID == "" || a.Region == "" {
-		errs = append(errs, errors.New("monitoring: AccountID and Region are required"))
+	for _, label := range sortedKeys(a.DeliveryStreams) {
+		c.Expect(a.DeliveryStreams[label] != nil && label != "", fmt.Sprintf("delivery stream %q has no name", label))
 	}
-	if a.DataKeyArn == nil {
-		errs = append(errs, errors.New("monitoring: DataKeyArn is required (the alarm topic is encrypted)"))
+	for _, label := range sortedKeys(a.FailureQueues) {
+		c.Expect(a.FailureQueues[label] != nil && label != "", fmt.Sprintf("failure queue %q has no name", label))
 	}
-	if a.Ecs != nil && (a.Ecs.ClusterName == nil || a.Ecs.ServiceName == nil) {
-		errs = append(errs, errors.New("monitoring: Ecs needs ClusterName and ServiceName"))
-	}
-	if a.Api != nil && (a.Api.ApiName == nil || a.Api.StageName == nil) {
-		errs = append(errs, errors.New("monitoring: Api needs ApiName and StageName"))
-	}
-	for label, v := range a.Functions {
-		if v == nil || label == "" {
-			errs = append(errs, fmt.Errorf("monitoring: function %q has no name", label))
-		}
-	}
-	for label, v := range a.DeliveryStreams {
-		if v == nil || label == "" {
-			errs = append(errs, fmt.Errorf("monitoring: delivery stream %q has no name", label))
-		}
-	}
-	return errors.Join(errs...)
+	return c.Err()
 }
 
 // NewMonitoring registers the monitoring tier.
-func NewMonitoring(ctx *pulumi.Context, name string, args MonitoringArgs, opts ...pulumi.ResourceOption) (*Monitoring, error) {
-	if err := args.check(); err != nil {
-		return nil, err
-	}
+func NewMonitoring(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Monitoring, error) {
 	m := &Monitoring{}
-	if err := ctx.RegisterComponentResource(Type, name, m, opts...); err != nil {
+	if err := tier.Register(ctx, Type, name, m, args.check, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(m)
-
 	topic, err := alarmTopic(ctx, name, args, parent)
 	if err != nil {
 		return nil, err
 	}
-	a := alarms{ctx: ctx, name: name, namer: args.Namer, topic: topic.Arn, parent: parent}
-	d := dashboard{}
-
-	if t := args.Ecs; t != nil {
-		dims := pulumi.StringMap{"ClusterName": t.ClusterName, "ServiceName": t.ServiceName}
-		a.threshold("ecs-cpu", "AWS/ECS", "CPUUtilization", dims, EcsCPUPercent, EcsEvaluationPeriods,
-			fmt.Sprintf("ECS service CPU above %.0f%% for %d minutes (seed §4 アラーム CPU使用率)", EcsCPUPercent, EcsEvaluationPeriods*PeriodSeconds/60))
-		a.threshold("ecs-memory", "AWS/ECS", "MemoryUtilization", dims, EcsMemoryPercent, EcsEvaluationPeriods,
-			fmt.Sprintf("ECS service memory above %.0f%% for %d minutes (seed §4 アラーム メモリ使用率)", EcsMemoryPercent, EcsEvaluationPeriods*PeriodSeconds/60))
-		c, s := d.add(t.ClusterName), d.add(t.ServiceName)
-		d.widget("ECS service CPU and memory (%)", func(v []string) [][]any {
-			return [][]any{
-				{"AWS/ECS", "CPUUtilization", "ClusterName", v[c], "ServiceName", v[s]},
-				{"AWS/ECS", "MemoryUtilization", "ClusterName", v[c], "ServiceName", v[s]},
-			}
-		})
+	a := &alarms{ctx: ctx, name: name, namer: args.Namer, topic: topic.Arn, parent: parent}
+	d := &dashboard{}
+	if args.ECS != nil {
+		watchECS(a, d, args.ECS)
 	}
-	if t := args.Api; t != nil {
-		dims := pulumi.StringMap{"ApiName": t.ApiName, "Stage": t.StageName}
-		a.errorRate("api-5xx", "AWS/ApiGateway", "5XXError", "Count", dims, ApiErrorRatePercent,
-			fmt.Sprintf("cats-api answers 5XX to more than %.0f%% of requests for %d minutes (seed §4 アラーム エラー率)", ApiErrorRatePercent, ErrorEvaluationPeriods*PeriodSeconds/60))
-		n, s := d.add(t.ApiName), d.add(t.StageName)
-		d.widget("cats-api requests, 4XX and 5XX", func(v []string) [][]any {
-			return [][]any{
-				{"AWS/ApiGateway", "Count", "ApiName", v[n], "Stage", v[s], map[string]string{"stat": "Sum"}},
-				{"AWS/ApiGateway", "4XXError", "ApiName", v[n], "Stage", v[s], map[string]string{"stat": "Sum"}},
-				{"AWS/ApiGateway", "5XXError", "ApiName", v[n], "Stage", v[s], map[string]string{"stat": "Sum"}},
-			}
-		})
+	if args.API != nil {
+		watchAPI(a, d, args.API)
 	}
 	for _, label := range sortedKeys(args.Functions) {
-		fn := args.Functions[label]
-		a.errorRate("lambda-"+label+"-errors", "AWS/Lambda", "Errors", "Invocations", pulumi.StringMap{"FunctionName": fn}, LambdaErrorRatePercent,
-			fmt.Sprintf("Lambda %s fails more than %.0f%% of invocations for %d minutes (seed §4 アラーム エラー率)", label, LambdaErrorRatePercent, ErrorEvaluationPeriods*PeriodSeconds/60))
-		i := d.add(fn)
-		d.widget("Lambda "+label+" invocations and errors", func(v []string) [][]any {
-			return [][]any{
-				{"AWS/Lambda", "Invocations", "FunctionName", v[i], map[string]string{"stat": "Sum"}},
-				{"AWS/Lambda", "Errors", "FunctionName", v[i], map[string]string{"stat": "Sum"}},
-			}
-		})
+		watchFunction(a, d, label, args.Functions[label])
 	}
 	for _, label := range sortedKeys(args.DeliveryStreams) {
-		stream := args.DeliveryStreams[label]
-		dims := pulumi.StringMap{"DeliveryStreamName": stream}
-		a.below("firehose-"+label+"-delivery", "AWS/Firehose", "DeliveryToS3.Success", dims, FirehoseSuccessRatio, FirehoseEvaluationPeriods,
-			fmt.Sprintf("Firehose %s: deliveries to the data lake failing (success below %.0f%% for %d minutes)", label, FirehoseSuccessRatio*100, FirehoseEvaluationPeriods*PeriodSeconds/60))
-		a.maximum("firehose-"+label+"-freshness", "AWS/Firehose", "DeliveryToS3.DataFreshness", dims, FirehoseFreshnessSeconds,
-			fmt.Sprintf("Firehose %s: records older than %.0f s are still waiting for delivery to the data lake", label, FirehoseFreshnessSeconds))
-		i := d.add(stream)
-		d.widget("Firehose "+label+" delivery to the data lake", func(v []string) [][]any {
-			return [][]any{
-				{"AWS/Firehose", "DeliveryToS3.Success", "DeliveryStreamName", v[i]},
-				{"AWS/Firehose", "DeliveryToS3.DataFreshness", "DeliveryStreamName", v[i], map[string]any{"stat": "Maximum", "yAxis": "right"}},
-			}
-		})
+		watchDeliveryStream(a, d, label, args.DeliveryStreams[label])
+	}
+	for _, label := range sortedKeys(args.FailureQueues) {
+		watchFailureQueue(a, d, label, args.FailureQueues[label])
 	}
 	if a.err != nil {
 		return nil, a.err
 	}
-
-	dashboardName := args.Namer.PerStack("cats")
-	alarmArns := make([]pulumi.StringInput, len(a.created))
-	for i, alarm := range a.created {
-		alarmArns[i] = alarm.Arn
-	}
 	dash, err := cloudwatch.NewDashboard(ctx, name+"-dashboard", &cloudwatch.DashboardArgs{
-		DashboardName: pulumi.String(dashboardName),
-		DashboardBody: d.body(args.Region, alarmArns),
+		DashboardName: pulumi.String(args.Namer.PerStack("cats")),
+		DashboardBody: d.body(args.Region, a.arns()),
 	}, parent)
 	if err != nil {
-		return nil, err
-	}
-
-	names := make(pulumi.StringArray, len(a.created))
-	for i, alarm := range a.created {
-		names[i] = alarm.Name
+		return nil, fmt.Errorf("create the dashboard: %w", err)
 	}
 	m.AlarmTopicArn = topic.Arn
 	m.DashboardName = dash.DashboardName
-	m.AlarmNames = names.ToStringArrayOutput()
-	if err := ctx.RegisterResourceOutputs(m, pulumi.Map{
-		"alarmTopicArn": m.AlarmTopicArn,
-		"dashboardName": m.DashboardName,
-		"alarmNames":    m.AlarmNames,
-	}); err != nil {
-		return nil, fmt.Errorf("register %s outputs: %w", name, err)
+	m.AlarmNames = a.names()
+	if err := tier.RegisterOutputs(ctx, name, m); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
+// minutes is how long periods five-minute periods last.
+func minutes(periods int) int { return periods * PeriodSeconds / 60 }
+
+// watchECS alarms on the service's CPU and memory (seed §4 アラーム CPU使用率, メモリ使用率).
+func watchECS(a *alarms, d *dashboard, t *ECSTarget) {
+	dims := pulumi.StringMap{"ClusterName": t.ClusterName, "ServiceName": t.ServiceName}
+	a.threshold("ecs-cpu", "AWS/ECS", "CPUUtilization", dims, ECSCPUPercent, ECSEvaluationPeriods,
+		fmt.Sprintf("ECS service CPU above %.0f%% for %d minutes (seed §4 アラーム CPU使用率)", ECSCPUPercent, minutes(ECSEvaluationPeriods)))
+	a.threshold("ecs-memory", "AWS/ECS", "MemoryUtilization", dims, ECSMemoryPercent, ECSEvaluationPeriods,
+		fmt.Sprintf("ECS service memory above %.0f%% for %d minutes (seed §4 アラーム メモリ使用率)", ECSMemoryPercent, minutes(ECSEvaluationPeriods)))
+	c, s := d.add(t.ClusterName), d.add(t.ServiceName)
+	d.widget("ECS service CPU and memory (%)", func(v []string) [][]any {
+		return [][]any{
+			{"AWS/ECS", "CPUUtilization", "ClusterName", v[c], "ServiceName", v[s]},
+			{"AWS/ECS", "MemoryUtilization", "ClusterName", v[c], "ServiceName", v[s]},
+		}
+	})
+}
+
+// watchAPI alarms on the stage's 5XX rate (seed §4 アラーム エラー率).
+func watchAPI(a *alarms, d *dashboard, t *APITarget) {
+	dims := pulumi.StringMap{"ApiName": t.APIName, "Stage": t.StageName}
+	a.errorRate("api-5xx", "AWS/ApiGateway", "5XXError", "Count", dims, APIErrorRatePercent,
+		fmt.Sprintf("cats-api answers 5XX to more than %.0f%% of requests for %d minutes (seed §4 アラーム エラー率)", APIErrorRatePercent, minutes(ErrorEvaluationPeriods)))
+	n, s := d.add(t.APIName), d.add(t.StageName)
+	d.widget("cats-api requests, 4XX and 5XX", func(v []string) [][]any {
+		sum := map[string]string{"stat": "Sum"}
+		return [][]any{
+			{"AWS/ApiGateway", "Count", "ApiName", v[n], "Stage", v[s], sum},
+			{"AWS/ApiGateway", "4XXError", "ApiName", v[n], "Stage", v[s], sum},
+			{"AWS/ApiGateway", "5XXError", "ApiName", v[n], "Stage", v[s], sum},
+		}
+	})
+}
+
+// watchFunction alarms on a Lambda function's error rate (seed §4 アラーム エラー率).
+func watchFunction(a *alarms, d *dashboard, label string, fn pulumi.StringInput) {
+	a.errorRate("lambda-"+label+"-errors", "AWS/Lambda", "Errors", "Invocations", pulumi.StringMap{"FunctionName": fn}, LambdaErrorRatePercent,
+		fmt.Sprintf("Lambda %s fails more than %.0f%% of invocations for %d minutes (seed §4 アラーム エラー率)", label, LambdaErrorRatePercent, minutes(ErrorEvaluationPeriods)))
+	i := d.add(fn)
+	d.widget("Lambda "+label+" invocations and errors", func(v []string) [][]any {
+		return [][]any{
+			{"AWS/Lambda", "Invocations", "FunctionName", v[i], map[string]string{"stat": "Sum"}},
+			{"AWS/Lambda", "Errors", "FunctionName", v[i], map[string]string{"stat": "Sum"}},
+		}
+	})
+}
+
+// watchDeliveryStream alarms when Firehose's deliveries to the data lake
+// fail or stall.
+func watchDeliveryStream(a *alarms, d *dashboard, label string, stream pulumi.StringInput) {
+	dims := pulumi.StringMap{"DeliveryStreamName": stream}
+	a.below("firehose-"+label+"-delivery", "AWS/Firehose", "DeliveryToS3.Success", dims, FirehoseSuccessRatio, FirehoseEvaluationPeriods,
+		fmt.Sprintf("Firehose %s: deliveries to the data lake failing (success below %.0f%% for %d minutes)", label, FirehoseSuccessRatio*100, minutes(FirehoseEvaluationPeriods)))
+	a.maximum("firehose-"+label+"-freshness", "AWS/Firehose", "DeliveryToS3.DataFreshness", dims, FirehoseFreshnessSeconds,
+		fmt.Sprintf("Firehose %s: records older than %.0f s are still waiting for delivery to the data lake", label, FirehoseFreshnessSeconds))
+	i := d.add(stream)
+	d.widget("Firehose "+label+" delivery to the data lake", func(v []string) [][]any {
+		return [][]any{
+			{"AWS/Firehose", "DeliveryToS3.Success", "DeliveryStreamName", v[i]},
+			{"AWS/Firehose", "DeliveryToS3.DataFreshness", "DeliveryStreamName", v[i], map[string]any{"stat": "Maximum", "yAxis": "right"}},
+		}
+	})
+}
+
 // alarmTopic is the encrypted topic every alarm notifies, and its subscription.
-func alarmTopic(ctx *pulumi.Context, name string, args MonitoringArgs, parent pulumi.ResourceOption) (*sns.Topic, error) {
+func alarmTopic(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) (*sns.Topic, error) {
 	topic, err := sns.NewTopic(ctx, name+"-alarms", &sns.TopicArgs{
 		Name:           pulumi.String(args.Namer.PerStack("cats-alarms")),
 		DisplayName:    pulumi.String("cats-analytics alarms (" + args.Namer.Stack() + ")"),
 		KmsMasterKeyId: args.DataKeyArn, // FSBP SNS.1
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the alarm topic: %w", err)
 	}
 	if _, err := sns.NewTopicPolicy(ctx, name+"-alarms-policy", &sns.TopicPolicyArgs{
 		Arn: topic.Arn,
@@ -257,7 +257,7 @@ func alarmTopic(ctx *pulumi.Context, name string, args MonitoringArgs, parent pu
 			},
 		),
 	}, parent); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create the alarm topic's policy: %w", err)
 	}
 	if args.AlarmEmail != "" {
 		// The address must confirm the subscription from the e-mail AWS sends.
@@ -266,7 +266,7 @@ func alarmTopic(ctx *pulumi.Context, name string, args MonitoringArgs, parent pu
 			Protocol: pulumi.String("email"),
 			Endpoint: pulumi.String(args.AlarmEmail),
 		}, parent); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("subscribe %s to the alarm topic: %w", args.AlarmEmail, err)
 		}
 	}
 	return topic, nil
@@ -292,10 +292,43 @@ func (a *alarms) create(what string, args *cloudwatch.MetricAlarmArgs) {
 	args.OkActions = pulumi.Array{a.topic}
 	alarm, err := cloudwatch.NewMetricAlarm(a.ctx, a.name+"-"+what, args, a.parent)
 	if err != nil {
-		a.err = err
+		a.err = fmt.Errorf("create the alarm %s: %w", what, err)
 		return
 	}
 	a.created = append(a.created, alarm)
+}
+
+// watchFailureQueue alarms as soon as a message waits in an on-failure
+// queue: each is work a consumer gave up on (for the aggregation, a batch of
+// records whose counts are missing from curated/), to be looked at while the
+// stream still holds its records.
+func watchFailureQueue(a *alarms, d *dashboard, label string, queue pulumi.StringInput) {
+	a.maximum("failure-queue-"+label, "AWS/SQS", "ApproximateNumberOfMessagesVisible", pulumi.StringMap{"QueueName": queue}, 0,
+		fmt.Sprintf("The %s on-failure queue holds a batch given up on after every retry: replay it from the stream while it still holds the records, or recompute from raw/", label))
+	i := d.add(queue)
+	d.widget("On-failure queue of "+label, func(v []string) [][]any {
+		return [][]any{
+			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", v[i], map[string]string{"stat": "Maximum"}},
+		}
+	})
+}
+
+// arns are the ARNs of the alarms created, for the dashboard's alarm widget.
+func (a *alarms) arns() []pulumi.StringInput {
+	arns := make([]pulumi.StringInput, len(a.created))
+	for i, alarm := range a.created {
+		arns[i] = alarm.Arn
+	}
+	return arns
+}
+
+// names are the names of the alarms created.
+func (a *alarms) names() pulumi.StringArrayOutput {
+	names := make(pulumi.StringArray, len(a.created))
+	for i, alarm := range a.created {
+		names[i] = alarm.Name
+	}
+	return names.ToStringArrayOutput()
 }
 
 // threshold: the metric's average above threshold in every period. A

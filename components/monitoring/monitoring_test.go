@@ -16,28 +16,29 @@ import (
 
 const dataKey = "arn:aws:kms:ap-northeast-1:123456789012:key/data"
 
-func args(t *testing.T, stack, email string, everything bool) monitoring.MonitoringArgs {
+func args(t *testing.T, stack, email string, everything bool) monitoring.Args {
 	namer, err := naming.NewNamer(stack, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := monitoring.MonitoringArgs{
+	a := monitoring.Args{
 		Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1",
 		DataKeyArn: pulumi.String(dataKey), AlarmEmail: email,
-		Ecs: &monitoring.EcsTarget{ClusterName: pulumi.String("cats-cluster-" + stack), ServiceName: pulumi.String("cats-app-" + stack)},
+		ECS: &monitoring.ECSTarget{ClusterName: pulumi.String("cats-cluster-" + stack), ServiceName: pulumi.String("cats-app-" + stack)},
 	}
 	if everything {
-		a.Api = &monitoring.ApiTarget{ApiName: pulumi.String("cats-api-" + stack), StageName: pulumi.String("v1")}
+		a.API = &monitoring.APITarget{APIName: pulumi.String("cats-api-" + stack), StageName: pulumi.String("v1")}
 		a.Functions = map[string]pulumi.StringInput{
 			"api-writer": pulumi.String("cats-api-writer-" + stack),
 			"analysis":   pulumi.String("cats-data-analysis-" + stack),
 		}
 		a.DeliveryStreams = map[string]pulumi.StringInput{"data-stream": pulumi.String("cats-data-stream-" + stack)}
+		a.FailureQueues = map[string]pulumi.StringInput{"analysis": pulumi.String("cats-data-analysis-failures-" + stack)}
 	}
 	return a
 }
 
-func run(t *testing.T, stack string, a monitoring.MonitoringArgs) *harness.Recording {
+func run(t *testing.T, stack string, a monitoring.Args) *harness.Recording {
 	t.Helper()
 	return harness.MustRun(t, stack, nil, func(ctx *pulumi.Context) error {
 		_, err := monitoring.NewMonitoring(ctx, "cats-monitoring", a)
@@ -90,6 +91,7 @@ func TestMonitoring(t *testing.T) {
 				want["cats-lambda-analysis-errors-"+tc.stack] = wantAlarm{"Errors", "GreaterThanThreshold", 5, 2}
 				want["cats-firehose-data-stream-delivery-"+tc.stack] = wantAlarm{"DeliveryToS3.Success", "LessThanThreshold", 0.99, 2}
 				want["cats-firehose-data-stream-freshness-"+tc.stack] = wantAlarm{"DeliveryToS3.DataFreshness", "GreaterThanThreshold", 900, 1}
+				want["cats-failure-queue-analysis-"+tc.stack] = wantAlarm{"ApproximateNumberOfMessagesVisible", "GreaterThanThreshold", 0, 1}
 			}
 			alarms := rec.ByType("aws:cloudwatch/metricAlarm:MetricAlarm")
 			var got []string
@@ -149,10 +151,41 @@ func TestMonitoring(t *testing.T) {
 	}
 }
 
+// TestFailureQueueAlarm: one message in an on-failure queue is a batch of
+// records a consumer gave up on after every retry (for the aggregation, its
+// counts are missing from curated/); it must page at once, on that queue,
+// and stay quiet while the queue is empty or idle (SQS publishes no metric
+// for an idle queue).
+func TestFailureQueueAlarm(t *testing.T) {
+	rec := run(t, "dev", args(t, "dev", "", true))
+	alarm, ok := rec.Find("aws:cloudwatch/metricAlarm:MetricAlarm", "cats-monitoring-failure-queue-analysis")
+	if !ok {
+		t.Fatal("no alarm on the aggregation's on-failure queue: a batch given up on would go unnoticed until the stream drops its records")
+	}
+	dims := alarm.Input("dimensions").ObjectValue()
+	if alarm.Str("namespace") != "AWS/SQS" || alarm.Str("metricName") != "ApproximateNumberOfMessagesVisible" ||
+		dims["QueueName"].StringValue() != "cats-data-analysis-failures-dev" {
+		t.Errorf("alarm watches %s %s %v, want AWS/SQS ApproximateNumberOfMessagesVisible of cats-data-analysis-failures-dev",
+			alarm.Str("namespace"), alarm.Str("metricName"), dims)
+	}
+	if alarm.Str("statistic") != "Maximum" || alarm.Str("comparisonOperator") != "GreaterThanThreshold" ||
+		alarm.Input("threshold").NumberValue() != 0 || alarm.Input("evaluationPeriods").NumberValue() != 1 {
+		t.Errorf("alarm fires on %s %s %v over %v periods, want any message (Maximum > 0) in one period",
+			alarm.Str("statistic"), alarm.Str("comparisonOperator"), alarm.Input("threshold").NumberValue(), alarm.Input("evaluationPeriods").NumberValue())
+	}
+	if alarm.Str("treatMissingData") != "notBreaching" {
+		t.Errorf("treatMissingData %q: an idle queue publishes no metric and is not a failure", alarm.Str("treatMissingData"))
+	}
+	dash := rec.One(t, "aws:cloudwatch/dashboard:Dashboard")
+	if !strings.Contains(dash.Str("dashboardBody"), `"ApproximateNumberOfMessagesVisible","QueueName","cats-data-analysis-failures-dev"`) {
+		t.Errorf("the dashboard does not show the on-failure queue: %s", dash.Str("dashboardBody"))
+	}
+}
+
 func TestMonitoringArgsAreChecked(t *testing.T) {
 	a := args(t, "dev", "", false)
 	a.DataKeyArn = nil
-	a.Ecs.ServiceName = nil
+	a.ECS.ServiceName = nil
 	_, err := harness.Run("dev", nil, func(ctx *pulumi.Context) error {
 		_, err := monitoring.NewMonitoring(ctx, "cats-monitoring", a)
 		return err

@@ -4,27 +4,27 @@
 package network
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	awsxec2 "github.com/pulumi/pulumi-awsx/sdk/v2/go/awsx/ec2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
+	"github.com/cats-analytics/cats-analytics/components/internal/iamrole"
+	"github.com/cats-analytics/cats-analytics/components/internal/loggroup"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/components/internal/tier"
 )
 
 // Type is the component's type token.
 const Type = "cats:network:Network"
 
-// NetworkArgs configures the tier.
-type NetworkArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer      naming.Namer
 	AccountID  string
@@ -40,46 +40,64 @@ type NetworkArgs struct {
 type Network struct {
 	pulumi.ResourceState
 
-	VpcID              pulumi.StringOutput      `pulumi:"vpcId"`
+	VPCID              pulumi.StringOutput      `pulumi:"vpcId"`
 	PublicSubnetIDs    pulumi.StringArrayOutput `pulumi:"publicSubnetIds"`
 	PrivateSubnetIDs   pulumi.StringArrayOutput `pulumi:"privateSubnetIds"`
-	AlbSecurityGroupID pulumi.StringOutput      `pulumi:"albSecurityGroupId"`
+	ALBSecurityGroupID pulumi.StringOutput      `pulumi:"albSecurityGroupId"`
 	AppSecurityGroupID pulumi.StringOutput      `pulumi:"appSecurityGroupId"`
-	DbSecurityGroupID  pulumi.StringOutput      `pulumi:"dbSecurityGroupId"`
+	DBSecurityGroupID  pulumi.StringOutput      `pulumi:"dbSecurityGroupId"`
 }
 
-func (a *NetworkArgs) check() error {
-	var errs []error
-	if a.Namer.Stack() == "" {
-		errs = append(errs, errors.New("network: Namer is required"))
-	}
-	if a.AccountID == "" || a.Region == "" {
-		errs = append(errs, errors.New("network: AccountID and Region are required"))
-	}
-	if a.LogsKeyArn == nil {
-		errs = append(errs, errors.New("network: LogsKeyArn is required (flow logs are encrypted)"))
-	}
-	return errors.Join(errs...)
+func (a *Args) check() error {
+	c := tier.NewCheck("network")
+	c.Require("Namer", a.Namer)
+	c.Require("AccountID and Region", a.AccountID, a.Region)
+	c.Expect(a.LogsKeyArn != nil, "LogsKeyArn is required (flow logs are encrypted)")
+	return c.Err()
 }
 
 // NewNetwork registers the network tier.
-func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulumi.ResourceOption) (*Network, error) {
-	if err := args.check(); err != nil {
-		return nil, err
-	}
+func NewNetwork(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Network, error) {
 	n := &Network{}
-	if err := ctx.RegisterComponentResource(Type, name, n, opts...); err != nil {
+	if err := tier.Register(ctx, Type, name, n, args.check, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(n)
-	cfg := args.Network
+	vpc, err := awsxec2.NewVpc(ctx, name+"-vpc", vpcArgs(args), parent)
+	if err != nil {
+		return nil, fmt.Errorf("vpc: %w", err)
+	}
+	n.VPCID = vpc.VpcId
+	n.PublicSubnetIDs = vpc.PublicSubnetIds
+	n.PrivateSubnetIDs = vpc.PrivateSubnetIds
+	if err := n.securityGroups(ctx, name, args, parent); err != nil {
+		return nil, err
+	}
+	if err := n.networkACLs(ctx, name, args, parent); err != nil {
+		return nil, err
+	}
+	if err := flowLogs(ctx, name, args, n.VPCID, parent); err != nil {
+		return nil, err
+	}
+	if err := gatewayEndpoints(ctx, name, args, vpc, parent); err != nil {
+		return nil, err
+	}
+	if err := tier.RegisterOutputs(ctx, name, n); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
 
+// vpcArgs is the seed's VPC: its exact subnets over two zones, one NAT
+// gateway in dev and one per zone in prod.
+func vpcArgs(args Args) *awsxec2.VpcArgs {
+	cfg := args.Network
 	nat := awsxec2.NatGatewayStrategySingle // dev: one NAT gateway
 	if cfg.NatGateways == config.NatPerAZ {
 		nat = awsxec2.NatGatewayStrategyOnePerAz // prod: a zone outage must not cut the other zone off
 	}
 	subnetStrategy := awsxec2.SubnetAllocationStrategyAuto
-	vpcArgs := &awsxec2.VpcArgs{
+	vpc := &awsxec2.VpcArgs{
 		CidrBlock:          pulumi.StringRef(cfg.VpcCidr.String()),
 		EnableDnsHostnames: pulumi.Bool(true),
 		EnableDnsSupport:   pulumi.Bool(true),
@@ -94,42 +112,11 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 		Tags:        pulumi.StringMap{"Name": pulumi.String(args.Namer.PerStack("cats-vpc"))},
 	}
 	if len(cfg.AvailabilityZones) > 0 {
-		vpcArgs.AvailabilityZoneNames = cfg.AvailabilityZones
+		vpc.AvailabilityZoneNames = cfg.AvailabilityZones
 	} else {
-		vpcArgs.NumberOfAvailabilityZones = pulumi.IntRef(2)
+		vpc.NumberOfAvailabilityZones = pulumi.IntRef(2)
 	}
-	vpc, err := awsxec2.NewVpc(ctx, name+"-vpc", vpcArgs, parent)
-	if err != nil {
-		return nil, fmt.Errorf("vpc: %w", err)
-	}
-	n.VpcID = vpc.VpcId
-	n.PublicSubnetIDs = vpc.PublicSubnetIds
-	n.PrivateSubnetIDs = vpc.PrivateSubnetIds
-
-	if err := n.securityGroups(ctx, name, args, parent); err != nil {
-		return nil, err
-	}
-	if err := n.networkACLs(ctx, name, args, parent); err != nil {
-		return nil, err
-	}
-	if err := flowLogs(ctx, name, args, n.VpcID, parent); err != nil {
-		return nil, err
-	}
-	if err := gatewayEndpoints(ctx, name, args, vpc, parent); err != nil {
-		return nil, err
-	}
-
-	if err := ctx.RegisterResourceOutputs(n, pulumi.Map{
-		"vpcId":              n.VpcID,
-		"publicSubnetIds":    n.PublicSubnetIDs,
-		"privateSubnetIds":   n.PrivateSubnetIDs,
-		"albSecurityGroupId": n.AlbSecurityGroupID,
-		"appSecurityGroupId": n.AppSecurityGroupID,
-		"dbSecurityGroupId":  n.DbSecurityGroupID,
-	}); err != nil {
-		return nil, fmt.Errorf("register %s outputs: %w", name, err)
-	}
-	return n, nil
+	return vpc
 }
 
 var allTraffic = ec2.SecurityGroupEgressArray{&ec2.SecurityGroupEgressArgs{
@@ -140,33 +127,35 @@ var allTraffic = ec2.SecurityGroupEgressArray{&ec2.SecurityGroupEgressArgs{
 	CidrBlocks:  pulumi.StringArray{pulumi.String("0.0.0.0/0")},
 }}
 
+// webIngress is the seed's HTTP and HTTPS inbound, from the sources set.
+func webIngress(sources func(*ec2.SecurityGroupIngressArgs)) ec2.SecurityGroupIngressArray {
+	var rules ec2.SecurityGroupIngressArray
+	for _, port := range []struct {
+		port int
+		what string
+	}{{80, "HTTP"}, {443, "HTTPS"}} {
+		rule := &ec2.SecurityGroupIngressArgs{
+			Description: pulumi.String(port.what + " (seed §5)"),
+			Protocol:    pulumi.String("tcp"),
+			FromPort:    pulumi.Int(port.port),
+			ToPort:      pulumi.Int(port.port),
+		}
+		sources(rule)
+		rules = append(rules, rule)
+	}
+	return rules
+}
+
 // securityGroups creates the seed's two groups and the ALB's. The seed gives
 // cats-app-sg HTTP and HTTPS inbound without a source; the source is the
 // internet-facing ALB's group, so the application hosts are never reachable
 // from the internet directly, and only the ALB group is open to 0.0.0.0/0.
-func (n *Network) securityGroups(ctx *pulumi.Context, name string, args NetworkArgs, parent pulumi.ResourceOption) error {
-	web := func(sources func(*ec2.SecurityGroupIngressArgs)) ec2.SecurityGroupIngressArray {
-		var rules ec2.SecurityGroupIngressArray
-		for _, port := range []struct {
-			port int
-			what string
-		}{{80, "HTTP"}, {443, "HTTPS"}} {
-			rule := &ec2.SecurityGroupIngressArgs{
-				Description: pulumi.String(port.what + " (seed §5)"),
-				Protocol:    pulumi.String("tcp"),
-				FromPort:    pulumi.Int(port.port),
-				ToPort:      pulumi.Int(port.port),
-			}
-			sources(rule)
-			rules = append(rules, rule)
-		}
-		return rules
-	}
+func (n *Network) securityGroups(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) error {
 	alb, err := ec2.NewSecurityGroup(ctx, name+"-alb-sg", &ec2.SecurityGroupArgs{
 		Name:        pulumi.String("cats-alb-sg"),
 		Description: pulumi.String("Internet-facing ALB: HTTP and HTTPS from anywhere"),
-		VpcId:       n.VpcID,
-		Ingress: web(func(r *ec2.SecurityGroupIngressArgs) {
+		VpcId:       n.VPCID,
+		Ingress: webIngress(func(r *ec2.SecurityGroupIngressArgs) {
 			r.CidrBlocks = pulumi.StringArray{pulumi.String("0.0.0.0/0")}
 		}),
 		Egress: ec2.SecurityGroupEgressArray{&ec2.SecurityGroupEgressArgs{
@@ -178,32 +167,16 @@ func (n *Network) securityGroups(ctx *pulumi.Context, name string, args NetworkA
 		}},
 	}, parent)
 	if err != nil {
-		return err
+		return fmt.Errorf("create cats-alb-sg: %w", err)
 	}
-	appIngress := web(func(r *ec2.SecurityGroupIngressArgs) { r.SecurityGroups = pulumi.StringArray{alb.ID()} })
-	if args.ContainerPort != 80 && args.ContainerPort != 443 {
-		appIngress = append(appIngress, &ec2.SecurityGroupIngressArgs{
-			Description:    pulumi.String("application container port from the ALB"),
-			Protocol:       pulumi.String("tcp"),
-			FromPort:       pulumi.Int(args.ContainerPort),
-			ToPort:         pulumi.Int(args.ContainerPort),
-			SecurityGroups: pulumi.StringArray{alb.ID()},
-		})
-	}
-	app, err := ec2.NewSecurityGroup(ctx, name+"-app-sg", &ec2.SecurityGroupArgs{
-		Name:        pulumi.String("cats-app-sg"),
-		Description: pulumi.String("Application: HTTP and HTTPS from the ALB (seed §5 cats-app-sg)"),
-		VpcId:       n.VpcID,
-		Ingress:     appIngress,
-		Egress:      allTraffic,
-	}, parent)
+	app, err := appSecurityGroup(ctx, name, args, n.VPCID, alb, parent)
 	if err != nil {
 		return err
 	}
 	db, err := ec2.NewSecurityGroup(ctx, name+"-db-sg", &ec2.SecurityGroupArgs{
 		Name:        pulumi.String("cats-db-sg"),
 		Description: pulumi.String("Database: MySQL/Aurora from cats-app-sg (seed §5 cats-db-sg)"),
-		VpcId:       n.VpcID,
+		VpcId:       n.VPCID,
 		Ingress: ec2.SecurityGroupIngressArray{&ec2.SecurityGroupIngressArgs{
 			Description:    pulumi.String("MySQL/Aurora from cats-app-sg (seed §5)"),
 			Protocol:       pulumi.String("tcp"),
@@ -214,12 +187,38 @@ func (n *Network) securityGroups(ctx *pulumi.Context, name string, args NetworkA
 		Egress: allTraffic,
 	}, parent)
 	if err != nil {
-		return err
+		return fmt.Errorf("create cats-db-sg: %w", err)
 	}
-	n.AlbSecurityGroupID = alb.ID().ToStringOutput()
+	n.ALBSecurityGroupID = alb.ID().ToStringOutput()
 	n.AppSecurityGroupID = app.ID().ToStringOutput()
-	n.DbSecurityGroupID = db.ID().ToStringOutput()
+	n.DBSecurityGroupID = db.ID().ToStringOutput()
 	return nil
+}
+
+// appSecurityGroup is the seed's cats-app-sg: HTTP, HTTPS and the
+// container's port from the ALB only.
+func appSecurityGroup(ctx *pulumi.Context, name string, args Args, vpcID pulumi.StringOutput, alb *ec2.SecurityGroup, parent pulumi.ResourceOption) (*ec2.SecurityGroup, error) {
+	ingress := webIngress(func(r *ec2.SecurityGroupIngressArgs) { r.SecurityGroups = pulumi.StringArray{alb.ID()} })
+	if args.ContainerPort != 80 && args.ContainerPort != 443 {
+		ingress = append(ingress, &ec2.SecurityGroupIngressArgs{
+			Description:    pulumi.String("application container port from the ALB"),
+			Protocol:       pulumi.String("tcp"),
+			FromPort:       pulumi.Int(args.ContainerPort),
+			ToPort:         pulumi.Int(args.ContainerPort),
+			SecurityGroups: pulumi.StringArray{alb.ID()},
+		})
+	}
+	app, err := ec2.NewSecurityGroup(ctx, name+"-app-sg", &ec2.SecurityGroupArgs{
+		Name:        pulumi.String("cats-app-sg"),
+		Description: pulumi.String("Application: HTTP and HTTPS from the ALB (seed §5 cats-app-sg)"),
+		VpcId:       vpcID,
+		Ingress:     ingress,
+		Egress:      allTraffic,
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("create cats-app-sg: %w", err)
+	}
+	return app, nil
 }
 
 // ACLRule is one NACL entry; NACLs are stateless, so return traffic needs its own rule.
@@ -264,24 +263,19 @@ func PrivateACLRules(vpcCidr string, containerPort int) (ingress, egress []ACLRu
 	return ingress, egress
 }
 
-func (n *Network) networkACLs(ctx *pulumi.Context, name string, args NetworkArgs, parent pulumi.ResourceOption) error {
-	// Public subnets: ALL traffic in and out (seed §5); the security groups filter.
-	if _, err := ec2.NewNetworkAcl(ctx, name+"-public-nacl", &ec2.NetworkAclArgs{
-		VpcId:     n.VpcID,
-		SubnetIds: n.PublicSubnetIDs,
-		Ingress: ec2.NetworkAclIngressArray{&ec2.NetworkAclIngressArgs{
-			RuleNo: pulumi.Int(100), Action: pulumi.String("allow"), Protocol: pulumi.String("-1"),
-			CidrBlock: pulumi.String("0.0.0.0/0"), FromPort: pulumi.Int(0), ToPort: pulumi.Int(0),
-		}},
-		Egress: ec2.NetworkAclEgressArray{&ec2.NetworkAclEgressArgs{
-			RuleNo: pulumi.Int(100), Action: pulumi.String("allow"), Protocol: pulumi.String("-1"),
-			CidrBlock: pulumi.String("0.0.0.0/0"), FromPort: pulumi.Int(0), ToPort: pulumi.Int(0),
-		}},
-		Tags: pulumi.StringMap{"Name": pulumi.String(args.Namer.PerStack("cats-public-nacl"))},
-	}, parent); err != nil {
+// networkACLs: the public subnets' NACL lets ALL traffic in and out (seed
+// §5; the security groups filter); the private subnets' is PrivateACLRules.
+func (n *Network) networkACLs(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) error {
+	everything := []ACLRule{{No: 100, Protocol: "-1", CIDR: "0.0.0.0/0", From: 0, To: 0}}
+	if err := networkACL(ctx, name+"-public-nacl", args.Namer.PerStack("cats-public-nacl"), n.VPCID, n.PublicSubnetIDs, everything, everything, parent); err != nil {
 		return err
 	}
 	in, out := PrivateACLRules(args.Network.VpcCidr.String(), args.ContainerPort)
+	return networkACL(ctx, name+"-private-nacl", args.Namer.PerStack("cats-private-nacl"), n.VPCID, n.PrivateSubnetIDs, in, out, parent)
+}
+
+// networkACL is one NACL that allows what its rules say and nothing else.
+func networkACL(ctx *pulumi.Context, name, aclName string, vpcID pulumi.StringOutput, subnets pulumi.StringArrayOutput, in, out []ACLRule, parent pulumi.ResourceOption) error {
 	var ingress ec2.NetworkAclIngressArray
 	for _, r := range in {
 		ingress = append(ingress, &ec2.NetworkAclIngressArgs{
@@ -296,59 +290,51 @@ func (n *Network) networkACLs(ctx *pulumi.Context, name string, args NetworkArgs
 			CidrBlock: pulumi.String(r.CIDR), FromPort: pulumi.Int(r.From), ToPort: pulumi.Int(r.To),
 		})
 	}
-	_, err := ec2.NewNetworkAcl(ctx, name+"-private-nacl", &ec2.NetworkAclArgs{
-		VpcId:     n.VpcID,
-		SubnetIds: n.PrivateSubnetIDs,
+	if _, err := ec2.NewNetworkAcl(ctx, name, &ec2.NetworkAclArgs{
+		VpcId:     vpcID,
+		SubnetIds: subnets,
 		Ingress:   ingress,
 		Egress:    egress,
-		Tags:      pulumi.StringMap{"Name": pulumi.String(args.Namer.PerStack("cats-private-nacl"))},
-	}, parent)
-	return err
+		Tags:      pulumi.StringMap{"Name": pulumi.String(aclName)},
+	}, parent); err != nil {
+		return fmt.Errorf("create the NACL %s: %w", aclName, err)
+	}
+	return nil
 }
 
 // flowLogs sends the VPC's flow logs (accepted and rejected) to an encrypted
 // log group through a role that can write only there (FSBP EC2.6).
-func flowLogs(ctx *pulumi.Context, name string, args NetworkArgs, vpcID pulumi.StringOutput, parent pulumi.ResourceOption) error {
-	group, err := cloudwatch.NewLogGroup(ctx, name+"-flow-logs", &cloudwatch.LogGroupArgs{
-		Name:            pulumi.String("/cats/vpc-flow-logs/" + args.Namer.Stack()),
-		RetentionInDays: pulumi.Int(args.LogRetentionDays),
-		KmsKeyId:        args.LogsKeyArn,
-	}, parent)
+func flowLogs(ctx *pulumi.Context, name string, args Args, vpcID pulumi.StringOutput, parent pulumi.ResourceOption) error {
+	group, err := loggroup.New(ctx, name+"-flow-logs", "/cats/vpc-flow-logs/"+args.Namer.Stack(), args.LogRetentionDays, args.LogsKeyArn, parent)
 	if err != nil {
-		return fmt.Errorf("create the flow log group: %w", err)
+		return fmt.Errorf("flow logs: %w", err)
 	}
 	// The trust VPC Flow Logs documents against the confused deputy: this
 	// account's flow logs only (docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html;
 	// the flow log's id is not known before the role exists, hence the wildcard).
-	trust := iamdoc.Condition{
-		"StringEquals": {"aws:SourceAccount": args.AccountID},
-		"ArnLike":      {"aws:SourceArn": fmt.Sprintf("arn:aws:ec2:%s:%s:vpc-flow-log/*", args.Region, args.AccountID)},
-	}
-	role, err := iam.NewRole(ctx, name+"-flow-logs-role", &iam.RoleArgs{
-		Name:             pulumi.String(args.Namer.PerStack("cats-flow-logs")),
-		AssumeRolePolicy: iamdoc.AssumeRole("vpc-flow-logs.amazonaws.com", trust),
-	}, parent)
-	if err != nil {
-		return fmt.Errorf("create the flow logs role: %w", err)
-	}
-	policy, err := iam.NewRolePolicy(ctx, name+"-flow-logs-role-policy", &iam.RolePolicyArgs{
-		Role: role.ID(),
+	role, err := iamrole.New(ctx, name+"-flow-logs-role", iamrole.Args{
+		Name:    args.Namer.PerStack("cats-flow-logs"),
+		Service: "vpc-flow-logs.amazonaws.com",
+		Trust: iamdoc.Condition{
+			"StringEquals": {"aws:SourceAccount": args.AccountID},
+			"ArnLike":      {"aws:SourceArn": fmt.Sprintf("arn:aws:ec2:%s:%s:vpc-flow-log/*", args.Region, args.AccountID)},
+		},
 		Policy: iamdoc.Document(iamdoc.Statement{
 			Actions:   []string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
 			Resources: []pulumi.StringInput{group.Arn, pulumi.Sprintf("%s:log-stream:*", group.Arn)},
 		}),
+		PolicyName: name + "-flow-logs-role-policy",
 	}, parent)
 	if err != nil {
-		return fmt.Errorf("create the flow logs role policy: %w", err)
+		return fmt.Errorf("flow logs: %w", err)
 	}
-	_, err = ec2.NewFlowLog(ctx, name+"-flow-log", &ec2.FlowLogArgs{
+	if _, err := ec2.NewFlowLog(ctx, name+"-flow-log", &ec2.FlowLogArgs{
 		VpcId:              vpcID,
 		TrafficType:        pulumi.String("ALL"),
 		LogDestinationType: pulumi.String("cloud-watch-logs"),
 		LogDestination:     group.Arn,
-		IamRoleArn:         role.Arn,
-	}, parent, pulumi.DependsOn([]pulumi.Resource{policy}))
-	if err != nil {
+		IamRoleArn:         role.Role.Arn,
+	}, parent, pulumi.DependsOn([]pulumi.Resource{role.Policy})); err != nil {
 		return fmt.Errorf("create the VPC flow log: %w", err)
 	}
 	return nil
@@ -356,7 +342,7 @@ func flowLogs(ctx *pulumi.Context, name string, args NetworkArgs, vpcID pulumi.S
 
 // gatewayEndpoints keep S3 and DynamoDB traffic inside AWS's network: free, and
 // no NAT gateway charges for the data lake and cats-info traffic.
-func gatewayEndpoints(ctx *pulumi.Context, name string, args NetworkArgs, vpc *awsxec2.Vpc, parent pulumi.ResourceOption) error {
+func gatewayEndpoints(ctx *pulumi.Context, name string, args Args, vpc *awsxec2.Vpc, parent pulumi.ResourceOption) error {
 	routeTableIDs := vpc.RouteTables.ApplyT(func(tables []*ec2.RouteTable) pulumi.StringArrayOutput {
 		ids := make(pulumi.StringArray, 0, len(tables))
 		for _, t := range tables {
@@ -372,7 +358,7 @@ func gatewayEndpoints(ctx *pulumi.Context, name string, args NetworkArgs, vpc *a
 			RouteTableIds:   routeTableIDs,
 			Tags:            pulumi.StringMap{"Name": pulumi.String(args.Namer.PerStack("cats-" + service + "-endpoint"))},
 		}, parent); err != nil {
-			return err
+			return fmt.Errorf("create the %s gateway endpoint: %w", service, err)
 		}
 	}
 	return nil

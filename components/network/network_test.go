@@ -24,16 +24,16 @@ func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		mutate func(*network.NetworkArgs)
+		mutate func(*network.Args)
 		want   string
 	}{
-		{"no logs key", func(a *network.NetworkArgs) { a.LogsKeyArn = nil }, "LogsKeyArn is required"},
-		{"no account", func(a *network.NetworkArgs) { a.AccountID = "" }, "AccountID and Region are required"},
-		{"no namer", func(a *network.NetworkArgs) { a.Namer = naming.Namer{} }, "Namer is required"},
+		{"no logs key", func(a *network.Args) { a.LogsKeyArn = nil }, "LogsKeyArn is required"},
+		{"no account", func(a *network.Args) { a.AccountID = "" }, "AccountID and Region are required"},
+		{"no namer", func(a *network.Args) { a.Namer = naming.Namer{} }, "Namer is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := network.NetworkArgs{Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1",
+			args := network.Args{Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1",
 				Network: good, LogsKeyArn: pulumi.String("arn:aws:kms:ap-northeast-1:123456789012:key/x")}
 			args.Network.PrivateSubnetCidrs = append([]netip.Prefix(nil), good.PrivateSubnetCidrs...)
 			tt.mutate(&args)

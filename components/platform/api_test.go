@@ -12,15 +12,15 @@ func TestAPIPerStack(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runPlatform(t, tc.stack, tc.cfg)
 			underPlatform(t, r.rec, "cats:api:Api")
-			checkApiWiring(t, r.rec, tc.stack, r.outputs["apiUrl"], tc.ownsBaseline)
+			checkAPIWiring(t, r.rec, tc.stack, r.outputs["apiUrl"], tc.ownsBaseline)
 		})
 	}
 }
 
-// checkApiWiring: the api tier reads and writes the data tiers' cats-info and
+// checkAPIWiring: the api tier reads and writes the data tiers' cats-info and
 // record stream, a municipality stack's API takes its own records only, and
 // only the stack owning the account's baseline sets API Gateway's account role.
-func checkApiWiring(t *testing.T, rec *harness.Recording, stack, apiURL string, ownsBaseline bool) {
+func checkAPIWiring(t *testing.T, rec *harness.Recording, stack, apiURL string, ownsBaseline bool) {
 	t.Helper()
 	table := rec.One(t, "aws:dynamodb/table:Table")
 	stream := rec.One(t, "aws:kinesis/stream:Stream")

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cats-analytics/cats-analytics/components/security"
 	"github.com/cats-analytics/cats-analytics/plan"
 )
 
@@ -43,12 +44,12 @@ func TestDomainPerStack(t *testing.T) {
 	}
 }
 
-// TestCdnServesOnlyPublishedData: the distribution's origin is this stack's
+// TestCDNServesOnlyPublishedData: the distribution's origin is this stack's
 // data lake, through origin access control on published/ only, and the data
 // lake's one bucket policy lets exactly this distribution read that prefix
 // (DESIGN.md deviation 4: CloudFront on the raw data lake would publish
 // residents' reports).
-func TestCdnServesOnlyPublishedData(t *testing.T) {
+func TestCDNServesOnlyPublishedData(t *testing.T) {
 	for _, tc := range []struct {
 		name, stack string
 		cfg         map[string]string
@@ -125,6 +126,9 @@ func TestKMSDataLakeLetsTheDistributionDecrypt(t *testing.T) {
 			policies := rec.ByType("aws:kms/keyPolicy:KeyPolicy")
 			if len(policies) != 1 || policies[0].Str("keyId") != dataKey.Outputs["keyId"].StringValue() {
 				t.Fatalf("want one KeyPolicy on the data key, got %d", len(policies))
+			}
+			if owner, _ := rec.Parent(policies[0]); owner.Type != security.Type {
+				t.Errorf("the data key's policy is a child of %q; it belongs to the security tier, which owns the key (and a new parent would replace it in every stack)", owner.Type)
 			}
 			policy := policies[0].Str("policy")
 			dist := rec.One(t, "aws:cloudfront/distribution:Distribution")

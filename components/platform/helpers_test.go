@@ -59,14 +59,14 @@ func runPlatform(t *testing.T, stack string, cfg map[string]string) stackRun {
 		if err != nil {
 			return err
 		}
-		p, err := platform.NewPlatform(ctx, "cats", platform.PlatformArgs{Config: c, AccountID: plan.AccountID})
+		p, err := platform.NewPlatform(ctx, "cats", platform.Args{Config: c, AccountID: plan.AccountID})
 		if err != nil {
 			return err
 		}
 		// An ApplyT on an output built from a plain value (pulumi.String(…).ToStringOutput())
 		// belongs to no run, so the run does not wait for it: await each value here.
 		outputs = harness.AwaitStrings(t, map[string]pulumi.StringOutput{
-			"zoneId": p.ZoneID, "appUrl": p.AppURL, "apiUrl": p.ApiURL, "cdnUrl": p.CdnURL,
+			"zoneId": p.ZoneID, "appUrl": p.AppURL, "apiUrl": p.APIURL, "cdnUrl": p.CDNURL,
 			"alarmTopicArn": p.AlarmTopicArn, "trailArn": p.TrailArn,
 		})
 		return nil

@@ -48,6 +48,7 @@ func checkAlarmTargets(t *testing.T, rec *harness.Recording, stack string) {
 	}
 	firehose := rec.One(t, "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream").Str("name")
 	restAPI := rec.One(t, "aws:apigateway/restApi:RestApi").Str("name")
+	failures := rec.One(t, "aws:sqs/queue:Queue").Str("name")
 	want := map[string][2]string{
 		"cats-ecs-cpu-" + stack:                        {"ServiceName", ""},
 		"cats-ecs-memory-" + stack:                     {"ServiceName", ""},
@@ -56,10 +57,12 @@ func checkAlarmTargets(t *testing.T, rec *harness.Recording, stack string) {
 		"cats-lambda-analysis-errors-" + stack:         {"FunctionName", analysis},
 		"cats-firehose-data-stream-delivery-" + stack:  {"DeliveryStreamName", firehose},
 		"cats-firehose-data-stream-freshness-" + stack: {"DeliveryStreamName", firehose},
+		// A batch the aggregation gave up on is in its on-failure queue.
+		"cats-failure-queue-analysis-" + stack: {"QueueName", failures},
 	}
 	alarms := rec.ByType("aws:cloudwatch/metricAlarm:MetricAlarm")
 	if len(alarms) != len(want) {
-		t.Errorf("%d alarms, want %d: ECS CPU and memory, API 5xx, the two functions' error rates, Firehose delivery and freshness", len(alarms), len(want))
+		t.Errorf("%d alarms, want %d: ECS CPU and memory, API 5xx, the two functions' error rates, Firehose delivery and freshness, the aggregation's on-failure queue", len(alarms), len(want))
 	}
 	for _, alarm := range alarms {
 		w, ok := want[alarm.Str("name")]

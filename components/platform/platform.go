@@ -4,10 +4,10 @@
 package platform
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kms"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/analytics"
@@ -19,6 +19,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/edge"
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/components/internal/tier"
 	"github.com/cats-analytics/cats-analytics/components/monitoring"
 	"github.com/cats-analytics/cats-analytics/components/network"
 	"github.com/cats-analytics/cats-analytics/components/security"
@@ -31,8 +32,8 @@ const Type = "cats:platform:Platform"
 // CloudFrontRegion is where CloudFront's WAF ACLs and certificates must live.
 const CloudFrontRegion = "us-east-1"
 
-// PlatformArgs configures the whole product for one stack.
-type PlatformArgs struct {
+// Args configures the whole product for one stack.
+type Args struct {
 	Config    config.Config // validated by config.Parse
 	AccountID string
 }
@@ -48,16 +49,18 @@ type Platform struct {
 	Analytics  *analytics.Analytics
 	Streaming  *streaming.Streaming
 	Domain     *edge.Domain // nil when cats:domain is "none"
-	Cdn        *edge.Cdn
-	Api        *api.Api
+	CDN        *edge.CDN
+	API        *api.API
 	Compute    *compute.Compute
 	Monitoring *monitoring.Monitoring
 
-	VpcID               pulumi.StringOutput `pulumi:"vpcId"`
+	// The platform's outputs, which Program also exports as the stack's
+	// outputs: this list of tags is the only list of them.
+	VPCID               pulumi.StringOutput `pulumi:"vpcId"`
 	TrailArn            pulumi.StringOutput `pulumi:"trailArn"`
 	DataKeyArn          pulumi.StringOutput `pulumi:"dataKeyArn"`
-	RegionalWebAclArn   pulumi.StringOutput `pulumi:"regionalWebAclArn"`
-	CloudFrontWebAclArn pulumi.StringOutput `pulumi:"cloudFrontWebAclArn"`
+	RegionalWebACLArn   pulumi.StringOutput `pulumi:"regionalWebAclArn"`
+	CloudFrontWebACLArn pulumi.StringOutput `pulumi:"cloudFrontWebAclArn"`
 
 	DataLakeBucketName pulumi.StringOutput `pulumi:"dataLakeBucketName"`
 	CatsInfoTableName  pulumi.StringOutput `pulumi:"catsInfoTableName"`
@@ -69,188 +72,99 @@ type Platform struct {
 	// ZoneID is the hosted zone municipality stacks take by StackReference ("" without a domain).
 	ZoneID        pulumi.StringOutput `pulumi:"zoneId"`
 	AppURL        pulumi.StringOutput `pulumi:"appUrl"`
-	ApiURL        pulumi.StringOutput `pulumi:"apiUrl"`
-	CdnURL        pulumi.StringOutput `pulumi:"cdnUrl"`
+	APIURL        pulumi.StringOutput `pulumi:"apiUrl"`
+	CDNURL        pulumi.StringOutput `pulumi:"cdnUrl"`
 	AlarmTopicArn pulumi.StringOutput `pulumi:"alarmTopicArn"`
+}
+
+func (a *Args) check() error {
+	c := tier.NewCheck("platform")
+	c.Expect(a.Config.Stack != "" && a.Config.Environment != "", "Config must come from config.Parse")
+	c.Require("AccountID", a.AccountID)
+	return c.Err()
 }
 
 // NewPlatform registers the platform and its tiers. Every resource below it
 // carries the stack's standard tags (naming.TagTransformation).
-func NewPlatform(ctx *pulumi.Context, name string, args PlatformArgs, opts ...pulumi.ResourceOption) (*Platform, error) {
-	c := args.Config
-	if c.Stack == "" || c.Environment == "" {
-		return nil, errors.New("platform: Config must come from config.Parse")
-	}
-	if args.AccountID == "" {
-		return nil, errors.New("platform: AccountID is required")
-	}
+func NewPlatform(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Platform, error) {
 	p := &Platform{}
 	opts = append([]pulumi.ResourceOption{
-		pulumi.Transformations([]pulumi.ResourceTransformation{naming.TagTransformation(c.Tags())}),
+		pulumi.Transformations([]pulumi.ResourceTransformation{naming.TagTransformation(args.Config.Tags())}),
 	}, opts...)
-	if err := ctx.RegisterComponentResource(Type, name, p, opts...); err != nil {
+	if err := tier.Register(ctx, Type, name, p, args.check, opts...); err != nil {
 		return nil, err
 	}
-	namer := c.Namer()
-
-	cloudFront, err := aws.NewProvider(ctx, name+"-"+CloudFrontRegion, &aws.ProviderArgs{
-		Region: pulumi.String(CloudFrontRegion),
-	}, pulumi.Parent(p))
-	if err != nil {
+	w := wiring{ctx: ctx, name: name, c: args.Config, namer: args.Config.Namer(), accountID: args.AccountID, parent: pulumi.Parent(p)}
+	if err := p.build(w); err != nil {
 		return nil, err
 	}
-
-	secArgs := security.SecurityArgs{
-		Namer:              namer,
-		AccountID:          args.AccountID,
-		Region:             c.Region,
-		CloudFrontProvider: cloudFront,
-		LogRetentionDays:   c.Security.LogRetentionDays,
-		WafRateLimit:       c.Security.WafRateLimit,
-		OwnsBaseline:       c.OwnsBaseline(),
-		Prod:               c.IsProd(),
-		// With SSE-KMS the data key's policy names the CloudFront
-		// distribution, which needs this tier's web ACL: edgeTiers sets it.
-		DeferDataKeyPolicy: c.DataLake.Encryption == config.EncryptionKMS,
-	}
-	var env *pulumi.StackReference
-	if !c.OwnsBaseline() {
-		// A shared-tenancy municipality stack uses its environment's trail and zone.
-		env, err = pulumi.NewStackReference(ctx, name+"-environment", &pulumi.StackReferenceArgs{
-			Name: pulumi.String(c.EnvironmentStack),
-		}, pulumi.Parent(p))
-		if err != nil {
-			return nil, fmt.Errorf("reference environment stack %s: %w", c.EnvironmentStack, err)
-		}
-		secArgs.EnvironmentTrailArn = env.GetStringOutput(pulumi.String("trailArn"))
-	}
-	p.Security, err = security.NewSecurity(ctx, name+"-security", secArgs, pulumi.Parent(p))
-	if err != nil {
-		return nil, fmt.Errorf("security tier: %w", err)
-	}
-
-	p.Network, err = network.NewNetwork(ctx, name+"-network", network.NetworkArgs{
-		Namer:            namer,
-		AccountID:        args.AccountID,
-		Region:           c.Region,
-		Network:          c.Network,
-		LogsKeyArn:       p.Security.LogsKeyArn,
-		LogRetentionDays: c.Security.LogRetentionDays,
-		ContainerPort:    c.Compute.ContainerPort,
-	}, pulumi.Parent(p))
-	if err != nil {
-		return nil, fmt.Errorf("network tier: %w", err)
-	}
-
-	if err := p.edgeTiers(ctx, name, c, cloudFront, env); err != nil {
+	p.setOutputs()
+	if err := tier.RegisterOutputs(ctx, name, p); err != nil {
 		return nil, err
-	}
-	if err := newDataTiers(ctx, name, c, args.AccountID, p); err != nil {
-		return nil, err
-	}
-	if err := p.servingTiers(ctx, name, args); err != nil {
-		return nil, err
-	}
-
-	p.VpcID = p.Network.VpcID
-	p.TrailArn = p.Security.TrailArn
-	p.DataKeyArn = p.Security.DataKeyArn
-	p.RegionalWebAclArn = p.Security.RegionalWebAclArn
-	p.CloudFrontWebAclArn = p.Security.CloudFrontWebAclArn
-	if err := ctx.RegisterResourceOutputs(p, pulumi.Map{
-		"vpcId":                  p.VpcID,
-		"trailArn":               p.TrailArn,
-		"dataKeyArn":             p.DataKeyArn,
-		"regionalWebAclArn":      p.RegionalWebAclArn,
-		"cloudFrontWebAclArn":    p.CloudFrontWebAclArn,
-		"dataLakeBucketName":     p.DataLakeBucketName,
-		"catsInfoTableName":      p.CatsInfoTableName,
-		"recordStreamName":       p.RecordStreamName,
-		"firehoseName":           p.FirehoseName,
-		"aggregatorFunctionName": p.AggregatorName,
-		"glueDatabaseName":       p.GlueDatabaseName,
-		"athenaWorkgroup":        p.AthenaWorkgroup,
-		"zoneId":                 p.ZoneID,
-		"appUrl":                 p.AppURL,
-		"apiUrl":                 p.ApiURL,
-		"cdnUrl":                 p.CdnURL,
-		"alarmTopicArn":          p.AlarmTopicArn,
-	}); err != nil {
-		return nil, fmt.Errorf("register %s outputs: %w", name, err)
 	}
 	return p, nil
 }
 
-// newDataTiers creates the data lake, the database, the analytics catalog
-// and the streaming tier, in that order: Firehose converts records with the
-// Glue table of the analytics tier.
-func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID string, p *Platform) error {
-	namer := c.Namer()
-	var err error
-	p.DataLake, err = datalake.NewDataLake(ctx, name+"-datalake", datalake.DataLakeArgs{
-		Namer:      namer,
-		AccountID:  accountID,
-		Encryption: c.DataLake.Encryption,
-		DataKeyArn: p.Security.DataKeyArn,
-		Retain:     c.IsProd(),
-		// The distribution, and no other, reads published/ (DESIGN.md deviation 4).
-		PolicyStatements: func(bucketArn pulumi.StringOutput) []iamdoc.Statement {
-			return []iamdoc.Statement{edge.PublishedReadStatement(bucketArn, p.Cdn.DistributionArn)}
-		},
-	}, pulumi.Parent(p))
+// build creates the tiers in the order their inputs need: every step takes
+// the tiers it reads as arguments. The CloudFront distribution of the data
+// lake's published/ prefix comes before the data lake, whose one bucket
+// policy (and, with SSE-KMS, the data key's policy) names it; it needs only
+// the bucket's regional domain name, known from the stack's names.
+func (p *Platform) build(w wiring) error {
+	cloudFront, err := w.cloudFrontProvider()
 	if err != nil {
+		return err
+	}
+	env, err := w.environmentStack()
+	if err != nil {
+		return err
+	}
+	if p.Security, err = w.security(cloudFront, env); err != nil {
+		return fmt.Errorf("security tier: %w", err)
+	}
+	if p.Network, err = w.network(p.Security); err != nil {
+		return fmt.Errorf("network tier: %w", err)
+	}
+	if p.Domain, err = w.domain(cloudFront, env); err != nil {
+		return fmt.Errorf("edge tier (domain): %w", err)
+	}
+	if p.CDN, err = w.cdn(p.Security, p.Domain); err != nil {
+		return fmt.Errorf("edge tier (cdn): %w", err)
+	}
+	if err := w.dataKeyPolicy(p.Security, p.CDN); err != nil {
+		return err
+	}
+	if p.DataLake, err = w.dataLake(p.Security, p.CDN); err != nil {
 		return fmt.Errorf("data lake tier: %w", err)
 	}
-	var lakeKey pulumi.StringInput
-	if c.DataLake.Encryption == config.EncryptionKMS {
-		lakeKey = p.DataLake.KMSKeyArn
-	}
-	p.Database, err = database.NewDatabase(ctx, name+"-database", database.DatabaseArgs{
-		Namer:      namer,
-		DataKeyArn: p.Security.DataKeyArn,
-		Prod:       c.IsProd(),
-	}, pulumi.Parent(p))
-	if err != nil {
+	if p.Database, err = w.database(p.Security); err != nil {
 		return fmt.Errorf("database tier: %w", err)
 	}
-	p.Analytics, err = analytics.NewAnalytics(ctx, name+"-analytics", analytics.AnalyticsArgs{
-		Namer:               namer,
-		AccountID:           accountID,
-		Region:              c.Region,
-		DataLakeBucket:      p.DataLake.BucketName,
-		DataLakeArn:         p.DataLake.BucketArn,
-		DataLakeKMSKey:      lakeKey,
-		Encryption:          c.DataLake.Encryption,
-		MunicipalityCode:    c.MunicipalityCode,
-		Prod:                c.IsProd(),
-		QuickSightEnabled:   c.Analytics.QuickSightEnabled,
-		QuickSightPrincipal: c.Analytics.QuickSightPrincipal,
-	}, pulumi.Parent(p))
-	if err != nil {
+	if p.Analytics, err = w.analytics(p.DataLake); err != nil {
 		return fmt.Errorf("analytics tier: %w", err)
 	}
-	p.Streaming, err = streaming.NewStreaming(ctx, name+"-streaming", streaming.StreamingArgs{
-		Namer:                 namer,
-		AccountID:             accountID,
-		Region:                c.Region,
-		DataKeyArn:            p.Security.DataKeyArn,
-		LogsKeyArn:            p.Security.LogsKeyArn,
-		DataLakeBucket:        p.DataLake.BucketName,
-		DataLakeArn:           p.DataLake.BucketArn,
-		DataLakeKMSKey:        lakeKey,
-		GlueDatabaseName:      p.Analytics.DatabaseName,
-		GlueTableName:         p.Analytics.TableName,
-		BufferSizeMB:          c.Streaming.BufferSizeMB,
-		BufferIntervalSeconds: c.Streaming.BufferIntervalSeconds,
-		WindowSeconds:         c.Streaming.AggregationWindowSeconds,
-		MemoryMB:              c.Functions.MemoryMB,
-		TimeoutSeconds:        c.Functions.TimeoutSeconds,
-		LogRetentionDays:      c.Security.LogRetentionDays,
-		Prod:                  c.IsProd(),
-	}, pulumi.Parent(p))
-	if err != nil {
+	if p.Streaming, err = w.streaming(p.Security, p.DataLake, p.Analytics); err != nil {
 		return fmt.Errorf("streaming tier: %w", err)
 	}
+	if p.API, err = w.api(p.Security, p.Database, p.Streaming); err != nil {
+		return fmt.Errorf("api tier: %w", err)
+	}
+	if p.Compute, err = w.compute(p.Security, p.Network, p.Domain); err != nil {
+		return fmt.Errorf("compute tier: %w", err)
+	}
+	if p.Monitoring, err = w.monitoring(p.Security, p.API, p.Compute, p.Streaming); err != nil {
+		return fmt.Errorf("monitoring tier: %w", err)
+	}
+	return nil
+}
+
+// setOutputs takes the platform's outputs from its tiers.
+func (p *Platform) setOutputs() {
+	p.VPCID = p.Network.VPCID
+	p.TrailArn = p.Security.TrailArn
+	p.DataKeyArn = p.Security.DataKeyArn
+	p.RegionalWebACLArn = p.Security.RegionalWebACLArn
+	p.CloudFrontWebACLArn = p.Security.CloudFrontWebACLArn
 	p.DataLakeBucketName = p.DataLake.BucketName
 	p.CatsInfoTableName = p.Database.TableName
 	p.RecordStreamName = p.Streaming.StreamName
@@ -258,145 +172,277 @@ func newDataTiers(ctx *pulumi.Context, name string, c config.Config, accountID s
 	p.AggregatorName = p.Streaming.AggregatorName
 	p.GlueDatabaseName = p.Analytics.DatabaseName
 	p.AthenaWorkgroup = p.Analytics.WorkgroupName
-	return nil
-}
-
-// edgeTiers wires the stack's names and certificates and the CloudFront
-// distribution of the data lake's published/ prefix. They come before the
-// data tiers: the data lake's bucket policy (and, with SSE-KMS, the data
-// key's policy) names the distribution, which needs only the bucket's
-// regional domain name, known from the stack's names.
-func (p *Platform) edgeTiers(ctx *pulumi.Context, name string, c config.Config, cloudFront pulumi.ProviderResource, env *pulumi.StackReference) error {
-	namer := c.Namer()
 	p.ZoneID = pulumi.String("").ToStringOutput()
-	if c.Edge.Domain != "" {
-		domainArgs := edge.DomainArgs{
-			Namer:              namer,
-			Domain:             c.Edge.Domain,
-			CloudFrontProvider: cloudFront,
-			OwnsZone:           c.OwnsBaseline(),
-			MunicipalityCode:   c.MunicipalityCode,
-			MunicipalityStack:  c.MunicipalityStack,
-			Prod:               c.IsProd(),
-		}
-		if env != nil {
-			domainArgs.EnvironmentZoneID = env.GetStringOutput(pulumi.String("zoneId"))
-		}
-		var err error
-		p.Domain, err = edge.NewDomain(ctx, name+"-domain", domainArgs, pulumi.Parent(p))
-		if err != nil {
-			return fmt.Errorf("edge tier (domain): %w", err)
-		}
+	if p.Domain != nil {
 		p.ZoneID = p.Domain.ZoneID
 	}
+	p.AppURL = p.Compute.URL
+	p.APIURL = p.API.InvokeURL
+	p.CDNURL = p.CDN.URL
+	p.AlarmTopicArn = p.Monitoring.AlarmTopicArn
+}
 
-	origin, err := datalake.RegionalDomainName(namer, c.Region)
+// wiring creates the tiers of one platform from the stack's configuration:
+// one step per tier, which takes the tiers it reads as arguments.
+type wiring struct {
+	ctx       *pulumi.Context
+	name      string // the platform's name, prefix of its tiers' names
+	c         config.Config
+	namer     naming.Namer
+	accountID string
+	parent    pulumi.ResourceOption
+}
+
+// cloudFrontProvider is an AWS provider in us-east-1, where CloudFront's web
+// ACL and certificate must live.
+func (w wiring) cloudFrontProvider() (*aws.Provider, error) {
+	provider, err := aws.NewProvider(w.ctx, w.name+"-"+CloudFrontRegion, &aws.ProviderArgs{
+		Region: pulumi.String(CloudFrontRegion),
+	}, w.parent)
 	if err != nil {
-		return fmt.Errorf("edge tier (cdn): %w", err)
+		return nil, fmt.Errorf("create the %s provider: %w", CloudFrontRegion, err)
 	}
-	cdnArgs := edge.CdnArgs{
-		Namer:                      namer,
+	return provider, nil
+}
+
+// environmentStack is the environment stack a shared-tenancy municipality
+// stack takes its trail and zone from; nil where the stack owns its baseline.
+func (w wiring) environmentStack() (*pulumi.StackReference, error) {
+	if w.c.OwnsBaseline() {
+		return nil, nil
+	}
+	env, err := pulumi.NewStackReference(w.ctx, w.name+"-environment", &pulumi.StackReferenceArgs{
+		Name: pulumi.String(w.c.EnvironmentStack),
+	}, w.parent)
+	if err != nil {
+		return nil, fmt.Errorf("reference environment stack %s: %w", w.c.EnvironmentStack, err)
+	}
+	return env, nil
+}
+
+func (w wiring) security(cloudFront pulumi.ProviderResource, env *pulumi.StackReference) (*security.Security, error) {
+	args := security.Args{
+		Namer:              w.namer,
+		AccountID:          w.accountID,
+		Region:             w.c.Region,
+		CloudFrontProvider: cloudFront,
+		LogRetentionDays:   w.c.Security.LogRetentionDays,
+		WAFRateLimit:       w.c.Security.WAFRateLimit,
+		OwnsBaseline:       w.c.OwnsBaseline(),
+		Prod:               w.c.IsProd(),
+		// With SSE-KMS the data key's policy names the CloudFront
+		// distribution, which needs this tier's web ACL: dataKeyPolicy.
+		SeparateDataKeyPolicy: w.c.DataLake.Encryption == config.EncryptionKMS,
+	}
+	if env != nil {
+		args.EnvironmentTrailArn = env.GetStringOutput(pulumi.String("trailArn"))
+	}
+	return security.NewSecurity(w.ctx, w.name+"-security", args, w.parent)
+}
+
+func (w wiring) network(sec *security.Security) (*network.Network, error) {
+	return network.NewNetwork(w.ctx, w.name+"-network", network.Args{
+		Namer:            w.namer,
+		AccountID:        w.accountID,
+		Region:           w.c.Region,
+		Network:          w.c.Network,
+		LogsKeyArn:       sec.LogsKeyArn,
+		LogRetentionDays: w.c.Security.LogRetentionDays,
+		ContainerPort:    w.c.Compute.ContainerPort,
+	}, w.parent)
+}
+
+// domain is the stack's names and certificates; nil without cats:domain.
+func (w wiring) domain(cloudFront pulumi.ProviderResource, env *pulumi.StackReference) (*edge.Domain, error) {
+	if w.c.Edge.Domain == "" {
+		return nil, nil
+	}
+	args := edge.DomainArgs{
+		Namer:              w.namer,
+		Domain:             w.c.Edge.Domain,
+		CloudFrontProvider: cloudFront,
+		OwnsZone:           w.c.OwnsBaseline(),
+		MunicipalityCode:   w.c.MunicipalityCode,
+		MunicipalityStack:  w.c.MunicipalityStack,
+		Prod:               w.c.IsProd(),
+	}
+	if env != nil {
+		args.EnvironmentZoneID = env.GetStringOutput(pulumi.String("zoneId"))
+	}
+	return edge.NewDomain(w.ctx, w.name+"-domain", args, w.parent)
+}
+
+// cdn is the distribution of the data lake's published/ prefix. Its origin
+// is the data lake bucket's regional domain name, known from the stack's
+// names, so it comes before the data lake, whose bucket policy names it.
+func (w wiring) cdn(sec *security.Security, domain *edge.Domain) (*edge.CDN, error) {
+	origin, err := datalake.RegionalDomainName(w.namer, w.c.Region)
+	if err != nil {
+		return nil, fmt.Errorf("name the data lake bucket: %w", err)
+	}
+	args := edge.CDNArgs{
+		Namer:                      w.namer,
 		DataLakeRegionalDomainName: pulumi.String(origin),
-		CloudFrontWebAclArn:        p.Security.CloudFrontWebAclArn,
-		DefaultTTLSeconds:          c.Edge.DefaultTTLSeconds,
+		CloudFrontWebACLArn:        sec.CloudFrontWebACLArn,
+		DefaultTTLSeconds:          w.c.Edge.DefaultTTLSeconds,
 	}
-	if p.Domain != nil {
-		cdnArgs.Domain = &edge.SiteDomain{ZoneID: p.Domain.ZoneID, Hostname: p.Domain.SiteHost, CertificateArn: p.Domain.SiteCertificateArn}
+	if domain != nil {
+		args.Domain = &edge.SiteDomain{ZoneID: domain.ZoneID, Hostname: domain.SiteHost, CertificateArn: domain.SiteCertificateArn}
 	}
-	p.Cdn, err = edge.NewCdn(ctx, name+"-cdn", cdnArgs, pulumi.Parent(p))
-	if err != nil {
-		return fmt.Errorf("edge tier (cdn): %w", err)
-	}
-	p.CdnURL = p.Cdn.URL
+	return edge.NewCDN(w.ctx, w.name+"-cdn", args, w.parent)
+}
 
-	if p.Security.DataKeyPolicyPending() {
-		// cats:dataLakeEncryption: aws:kms: S3 decrypts published objects for
-		// the distribution only if the data key's policy lets it.
-		if _, err := p.Security.SetDataKeyPolicy(ctx, name+"-security-data-key-policy", edge.PublishedDecryptStatement(p.Cdn.DistributionArn)); err != nil {
-			return fmt.Errorf("security tier (data key policy): %w", err)
-		}
+// dataKeyPolicy writes the data key's policy with cats:dataLakeEncryption:
+// aws:kms (security.Args.SeparateDataKeyPolicy): the tier's own statements
+// and the distribution's right to decrypt published objects, without which
+// S3 does not decrypt them for it. It is the security tier's resource, and
+// a child of it, though only the platform can write it.
+func (w wiring) dataKeyPolicy(sec *security.Security, cdn *edge.CDN) error {
+	if w.c.DataLake.Encryption != config.EncryptionKMS {
+		return nil
+	}
+	statements := append(security.DataKeyStatements(w.accountID), edge.PublishedDecryptStatement(cdn.DistributionArn))
+	if _, err := kms.NewKeyPolicy(w.ctx, w.name+"-security-data-key-policy", &kms.KeyPolicyArgs{
+		KeyId:  sec.DataKey.KeyId,
+		Policy: iamdoc.Document(statements...),
+	}, pulumi.Parent(sec)); err != nil {
+		return fmt.Errorf("security tier (data key policy): %w", err)
 	}
 	return nil
 }
 
-// servingTiers wires the tiers that serve the product: the REST API on
-// cats-info and the record stream, the ECS application behind its ALB, and
-// the alarms on all of them.
-func (p *Platform) servingTiers(ctx *pulumi.Context, name string, args PlatformArgs) error {
-	c := args.Config
-	namer := c.Namer()
-	var appDomain *compute.AppDomain
-	if p.Domain != nil {
-		appDomain = &compute.AppDomain{ZoneID: p.Domain.ZoneID, Hostname: p.Domain.AppHost, CertificateArn: p.Domain.AppCertificateArn}
-	}
+func (w wiring) dataLake(sec *security.Security, cdn *edge.CDN) (*datalake.DataLake, error) {
+	return datalake.NewDataLake(w.ctx, w.name+"-datalake", datalake.Args{
+		Namer:      w.namer,
+		AccountID:  w.accountID,
+		Encryption: w.c.DataLake.Encryption,
+		DataKeyArn: sec.DataKeyArn,
+		Retain:     w.c.IsProd(),
+		// The distribution, and no other, reads published/ (DESIGN.md deviation 4).
+		PublishedReaderArn: cdn.DistributionArn,
+	}, w.parent)
+}
 
-	apiArgs := api.ApiArgs{
-		Namer:             namer,
-		AccountID:         args.AccountID,
-		Region:            c.Region,
-		TableName:         p.Database.TableName,
-		TableArn:          p.Database.TableArn,
-		StreamName:        p.Streaming.StreamName,
-		StreamArn:         p.Streaming.StreamArn,
-		DataKeyArn:        p.Security.DataKeyArn,
-		LogsKeyArn:        p.Security.LogsKeyArn,
-		RegionalWebAclArn: p.Security.RegionalWebAclArn,
-		LogRetentionDays:  c.Security.LogRetentionDays,
+func (w wiring) database(sec *security.Security) (*database.Database, error) {
+	return database.NewDatabase(w.ctx, w.name+"-database", database.Args{
+		Namer:      w.namer,
+		DataKeyArn: sec.DataKeyArn,
+		Prod:       w.c.IsProd(),
+	}, w.parent)
+}
+
+// lakeKey is the data lake's key with cats:dataLakeEncryption: aws:kms, else nil.
+func (w wiring) lakeKey(lake *datalake.DataLake) pulumi.StringInput {
+	if w.c.DataLake.Encryption == config.EncryptionKMS {
+		return lake.KMSKeyArn
+	}
+	return nil
+}
+
+func (w wiring) analytics(lake *datalake.DataLake) (*analytics.Analytics, error) {
+	return analytics.NewAnalytics(w.ctx, w.name+"-analytics", analytics.Args{
+		Namer:               w.namer,
+		AccountID:           w.accountID,
+		Region:              w.c.Region,
+		DataLakeBucket:      lake.BucketName,
+		DataLakeArn:         lake.BucketArn,
+		DataLakeKMSKey:      w.lakeKey(lake),
+		Encryption:          w.c.DataLake.Encryption,
+		MunicipalityCode:    w.c.MunicipalityCode,
+		Prod:                w.c.IsProd(),
+		QuickSightEnabled:   w.c.Analytics.QuickSightEnabled,
+		QuickSightPrincipal: w.c.Analytics.QuickSightPrincipal,
+	}, w.parent)
+}
+
+// streaming converts records to Parquet with the analytics tier's Glue table.
+func (w wiring) streaming(sec *security.Security, lake *datalake.DataLake, catalog *analytics.Analytics) (*streaming.Streaming, error) {
+	return streaming.NewStreaming(w.ctx, w.name+"-streaming", streaming.Args{
+		Namer:                 w.namer,
+		AccountID:             w.accountID,
+		Region:                w.c.Region,
+		DataKeyArn:            sec.DataKeyArn,
+		LogsKeyArn:            sec.LogsKeyArn,
+		DataLakeBucket:        lake.BucketName,
+		DataLakeArn:           lake.BucketArn,
+		DataLakeKMSKey:        w.lakeKey(lake),
+		GlueDatabaseName:      catalog.DatabaseName,
+		GlueTableName:         catalog.TableName,
+		BufferSizeMB:          w.c.Streaming.BufferSizeMB,
+		BufferIntervalSeconds: w.c.Streaming.BufferIntervalSeconds,
+		WindowSeconds:         w.c.Streaming.AggregationWindowSeconds,
+		MemoryMB:              w.c.Functions.MemoryMB,
+		TimeoutSeconds:        w.c.Functions.TimeoutSeconds,
+		LogRetentionDays:      w.c.Security.LogRetentionDays,
+		Prod:                  w.c.IsProd(),
+	}, w.parent)
+}
+
+// api is the REST API on cats-info and the record stream.
+func (w wiring) api(sec *security.Security, db *database.Database, records *streaming.Streaming) (*api.API, error) {
+	args := api.Args{
+		Namer:             w.namer,
+		AccountID:         w.accountID,
+		Region:            w.c.Region,
+		TableName:         db.TableName,
+		TableArn:          db.TableArn,
+		StreamName:        records.StreamName,
+		StreamArn:         records.StreamArn,
+		DataKeyArn:        sec.DataKeyArn,
+		LogsKeyArn:        sec.LogsKeyArn,
+		RegionalWebACLArn: sec.RegionalWebACLArn,
+		LogRetentionDays:  w.c.Security.LogRetentionDays,
 		// API Gateway's CloudWatch Logs role is one setting per account and
 		// region: the stack that owns the account's baseline sets it.
-		ManageAccountSettings: c.OwnsBaseline(),
+		ManageAccountSettings: w.c.OwnsBaseline(),
 	}
-	if c.MunicipalityStack {
-		apiArgs.MunicipalityCode = c.MunicipalityCode // a municipality stack's API takes its own records only
+	if w.c.MunicipalityStack {
+		args.MunicipalityCode = w.c.MunicipalityCode // a municipality stack's API takes its own records only
 	}
-	var err error
-	p.Api, err = api.NewApi(ctx, name+"-api", apiArgs, pulumi.Parent(p))
-	if err != nil {
-		return fmt.Errorf("api tier: %w", err)
-	}
-	p.ApiURL = p.Api.InvokeURL
+	return api.NewAPI(w.ctx, w.name+"-api", args, w.parent)
+}
 
-	p.Compute, err = compute.NewCompute(ctx, name+"-compute", compute.ComputeArgs{
-		Namer:              namer,
-		AccountID:          args.AccountID,
-		Region:             c.Region,
-		Compute:            c.Compute,
-		VpcID:              p.Network.VpcID,
-		PublicSubnetIDs:    p.Network.PublicSubnetIDs,
-		PrivateSubnetIDs:   p.Network.PrivateSubnetIDs,
-		AlbSecurityGroupID: p.Network.AlbSecurityGroupID,
-		AppSecurityGroupID: p.Network.AppSecurityGroupID,
-		RegionalWebAclArn:  p.Security.RegionalWebAclArn,
-		LogsKeyArn:         p.Security.LogsKeyArn,
-		InstanceTags:       c.Tags(),
-		LogRetentionDays:   c.Security.LogRetentionDays,
-		Prod:               c.IsProd(),
-		Domain:             appDomain,
-	}, pulumi.Parent(p))
-	if err != nil {
-		return fmt.Errorf("compute tier: %w", err)
+// compute is the ECS application behind its ALB, on the stack's domain when it has one.
+func (w wiring) compute(sec *security.Security, net *network.Network, domain *edge.Domain) (*compute.Compute, error) {
+	args := compute.Args{
+		Namer:              w.namer,
+		AccountID:          w.accountID,
+		Region:             w.c.Region,
+		Compute:            w.c.Compute,
+		VPCID:              net.VPCID,
+		PublicSubnetIDs:    net.PublicSubnetIDs,
+		PrivateSubnetIDs:   net.PrivateSubnetIDs,
+		ALBSecurityGroupID: net.ALBSecurityGroupID,
+		AppSecurityGroupID: net.AppSecurityGroupID,
+		RegionalWebACLArn:  sec.RegionalWebACLArn,
+		LogsKeyArn:         sec.LogsKeyArn,
+		InstanceTags:       w.c.Tags(),
+		LogRetentionDays:   w.c.Security.LogRetentionDays,
+		Prod:               w.c.IsProd(),
 	}
-	p.AppURL = p.Compute.URL
+	if domain != nil {
+		args.Domain = &compute.AppDomain{ZoneID: domain.ZoneID, Hostname: domain.AppHost, CertificateArn: domain.AppCertificateArn}
+	}
+	return compute.NewCompute(w.ctx, w.name+"-compute", args, w.parent)
+}
 
-	p.Monitoring, err = monitoring.NewMonitoring(ctx, name+"-monitoring", monitoring.MonitoringArgs{
-		Namer:      namer,
-		AccountID:  args.AccountID,
-		Region:     c.Region,
-		DataKeyArn: p.Security.DataKeyArn,
-		AlarmEmail: c.Monitoring.AlarmEmail,
-		Ecs:        &monitoring.EcsTarget{ClusterName: p.Compute.ClusterName, ServiceName: p.Compute.ServiceName},
-		Api:        &monitoring.ApiTarget{ApiName: p.Api.RestApiName, StageName: p.Api.StageName},
+// monitoring alarms on the serving tiers.
+func (w wiring) monitoring(sec *security.Security, rest *api.API, app *compute.Compute, records *streaming.Streaming) (*monitoring.Monitoring, error) {
+	return monitoring.NewMonitoring(w.ctx, w.name+"-monitoring", monitoring.Args{
+		Namer:      w.namer,
+		AccountID:  w.accountID,
+		Region:     w.c.Region,
+		DataKeyArn: sec.DataKeyArn,
+		AlarmEmail: w.c.Monitoring.AlarmEmail,
+		ECS:        &monitoring.ECSTarget{ClusterName: app.ClusterName, ServiceName: app.ServiceName},
+		API:        &monitoring.APITarget{APIName: rest.RestAPIName, StageName: rest.StageName},
 		Functions: map[string]pulumi.StringInput{
-			"api-writer": p.Api.FunctionName,
-			"analysis":   p.Streaming.AggregatorName, // cats-data-analysis
+			"api-writer": rest.FunctionName,
+			"analysis":   records.AggregatorName, // cats-data-analysis
 		},
-		DeliveryStreams: map[string]pulumi.StringInput{"data-stream": p.Streaming.FirehoseName},
-	}, pulumi.Parent(p))
-	if err != nil {
-		return fmt.Errorf("monitoring tier: %w", err)
-	}
-	p.AlarmTopicArn = p.Monitoring.AlarmTopicArn
-	return nil
+		DeliveryStreams: map[string]pulumi.StringInput{"data-stream": records.FirehoseName},
+		FailureQueues:   map[string]pulumi.StringInput{"analysis": records.AggregatorFailureQueue},
+	}, w.parent)
 }
 
 // LoadConfig reads and validates the stack's configuration from the program's context.
@@ -416,29 +462,21 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return fmt.Errorf("look up the AWS account: %w", err)
 	}
-	p, err := NewPlatform(ctx, "cats", PlatformArgs{Config: c, AccountID: identity.AccountId})
+	p, err := NewPlatform(ctx, "cats", Args{Config: c, AccountID: identity.AccountId})
 	if err != nil {
 		return err
 	}
+	outputs, err := tier.Outputs(p)
+	if err != nil {
+		return err
+	}
+	// What other stacks and the automation server read: the platform's
+	// outputs (shared municipality stacks read trailArn and zoneId from their
+	// environment stack) and who the stack is for.
 	ctx.Export("environment", pulumi.String(c.Environment))
 	ctx.Export("municipalityCode", pulumi.String(c.MunicipalityCode))
-	ctx.Export("vpcId", p.VpcID)
-	ctx.Export("trailArn", p.TrailArn)
-	ctx.Export("dataKeyArn", p.DataKeyArn)
-	ctx.Export("regionalWebAclArn", p.RegionalWebAclArn)
-	ctx.Export("cloudFrontWebAclArn", p.CloudFrontWebAclArn)
-	ctx.Export("dataLakeBucketName", p.DataLakeBucketName)
-	ctx.Export("catsInfoTableName", p.CatsInfoTableName)
-	ctx.Export("recordStreamName", p.RecordStreamName)
-	ctx.Export("firehoseName", p.FirehoseName)
-	ctx.Export("aggregatorFunctionName", p.AggregatorName)
-	ctx.Export("glueDatabaseName", p.GlueDatabaseName)
-	ctx.Export("athenaWorkgroup", p.AthenaWorkgroup)
-	// Shared municipality stacks read zoneId from their environment stack.
-	ctx.Export("zoneId", p.ZoneID)
-	ctx.Export("appUrl", p.AppURL)
-	ctx.Export("apiUrl", p.ApiURL)
-	ctx.Export("cdnUrl", p.CdnURL)
-	ctx.Export("alarmTopicArn", p.AlarmTopicArn)
+	for name, output := range outputs {
+		ctx.Export(name, output)
+	}
 	return nil
 }

@@ -18,13 +18,13 @@ func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
 	namer, _ := naming.NewNamer("131016-prod", "")
 	tests := []struct {
 		name string
-		args security.SecurityArgs
+		args security.Args
 		want string
 	}{
-		{"no account", security.SecurityArgs{Namer: namer, Region: "ap-northeast-1", OwnsBaseline: true}, "AccountID is required"},
-		{"no us-east-1 provider", security.SecurityArgs{Namer: namer, AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "CloudFrontProvider"},
-		{"shared stack without the environment's trail", security.SecurityArgs{Namer: namer, AccountID: "1", Region: "ap-northeast-1"}, "EnvironmentTrailArn is required"},
-		{"no namer", security.SecurityArgs{AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "Namer is required"},
+		{"no account", security.Args{Namer: namer, Region: "ap-northeast-1", OwnsBaseline: true}, "AccountID is required"},
+		{"no us-east-1 provider", security.Args{Namer: namer, AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "CloudFrontProvider"},
+		{"shared stack without the environment's trail", security.Args{Namer: namer, AccountID: "1", Region: "ap-northeast-1"}, "EnvironmentTrailArn is required"},
+		{"no namer", security.Args{AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "Namer is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,53 +42,55 @@ func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
 	}
 }
 
-// TestDeferredDataKeyPolicy: a tier created with DeferDataKeyPolicy leaves
-// the data key's policy to one SetDataKeyPolicy, which keeps the tier's own
-// statements; on a tier whose key already has its policy the call is refused
-// (two writers of one key policy would undo each other on every update).
-func TestDeferredDataKeyPolicy(t *testing.T) {
+// TestSeparateDataKeyPolicy: by default the data key carries its own policy
+// (DataKeyStatements); with SeparateDataKeyPolicy the tier leaves the key's
+// policy to its caller and writes none itself, inline or as a KeyPolicy (two
+// writers of one key policy would undo each other on every update).
+func TestSeparateDataKeyPolicy(t *testing.T) {
 	namer, _ := naming.NewNamer("dev", "")
-	for _, deferred := range []bool{true, false} {
-		var setErr error
-		var pendingBefore, pendingAfter bool
+	for _, separate := range []bool{false, true} {
 		rec := harness.MustRun(t, "dev", nil, func(ctx *pulumi.Context) error {
 			east, err := aws.NewProvider(ctx, "us-east-1", &aws.ProviderArgs{Region: pulumi.String("us-east-1")})
 			if err != nil {
 				return err
 			}
-			s, err := security.NewSecurity(ctx, "sec", security.SecurityArgs{
+			_, err = security.NewSecurity(ctx, "sec", security.Args{
 				Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1", CloudFrontProvider: east,
-				OwnsBaseline: true, DeferDataKeyPolicy: deferred,
+				OwnsBaseline: true, SeparateDataKeyPolicy: separate,
 			})
-			if err != nil {
-				return err
-			}
-			pendingBefore = s.DataKeyPolicyPending()
-			_, setErr = s.SetDataKeyPolicy(ctx, "sec-data-key-policy", iamdoc.Statement{
-				Sid: "Extra", Principal: map[string]any{"Service": "cloudfront.amazonaws.com"},
-				Actions: []string{"kms:Decrypt"}, Resources: []pulumi.StringInput{iamdoc.Str("*")},
-			})
-			pendingAfter = s.DataKeyPolicyPending()
-			return nil
+			return err
 		})
-		key, _ := rec.Find("aws:kms/key:Key", "sec-data-key")
-		policies := rec.ByType("aws:kms/keyPolicy:KeyPolicy")
-		if !deferred {
-			if setErr == nil || len(policies) != 0 || key.Str("policy") == "" || pendingBefore {
-				t.Errorf("without DeferDataKeyPolicy the key keeps its inline policy and SetDataKeyPolicy is refused: err %v, %d key policies", setErr, len(policies))
+		key, ok := rec.Find("aws:kms/key:Key", "sec-data-key")
+		if !ok {
+			t.Fatal("no data key")
+		}
+		if n := len(rec.ByType("aws:kms/keyPolicy:KeyPolicy")); n != 0 {
+			t.Errorf("separate=%v: the tier wrote %d KeyPolicy resources; the key's policy is inline or the caller's", separate, n)
+		}
+		if separate {
+			if p := key.Str("policy"); p != "" {
+				t.Errorf("SeparateDataKeyPolicy: the key must have no inline policy for its caller's KeyPolicy to replace: %s", p)
 			}
 			continue
 		}
-		if setErr != nil || !pendingBefore || pendingAfter {
-			t.Fatalf("deferred: SetDataKeyPolicy err %v, pending %v → %v", setErr, pendingBefore, pendingAfter)
-		}
-		if key.Str("policy") != "" || len(policies) != 1 || policies[0].Str("keyId") != key.Outputs["keyId"].StringValue() {
-			t.Fatalf("deferred: the data key must have no inline policy and one KeyPolicy, got %q and %d", key.Str("policy"), len(policies))
-		}
-		for _, sid := range []string{`"Sid":"AccountAdministers"`, `"Sid":"CloudWatchAlarmsPublish"`, `"Sid":"Extra"`} {
-			if !strings.Contains(policies[0].Str("policy"), sid) {
-				t.Errorf("the data key's policy lacks %s (the account must keep administering the key; CloudWatch publishes to the encrypted alarm topic): %s", sid, policies[0].Str("policy"))
+		for _, sid := range []string{`"Sid":"AccountAdministers"`, `"Sid":"CloudWatchAlarmsPublish"`} {
+			if !strings.Contains(key.Str("policy"), sid) {
+				t.Errorf("the data key's policy lacks %s (the account must keep administering the key; CloudWatch publishes to the encrypted alarm topic): %s", sid, key.Str("policy"))
 			}
+		}
+	}
+}
+
+// TestDataKeyStatements: a caller that writes the data key's policy starts
+// from the tier's own statements, so the account keeps administering the key.
+func TestDataKeyStatements(t *testing.T) {
+	doc, ok := harness.Await(t, iamdoc.Document(security.DataKeyStatements(plan.AccountID)...)).(string)
+	if !ok {
+		t.Fatal("the statements do not render as a policy")
+	}
+	for _, want := range []string{`"Sid":"AccountAdministers"`, `"AWS":"arn:aws:iam::` + plan.AccountID + `:root"`, `"Sid":"CloudWatchAlarmsPublish"`, `"aws:SourceAccount":"` + plan.AccountID + `"`} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("DataKeyStatements lack %s: %s", want, doc)
 		}
 	}
 }

@@ -3,8 +3,6 @@ package streaming
 import (
 	"fmt"
 
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kinesis"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sqs"
@@ -67,71 +65,51 @@ func aggregatorArchive() (pulumi.Archive, string, error) {
 
 type aggregation struct {
 	function     *lambda.Function
-	logGroup     *cloudwatch.LogGroup
+	logGroup     pulumi.StringOutput // its name
 	failureQueue *sqs.Queue
 }
 
-func newAggregation(ctx *pulumi.Context, name string, args StreamingArgs, stream *kinesis.Stream, archive pulumi.Archive, archiveHash string, parent pulumi.ResourceOption) (*aggregation, error) {
-	functionName := args.Namer.PerStack("cats-data-analysis")
-	// Created before the function, so Lambda never auto-creates it without
-	// retention or encryption (seed §4 CloudWatch: /aws/lambda/cats-data-analysis).
-	logGroup, err := cloudwatch.NewLogGroup(ctx, name+"-aggregator-logs", &cloudwatch.LogGroupArgs{
-		Name:            pulumi.String("/aws/lambda/" + functionName),
-		RetentionInDays: pulumi.Int(args.LogRetentionDays),
-		KmsKeyId:        args.LogsKeyArn,
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("create the aggregation's log group: %w", err)
-	}
+func newAggregation(ctx *pulumi.Context, name string, args Args, stream *kinesis.Stream, archive pulumi.Archive, archiveHash string, parent pulumi.ResourceOption) (*aggregation, error) {
 	failures, err := failureQueue(ctx, name, args, parent)
 	if err != nil {
 		return nil, err
 	}
-	// Lambda documents no confused-deputy condition for an execution role's
-	// trust (docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html),
-	// and a condition on a key Lambda does not send would stop the function.
-	role, err := iam.NewRole(ctx, name+"-aggregator-role", &iam.RoleArgs{
-		Name:             pulumi.String(args.Namer.PerStack("cats-data-analysis-role")),
-		Description:      pulumi.String("cats-data-analysis: read the record stream, write aggregates and rejected records to the data lake"),
-		AssumeRolePolicy: iamdoc.AssumeRole("lambda.amazonaws.com", nil),
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("create the aggregation's role: %w", err)
-	}
-	policy, err := iam.NewRolePolicy(ctx, name+"-aggregator-policy", &iam.RolePolicyArgs{
-		Role:   role.ID(),
-		Policy: iamdoc.Document(aggregatorStatements(args, stream, logGroup, failures)...),
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("create the aggregation's policy: %w", err)
-	}
-
-	function, err := lambda.NewFunction(ctx, name+"-aggregator", &lambda.FunctionArgs{
-		Name:           pulumi.String(functionName),
-		Description:    pulumi.String("猫の情報に基づく集計処理: per-district counts in tumbling windows (seed Kinesis Analytics cats-data-analysis)"),
-		Role:           role.Arn,
-		Runtime:        pulumi.String(lambdapkg.Runtime),
-		Architectures:  pulumi.StringArray{pulumi.String(lambdapkg.Architecture)},
-		Handler:        pulumi.String(lambdapkg.Handler),
-		Code:           archive,
-		SourceCodeHash: pulumi.String(archiveHash),
-		MemorySize:     pulumi.Int(args.MemoryMB),
-		Timeout:        pulumi.Int(args.TimeoutSeconds),
-		Environment: &lambda.FunctionEnvironmentArgs{Variables: pulumi.StringMap{
+	// The log group is the seed's /aws/lambda/cats-data-analysis (seed §4 CloudWatch).
+	fn, err := lambdapkg.NewFunction(ctx, name+"-aggregator", lambdapkg.FunctionArgs{
+		Name:           args.Namer.PerStack("cats-data-analysis"),
+		Description:    "猫の情報に基づく集計処理: per-district counts in tumbling windows (seed Kinesis Analytics cats-data-analysis)",
+		Archive:        archive,
+		ArchiveHash:    archiveHash,
+		MemoryMB:       args.MemoryMB,
+		TimeoutSeconds: args.TimeoutSeconds,
+		Environment: pulumi.StringMap{
 			"DATA_LAKE_BUCKET": args.DataLakeBucket,
 			"WINDOW_SECONDS":   pulumi.String(fmt.Sprint(args.WindowSeconds)),
-		}},
-		LoggingConfig: &lambda.FunctionLoggingConfigArgs{
-			LogFormat: pulumi.String("Text"),
-			LogGroup:  logGroup.Name,
 		},
-	}, parent, pulumi.DependsOn([]pulumi.Resource{logGroup, policy}))
+		LogFormat:        "Text",
+		LogRetentionDays: args.LogRetentionDays,
+		LogsKeyArn:       args.LogsKeyArn,
+		RoleName:         args.Namer.PerStack("cats-data-analysis-role"),
+		RoleDescription:  "cats-data-analysis: read the record stream, write aggregates and rejected records to the data lake",
+		Policy: func(logGroupArn pulumi.StringOutput) pulumi.StringOutput {
+			return iamdoc.Document(aggregatorStatements(args, stream, logGroupArn, failures)...)
+		},
+	}, parent)
 	if err != nil {
-		return nil, fmt.Errorf("create the aggregation's function: %w", err)
+		return nil, fmt.Errorf("the aggregation: %w", err)
 	}
+	if err := sourceMapping(ctx, name, args, stream, fn, failures, parent); err != nil {
+		return nil, err
+	}
+	return &aggregation{function: fn.Function, logGroup: fn.LogGroup, failureQueue: failures}, nil
+}
+
+// sourceMapping feeds the record stream to the aggregation in tumbling
+// windows, and sends what it gives up on to the on-failure queue.
+func sourceMapping(ctx *pulumi.Context, name string, args Args, stream *kinesis.Stream, fn *lambdapkg.Function, failures *sqs.Queue, parent pulumi.ResourceOption) error {
 	if _, err := lambda.NewEventSourceMapping(ctx, name+"-aggregator-source", &lambda.EventSourceMappingArgs{
 		EventSourceArn:          stream.Arn,
-		FunctionName:            function.Arn,
+		FunctionName:            fn.Function.Arn,
 		StartingPosition:        pulumi.String(StartingPosition),
 		BatchSize:               pulumi.Int(BatchSize),
 		TumblingWindowInSeconds: pulumi.Int(args.WindowSeconds),
@@ -148,16 +126,16 @@ func newAggregation(ctx *pulumi.Context, name string, args StreamingArgs, stream
 		DestinationConfig: &lambda.EventSourceMappingDestinationConfigArgs{
 			OnFailure: &lambda.EventSourceMappingDestinationConfigOnFailureArgs{DestinationArn: failures.Arn},
 		},
-	}, parent, pulumi.DependsOn([]pulumi.Resource{policy})); err != nil {
-		return nil, fmt.Errorf("map the record stream to the aggregation: %w", err)
+	}, parent, pulumi.DependsOn([]pulumi.Resource{fn.Policy})); err != nil {
+		return fmt.Errorf("map the record stream to the aggregation: %w", err)
 	}
-	return &aggregation{function: function, logGroup: logGroup, failureQueue: failures}, nil
+	return nil
 }
 
 // aggregatorStatements are the aggregation's whole permission set. Least
 // privilege: no wildcard actions, every resource named. Metrics go out as
 // embedded metric format log lines, so no cloudwatch:PutMetricData.
-func aggregatorStatements(args StreamingArgs, stream *kinesis.Stream, logGroup *cloudwatch.LogGroup, failures *sqs.Queue) []iamdoc.Statement {
+func aggregatorStatements(args Args, stream *kinesis.Stream, logGroupArn pulumi.StringOutput, failures *sqs.Queue) []iamdoc.Statement {
 	statements := append(readStreamStatements(stream, args), []iamdoc.Statement{
 		{
 			Sid:     "WriteAggregatesAndRejections",
@@ -170,7 +148,7 @@ func aggregatorStatements(args StreamingArgs, stream *kinesis.Stream, logGroup *
 		{
 			Sid:       "WriteFunctionLogs",
 			Actions:   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
-			Resources: []pulumi.StringInput{pulumi.Sprintf("%s:log-stream:*", logGroup.Arn)},
+			Resources: []pulumi.StringInput{pulumi.Sprintf("%s:log-stream:*", logGroupArn)},
 		},
 		{
 			// The event source mapping sends a failed batch's description with
@@ -189,12 +167,7 @@ func aggregatorStatements(args StreamingArgs, stream *kinesis.Stream, logGroup *
 		},
 	}...)
 	if args.DataLakeKMSKey != nil {
-		statements = append(statements, iamdoc.Statement{
-			Sid:       "EncryptDataLake",
-			Actions:   []string{"kms:GenerateDataKey"},
-			Resources: []pulumi.StringInput{args.DataLakeKMSKey},
-			Condition: iamdoc.Condition{"StringEquals": {"kms:ViaService": "s3." + args.Region + ".amazonaws.com"}},
-		})
+		statements = append(statements, lakeKeyStatement(args, "kms:GenerateDataKey"))
 	}
 	return statements
 }
@@ -205,7 +178,7 @@ func aggregatorStatements(args StreamingArgs, stream *kinesis.Stream, logGroup *
 // IAM policies of the account, so the function's role alone can be let in,
 // and a key the stack controls is what every other store of the product uses.
 // It takes TLS only, like the buckets.
-func failureQueue(ctx *pulumi.Context, name string, args StreamingArgs, parent pulumi.ResourceOption) (*sqs.Queue, error) {
+func failureQueue(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) (*sqs.Queue, error) {
 	queueName := args.Namer.PerStack("cats-data-analysis-failures")
 	// The queue's ARN follows from its name, so the TLS-only policy is
 	// written inline with the queue rather than as a resource of its own.

@@ -31,7 +31,7 @@ func runTier(t *testing.T, stack string) *harness.Recording {
 		t.Fatal(err)
 	}
 	return harness.MustRun(t, stack, nil, func(ctx *pulumi.Context) error {
-		_, err := streaming.NewStreaming(ctx, "cats-streaming", streaming.StreamingArgs{
+		_, err := streaming.NewStreaming(ctx, "cats-streaming", streaming.Args{
 			BufferSizeMB: c.Streaming.BufferSizeMB, BufferIntervalSeconds: c.Streaming.BufferIntervalSeconds,
 			WindowSeconds: c.Streaming.AggregationWindowSeconds, MemoryMB: c.Functions.MemoryMB,
 			TimeoutSeconds: c.Functions.TimeoutSeconds, LogRetentionDays: c.Security.LogRetentionDays,

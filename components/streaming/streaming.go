@@ -10,17 +10,18 @@
 package streaming
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kinesis"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/datalake"
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
+	"github.com/cats-analytics/cats-analytics/components/internal/iamrole"
+	"github.com/cats-analytics/cats-analytics/components/internal/loggroup"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
+	"github.com/cats-analytics/cats-analytics/components/internal/tier"
 )
 
 // Type is the component's type token.
@@ -38,8 +39,8 @@ const (
 	PartitionQuery = "{municipality: .municipality_code, dt: .event_time[0:10]}"
 )
 
-// StreamingArgs configures the tier.
-type StreamingArgs struct {
+// Args configures the tier.
+type Args struct {
 	// Mandatory.
 	Namer      naming.Namer
 	AccountID  string
@@ -80,36 +81,24 @@ type Streaming struct {
 	FirehoseName         pulumi.StringOutput `pulumi:"firehoseName"`
 	AggregatorName       pulumi.StringOutput `pulumi:"aggregatorFunctionName"`
 	AggregatorLogGroup   pulumi.StringOutput `pulumi:"aggregatorLogGroup"`
-	AggregatorArchiveSha pulumi.StringOutput `pulumi:"aggregatorSourceCodeHash"`
+	AggregatorArchiveSHA pulumi.StringOutput `pulumi:"aggregatorSourceCodeHash"`
 	// AggregatorFailureQueue holds the batches the aggregation gave up on.
 	AggregatorFailureQueue pulumi.StringOutput `pulumi:"aggregatorFailureQueue"`
 }
 
-func (a *StreamingArgs) check() error {
-	var errs []error
-	if a.Namer.Stack() == "" {
-		errs = append(errs, errors.New("streaming: Namer is required"))
-	}
-	if a.AccountID == "" || a.Region == "" {
-		errs = append(errs, errors.New("streaming: AccountID and Region are required"))
-	}
-	if a.DataKeyArn == nil || a.LogsKeyArn == nil {
-		errs = append(errs, errors.New("streaming: DataKeyArn and LogsKeyArn (security tier) are required"))
-	}
-	if a.DataLakeBucket == nil || a.DataLakeArn == nil {
-		errs = append(errs, errors.New("streaming: the data lake (DataLakeBucket, DataLakeArn) is required"))
-	}
-	if a.GlueDatabaseName == nil || a.GlueTableName == nil {
-		errs = append(errs, errors.New("streaming: the Glue table (GlueDatabaseName, GlueTableName) is required for Parquet conversion"))
-	}
-	return errors.Join(errs...)
+func (a *Args) check() error {
+	c := tier.NewCheck("streaming")
+	c.Require("Namer", a.Namer)
+	c.Require("AccountID and Region", a.AccountID, a.Region)
+	c.Require("DataKeyArn and LogsKeyArn (security tier)", a.DataKeyArn, a.LogsKeyArn)
+	c.Expect(a.DataLakeBucket != nil && a.DataLakeArn != nil, "the data lake (DataLakeBucket, DataLakeArn) is required")
+	c.Expect(a.GlueDatabaseName != nil && a.GlueTableName != nil,
+		"the Glue table (GlueDatabaseName, GlueTableName) is required for Parquet conversion")
+	return c.Err()
 }
 
 // NewStreaming registers the streaming tier.
-func NewStreaming(ctx *pulumi.Context, name string, args StreamingArgs, opts ...pulumi.ResourceOption) (*Streaming, error) {
-	if err := args.check(); err != nil {
-		return nil, err
-	}
+func NewStreaming(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Streaming, error) {
 	// Build the handler before registering anything: a compile error stops
 	// the program with nothing half-created.
 	archive, archiveHash, err := aggregatorArchive()
@@ -117,11 +106,40 @@ func NewStreaming(ctx *pulumi.Context, name string, args StreamingArgs, opts ...
 		return nil, err
 	}
 	s := &Streaming{}
-	if err := ctx.RegisterComponentResource(Type, name, s, opts...); err != nil {
-		return nil, fmt.Errorf("register %s: %w", name, err)
+	if err := tier.Register(ctx, Type, name, s, args.check, opts...); err != nil {
+		return nil, err
 	}
 	parent := pulumi.Parent(s)
+	stream, err := recordStream(ctx, name, args, parent)
+	if err != nil {
+		return nil, err
+	}
+	firehose, err := newFirehose(ctx, name, args, stream, parent)
+	if err != nil {
+		return nil, err
+	}
+	agg, err := newAggregation(ctx, name, args, stream, archive, archiveHash, parent)
+	if err != nil {
+		return nil, err
+	}
+	s.Stream = stream
+	s.Firehose = firehose
+	s.StreamName = stream.Name
+	s.StreamArn = stream.Arn
+	s.FirehoseName = firehose.Name
+	s.AggregatorName = agg.function.Name
+	s.AggregatorLogGroup = agg.logGroup
+	s.AggregatorArchiveSHA = pulumi.String(archiveHash).ToStringOutput()
+	s.AggregatorFailureQueue = agg.failureQueue.Name
+	if err := tier.RegisterOutputs(ctx, name, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
+// recordStream is the Kinesis data stream producers write to, encrypted
+// with the data key.
+func recordStream(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) (*kinesis.Stream, error) {
 	retention := 24
 	if args.Prod {
 		retention = 168 // a week to replay after an outage of a consumer
@@ -136,40 +154,10 @@ func NewStreaming(ctx *pulumi.Context, name string, args StreamingArgs, opts ...
 	if err != nil {
 		return nil, fmt.Errorf("create the record stream: %w", err)
 	}
-
-	firehose, err := newFirehose(ctx, name, args, stream, parent)
-	if err != nil {
-		return nil, err
-	}
-	agg, err := newAggregation(ctx, name, args, stream, archive, archiveHash, parent)
-	if err != nil {
-		return nil, err
-	}
-
-	s.Stream = stream
-	s.Firehose = firehose
-	s.StreamName = stream.Name
-	s.StreamArn = stream.Arn
-	s.FirehoseName = firehose.Name
-	s.AggregatorName = agg.function.Name
-	s.AggregatorLogGroup = agg.logGroup.Name
-	s.AggregatorArchiveSha = pulumi.String(archiveHash).ToStringOutput()
-	s.AggregatorFailureQueue = agg.failureQueue.Name
-	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{
-		"streamName":               s.StreamName,
-		"streamArn":                s.StreamArn,
-		"firehoseName":             s.FirehoseName,
-		"aggregatorFunctionName":   s.AggregatorName,
-		"aggregatorLogGroup":       s.AggregatorLogGroup,
-		"aggregatorSourceCodeHash": s.AggregatorArchiveSha,
-		"aggregatorFailureQueue":   s.AggregatorFailureQueue,
-	}); err != nil {
-		return nil, fmt.Errorf("register %s outputs: %w", name, err)
-	}
-	return s, nil
+	return stream, nil
 }
 
-func glueArns(args StreamingArgs) []pulumi.StringInput {
+func glueArns(args Args) []pulumi.StringInput {
 	prefix := fmt.Sprintf("arn:aws:glue:%s:%s:", args.Region, args.AccountID)
 	return []pulumi.StringInput{
 		pulumi.String(prefix + "catalog"),
@@ -178,15 +166,14 @@ func glueArns(args StreamingArgs) []pulumi.StringInput {
 	}
 }
 
-func newFirehose(ctx *pulumi.Context, name string, args StreamingArgs, stream *kinesis.Stream, parent pulumi.ResourceOption) (*kinesis.FirehoseDeliveryStream, error) {
+// newFirehose is the seed's delivery stream cats-data-stream: the record
+// stream to the data lake's raw/ prefix as Parquet, partitioned by
+// municipality and date, with its delivery logs.
+func newFirehose(ctx *pulumi.Context, name string, args Args, stream *kinesis.Stream, parent pulumi.ResourceOption) (*kinesis.FirehoseDeliveryStream, error) {
 	deliveryName := args.Namer.PerStack("cats-data-stream")
-	logGroup, err := cloudwatch.NewLogGroup(ctx, name+"-firehose-logs", &cloudwatch.LogGroupArgs{
-		Name:            pulumi.String("/aws/kinesisfirehose/" + deliveryName),
-		RetentionInDays: pulumi.Int(args.LogRetentionDays),
-		KmsKeyId:        args.LogsKeyArn,
-	}, parent)
+	logGroup, err := loggroup.New(ctx, name+"-firehose-logs", "/aws/kinesisfirehose/"+deliveryName, args.LogRetentionDays, args.LogsKeyArn, parent)
 	if err != nil {
-		return nil, fmt.Errorf("create the Firehose log group: %w", err)
+		return nil, fmt.Errorf("the delivery logs of Firehose: %w", err)
 	}
 	logStream, err := cloudwatch.NewLogStream(ctx, name+"-firehose-delivery-log", &cloudwatch.LogStreamArgs{
 		Name:         pulumi.String("DestinationDelivery"),
@@ -195,19 +182,57 @@ func newFirehose(ctx *pulumi.Context, name string, args StreamingArgs, stream *k
 	if err != nil {
 		return nil, fmt.Errorf("create the Firehose delivery log stream: %w", err)
 	}
+	role, err := firehoseRole(ctx, name, args, stream, logGroup.Arn, parent)
+	if err != nil {
+		return nil, err
+	}
+	destination := s3Destination(args, role.Role.Arn)
+	destination.CloudwatchLoggingOptions = &firehoseLogging{
+		Enabled:       pulumi.Bool(true),
+		LogGroupName:  logGroup.Name,
+		LogStreamName: logStream.Name,
+	}
+	delivery, err := kinesis.NewFirehoseDeliveryStream(ctx, name+"-cats-data-stream", &kinesis.FirehoseDeliveryStreamArgs{
+		Name:        pulumi.String(deliveryName),
+		Destination: pulumi.String("extended_s3"),
+		// With a Kinesis source, records at rest in Firehose are protected by
+		// the stream's KMS encryption (Firehose rejects its own SSE setting).
+		KinesisSourceConfiguration: &kinesis.FirehoseDeliveryStreamKinesisSourceConfigurationArgs{
+			KinesisStreamArn: stream.Arn,
+			RoleArn:          role.Role.Arn,
+		},
+		ExtendedS3Configuration: destination,
+	}, parent, pulumi.DependsOn([]pulumi.Resource{role.Policy}))
+	if err != nil {
+		return nil, fmt.Errorf("create the Firehose delivery stream: %w", err)
+	}
+	return delivery, nil
+}
 
+// firehoseRole is the role Firehose reads the stream and writes the data lake with.
+func firehoseRole(ctx *pulumi.Context, name string, args Args, stream *kinesis.Stream, logGroupArn pulumi.StringOutput, parent pulumi.ResourceOption) (*iamrole.Role, error) {
 	// Firehose's documented trust: sts:ExternalId set to the account
 	// (docs.aws.amazon.com/firehose/latest/dev/controlling-access.html,
 	// "Allow Firehose to assume an IAM role"); Firehose passes the stream's
 	// account as the external id when it assumes the role.
-	role, err := iam.NewRole(ctx, name+"-firehose-role", &iam.RoleArgs{
-		Name:             pulumi.String(args.Namer.PerStack("cats-data-stream-role")),
-		Description:      pulumi.String("Firehose cats-data-stream: read the record stream, write Parquet to the data lake"),
-		AssumeRolePolicy: iamdoc.AssumeRole("firehose.amazonaws.com", iamdoc.Condition{"StringEquals": {"sts:ExternalId": args.AccountID}}),
+	role, err := iamrole.New(ctx, name+"-firehose-role", iamrole.Args{
+		Name:        args.Namer.PerStack("cats-data-stream-role"),
+		Description: "Firehose cats-data-stream: read the record stream, write Parquet to the data lake",
+		Service:     "firehose.amazonaws.com",
+		Trust:       iamdoc.Condition{"StringEquals": {"sts:ExternalId": args.AccountID}},
+		Policy:      iamdoc.Document(firehoseStatements(args, stream, logGroupArn)...),
+		PolicyName:  name + "-firehose-policy",
 	}, parent)
 	if err != nil {
-		return nil, fmt.Errorf("create the Firehose role: %w", err)
+		return nil, fmt.Errorf("the role of Firehose: %w", err)
 	}
+	return role, nil
+}
+
+// firehoseStatements are Firehose's whole permission set: the stream, the
+// raw/ and error prefixes of the data lake, the Glue schema and its own
+// delivery logs.
+func firehoseStatements(args Args, stream *kinesis.Stream, logGroupArn pulumi.StringOutput) []iamdoc.Statement {
 	statements := append(readStreamStatements(stream, args), []iamdoc.Statement{
 		{
 			Sid:       "LocateDataLake",
@@ -230,112 +255,108 @@ func newFirehose(ctx *pulumi.Context, name string, args StreamingArgs, stream *k
 		{
 			Sid:       "WriteDeliveryLogs",
 			Actions:   []string{"logs:PutLogEvents"},
-			Resources: []pulumi.StringInput{pulumi.Sprintf("%s:log-stream:*", logGroup.Arn)},
+			Resources: []pulumi.StringInput{pulumi.Sprintf("%s:log-stream:*", logGroupArn)},
 		},
 	}...)
 	if args.DataLakeKMSKey != nil {
-		statements = append(statements, iamdoc.Statement{
-			Sid:       "EncryptDataLake",
-			Actions:   []string{"kms:GenerateDataKey", "kms:Decrypt"},
-			Resources: []pulumi.StringInput{args.DataLakeKMSKey},
-			Condition: map[string]map[string]any{"StringEquals": {"kms:ViaService": "s3." + args.Region + ".amazonaws.com"}},
-		})
+		statements = append(statements, lakeKeyStatement(args, "kms:GenerateDataKey", "kms:Decrypt"))
 	}
-	policy, err := iam.NewRolePolicy(ctx, name+"-firehose-policy", &iam.RolePolicyArgs{
-		Role:   role.ID(),
-		Policy: iamdoc.Document(statements...),
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("create the Firehose policy: %w", err)
-	}
+	return statements
+}
 
-	param := func(n, v string) *kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorParameterArgs {
-		return &kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorParameterArgs{
-			ParameterName: pulumi.String(n), ParameterValue: pulumi.String(v),
-		}
+// lakeKeyStatement lets a writer of the data lake use its key with
+// cats:dataLakeEncryption aws:kms, through S3 only.
+func lakeKeyStatement(args Args, actions ...string) iamdoc.Statement {
+	return iamdoc.Statement{
+		Sid:       "EncryptDataLake",
+		Actions:   actions,
+		Resources: []pulumi.StringInput{args.DataLakeKMSKey},
+		Condition: iamdoc.Condition{"StringEquals": {"kms:ViaService": "s3." + args.Region + ".amazonaws.com"}},
 	}
+}
+
+// Short names for Firehose's deeply nested argument types, so the
+// destination reads as the configuration it is.
+type (
+	firehoseS3         = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationArgs
+	firehoseLogging    = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationCloudwatchLoggingOptionsArgs
+	firehosePartitions = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDynamicPartitioningConfigurationArgs
+	firehoseProcessing = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationArgs
+	firehoseProcessors = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorArray
+	firehoseProcessor  = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorArgs
+	firehoseParameters = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorParameterArray
+	firehoseParameter  = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorParameterArgs
+	firehoseConversion = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationArgs
+	firehoseInput      = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationInputFormatConfigurationArgs
+	firehoseReader     = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationInputFormatConfigurationDeserializerArgs
+	firehoseOpenXJSON  = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationInputFormatConfigurationDeserializerOpenXJsonSerDeArgs
+	firehoseOutput     = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationOutputFormatConfigurationArgs
+	firehoseWriter     = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationOutputFormatConfigurationSerializerArgs
+	firehoseParquet    = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationOutputFormatConfigurationSerializerParquetSerDeArgs
+	firehoseSchema     = kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationSchemaConfigurationArgs
+)
+
+// s3Destination is where and how Firehose writes: buffered (seed §4: 60 s),
+// partitioned by municipality and date, failed records under errors/.
+func s3Destination(args Args, roleArn pulumi.StringOutput) *firehoseS3 {
 	var lakeKey pulumi.StringPtrInput
 	if args.DataLakeKMSKey != nil {
 		lakeKey = args.DataLakeKMSKey.ToStringOutput()
 	}
-	delivery, err := kinesis.NewFirehoseDeliveryStream(ctx, name+"-cats-data-stream", &kinesis.FirehoseDeliveryStreamArgs{
-		Name:        pulumi.String(deliveryName),
-		Destination: pulumi.String("extended_s3"),
-		// With a Kinesis source, records at rest in Firehose are protected by
-		// the stream's KMS encryption (Firehose rejects its own SSE setting).
-		KinesisSourceConfiguration: &kinesis.FirehoseDeliveryStreamKinesisSourceConfigurationArgs{
-			KinesisStreamArn: stream.Arn,
-			RoleArn:          role.Arn,
+	return &firehoseS3{
+		RoleArn:           roleArn,
+		BucketArn:         args.DataLakeArn,
+		BufferingSize:     pulumi.Int(args.BufferSizeMB),
+		BufferingInterval: pulumi.Int(args.BufferIntervalSeconds),
+		Prefix:            pulumi.String(FirehosePrefix),
+		ErrorOutputPrefix: pulumi.String(FirehoseErrorPrefix),
+		// Parquet compresses its own pages (SNAPPY); Firehose requires
+		// UNCOMPRESSED with format conversion.
+		CompressionFormat: pulumi.String("UNCOMPRESSED"),
+		// Objects are encrypted with the lake's key under aws:kms, else by
+		// the bucket's default SSE-S3 (AES-256, seed §4).
+		KmsKeyArn: lakeKey,
+		DynamicPartitioningConfiguration: &firehosePartitions{
+			Enabled:       pulumi.Bool(true),
+			RetryDuration: pulumi.Int(300),
 		},
-		ExtendedS3Configuration: &kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationArgs{
-			RoleArn:           role.Arn,
-			BucketArn:         args.DataLakeArn,
-			BufferingSize:     pulumi.Int(args.BufferSizeMB),
-			BufferingInterval: pulumi.Int(args.BufferIntervalSeconds),
-			Prefix:            pulumi.String(FirehosePrefix),
-			ErrorOutputPrefix: pulumi.String(FirehoseErrorPrefix),
-			// Parquet compresses its own pages (SNAPPY); Firehose requires
-			// UNCOMPRESSED with format conversion.
-			CompressionFormat: pulumi.String("UNCOMPRESSED"),
-			// Objects are encrypted with the lake's key under aws:kms, else by
-			// the bucket's default SSE-S3 (AES-256, seed §4).
-			KmsKeyArn: lakeKey,
-			DynamicPartitioningConfiguration: &kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDynamicPartitioningConfigurationArgs{
-				Enabled:       pulumi.Bool(true),
-				RetryDuration: pulumi.Int(300),
-			},
-			ProcessingConfiguration: &kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationArgs{
-				Enabled: pulumi.Bool(true),
-				Processors: kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorArray{
-					&kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorArgs{
-						Type: pulumi.String("MetadataExtraction"),
-						Parameters: kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorParameterArray{
-							param("JsonParsingEngine", "JQ-1.6"),
-							param("MetadataExtractionQuery", PartitionQuery),
-						},
-					},
+		ProcessingConfiguration: &firehoseProcessing{
+			Enabled: pulumi.Bool(true),
+			Processors: firehoseProcessors{&firehoseProcessor{
+				Type: pulumi.String("MetadataExtraction"),
+				Parameters: firehoseParameters{
+					&firehoseParameter{ParameterName: pulumi.String("JsonParsingEngine"), ParameterValue: pulumi.String("JQ-1.6")},
+					&firehoseParameter{ParameterName: pulumi.String("MetadataExtractionQuery"), ParameterValue: pulumi.String(PartitionQuery)},
 				},
-			},
-			DataFormatConversionConfiguration: &kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationArgs{
-				Enabled: pulumi.Bool(true),
-				InputFormatConfiguration: &kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationInputFormatConfigurationArgs{
-					Deserializer: &kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationInputFormatConfigurationDeserializerArgs{
-						// OpenX reads the record's RFC 3339 UTC event_time as a timestamp.
-						OpenXJsonSerDe: &kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationInputFormatConfigurationDeserializerOpenXJsonSerDeArgs{},
-					},
-				},
-				OutputFormatConfiguration: &kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationOutputFormatConfigurationArgs{
-					Serializer: &kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationOutputFormatConfigurationSerializerArgs{
-						ParquetSerDe: &kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationOutputFormatConfigurationSerializerParquetSerDeArgs{
-							Compression: pulumi.String("SNAPPY"),
-						},
-					},
-				},
-				SchemaConfiguration: &kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDataFormatConversionConfigurationSchemaConfigurationArgs{
-					CatalogId:    pulumi.String(args.AccountID),
-					Region:       pulumi.String(args.Region),
-					DatabaseName: args.GlueDatabaseName,
-					TableName:    args.GlueTableName,
-					RoleArn:      role.Arn,
-					VersionId:    pulumi.String("LATEST"),
-				},
-			},
-			CloudwatchLoggingOptions: &kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationCloudwatchLoggingOptionsArgs{
-				Enabled:       pulumi.Bool(true),
-				LogGroupName:  logGroup.Name,
-				LogStreamName: logStream.Name,
-			},
+			}},
 		},
-	}, parent, pulumi.DependsOn([]pulumi.Resource{policy}))
-	if err != nil {
-		return nil, fmt.Errorf("create the Firehose delivery stream: %w", err)
+		DataFormatConversionConfiguration: parquetConversion(args, roleArn),
 	}
-	return delivery, nil
+}
+
+// parquetConversion turns the JSON records into Parquet with the Glue table's schema.
+func parquetConversion(args Args, roleArn pulumi.StringOutput) *firehoseConversion {
+	return &firehoseConversion{
+		Enabled: pulumi.Bool(true),
+		// OpenX reads the record's RFC 3339 UTC event_time as a timestamp.
+		InputFormatConfiguration: &firehoseInput{Deserializer: &firehoseReader{OpenXJsonSerDe: &firehoseOpenXJSON{}}},
+		OutputFormatConfiguration: &firehoseOutput{Serializer: &firehoseWriter{
+			ParquetSerDe: &firehoseParquet{Compression: pulumi.String("SNAPPY")},
+		}},
+		SchemaConfiguration: &firehoseSchema{
+			CatalogId:    pulumi.String(args.AccountID),
+			Region:       pulumi.String(args.Region),
+			DatabaseName: args.GlueDatabaseName,
+			TableName:    args.GlueTableName,
+			RoleArn:      roleArn,
+			VersionId:    pulumi.String("LATEST"),
+		},
+	}
 }
 
 // readStreamStatements let a consumer (Firehose, the aggregation) read the
 // record stream and decrypt it through Kinesis only.
-func readStreamStatements(stream *kinesis.Stream, args StreamingArgs) []iamdoc.Statement {
+func readStreamStatements(stream *kinesis.Stream, args Args) []iamdoc.Statement {
 	return []iamdoc.Statement{
 		{
 			Sid:       "ReadRecordStream",
@@ -346,7 +367,7 @@ func readStreamStatements(stream *kinesis.Stream, args StreamingArgs) []iamdoc.S
 			Sid:       "DecryptRecordStream",
 			Actions:   []string{"kms:Decrypt"},
 			Resources: []pulumi.StringInput{args.DataKeyArn},
-			Condition: map[string]map[string]any{"StringEquals": {"kms:ViaService": "kinesis." + args.Region + ".amazonaws.com"}},
+			Condition: iamdoc.Condition{"StringEquals": {"kms:ViaService": "kinesis." + args.Region + ".amazonaws.com"}},
 		},
 	}
 }

@@ -9,13 +9,13 @@ import (
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 )
 
-func validArgs(t *testing.T) StreamingArgs {
+func validArgs(t *testing.T) Args {
 	n, err := naming.NewNamer("dev", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := pulumi.String("x")
-	return StreamingArgs{
+	return Args{
 		Namer: n, AccountID: "123456789012", Region: "ap-northeast-1", DataKeyArn: s, LogsKeyArn: s,
 		DataLakeBucket: s, DataLakeArn: s, GlueDatabaseName: s, GlueTableName: s,
 	}
@@ -28,11 +28,11 @@ func TestArgsCheckTheWiring(t *testing.T) {
 	if a := validArgs(t); a.check() != nil {
 		t.Errorf("complete wiring refused: %v", a.check())
 	}
-	cases := map[string]func(*StreamingArgs){
-		"Glue table":        func(a *StreamingArgs) { a.GlueTableName = nil },
-		"Namer is required": func(a *StreamingArgs) { a.Namer = naming.Namer{} },
-		"DataKeyArn":        func(a *StreamingArgs) { a.DataKeyArn = nil },
-		"data lake":         func(a *StreamingArgs) { a.DataLakeArn = nil },
+	cases := map[string]func(*Args){
+		"Glue table":        func(a *Args) { a.GlueTableName = nil },
+		"Namer is required": func(a *Args) { a.Namer = naming.Namer{} },
+		"DataKeyArn":        func(a *Args) { a.DataKeyArn = nil },
+		"data lake":         func(a *Args) { a.DataLakeArn = nil },
 	}
 	for want, edit := range cases {
 		a := validArgs(t)

@@ -118,7 +118,7 @@ func build(pkgPath string) (string, string, error) {
 	}
 	dir, err := moduleDir()
 	if err != nil {
-		return "", "", err
+		return "", "", err // it says where it looked and what to set
 	}
 	key, err := sourceKey(dir, pkgPath)
 	if err != nil {
@@ -135,7 +135,7 @@ func build(pkgPath string) (string, string, error) {
 
 	tmp, err := os.MkdirTemp("", "lambdapkg-")
 	if err != nil {
-		return "", "", err
+		return "", "", fmt.Errorf("lambdapkg: a directory to build %s in: %w", pkgPath, err)
 	}
 	defer os.RemoveAll(tmp)
 	binary := filepath.Join(tmp, Handler)

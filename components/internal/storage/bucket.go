@@ -59,73 +59,87 @@ func NewPrivateBucket(ctx *pulumi.Context, name string, args PrivateBucketArgs, 
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", name, err)
 	}
+	b := &PrivateBucket{Bucket: bucket}
 	after := slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{bucket})})
-
-	if _, err := s3.NewBucketOwnershipControls(ctx, name+"-ownership", &s3.BucketOwnershipControlsArgs{
-		Bucket: bucket.ID(),
-		Rule:   &s3.BucketOwnershipControlsRuleArgs{ObjectOwnership: pulumi.String("BucketOwnerEnforced")},
-	}, after...); err != nil {
-		return nil, err
-	}
-	if _, err := s3.NewBucketVersioningV2(ctx, name+"-versioning", &s3.BucketVersioningV2Args{
-		Bucket:                  bucket.ID(),
-		VersioningConfiguration: &s3.BucketVersioningV2VersioningConfigurationArgs{Status: pulumi.String("Enabled")},
-	}, after...); err != nil {
-		return nil, err
-	}
-	sse := &s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{
-		SseAlgorithm: pulumi.String("AES256"),
-	}
-	bucketKey := pulumi.BoolPtrInput(nil)
-	if args.KMSKeyArn != nil {
-		sse = &s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{
-			SseAlgorithm:   pulumi.String("aws:kms"),
-			KmsMasterKeyId: args.KMSKeyArn,
-		}
-		// Bucket keys cut KMS requests (and cost) by orders of magnitude.
-		bucketKey = pulumi.Bool(true)
-	}
-	if _, err := s3.NewBucketServerSideEncryptionConfigurationV2(ctx, name+"-encryption", &s3.BucketServerSideEncryptionConfigurationV2Args{
-		Bucket: bucket.ID(),
-		Rules: s3.BucketServerSideEncryptionConfigurationV2RuleArray{
-			&s3.BucketServerSideEncryptionConfigurationV2RuleArgs{
-				ApplyServerSideEncryptionByDefault: sse,
-				BucketKeyEnabled:                   bucketKey,
-			},
-		},
-	}, after...); err != nil {
-		return nil, err
-	}
-	pab, err := s3.NewBucketPublicAccessBlock(ctx, name+"-public-access-block", &s3.BucketPublicAccessBlockArgs{
-		Bucket:                bucket.ID(),
-		BlockPublicAcls:       pulumi.Bool(true),
-		BlockPublicPolicy:     pulumi.Bool(true),
-		IgnorePublicAcls:      pulumi.Bool(true),
-		RestrictPublicBuckets: pulumi.Bool(true),
-	}, after...)
-	if err != nil {
-		return nil, err
-	}
-	if args.AccessLogBucket != nil {
-		if _, err := s3.NewBucketLoggingV2(ctx, name+"-logging", &s3.BucketLoggingV2Args{
-			Bucket:       bucket.ID(),
-			TargetBucket: args.AccessLogBucket,
-			TargetPrefix: pulumi.String(args.AccessLogPrefix),
-		}, after...); err != nil {
-			return nil, err
-		}
+	if err := b.configure(ctx, name, args, after); err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", name, err)
 	}
 	statements := []iamdoc.Statement{iamdoc.DenyInsecureTransport(bucket.Arn)}
 	if args.PolicyStatements != nil {
 		statements = append(statements, args.PolicyStatements(bucket.Arn)...)
 	}
 	// The policy waits for the public access block so a policy is never briefly public.
-	policy, err := s3.NewBucketPolicy(ctx, name+"-policy", &s3.BucketPolicyArgs{
+	b.Policy, err = s3.NewBucketPolicy(ctx, name+"-policy", &s3.BucketPolicyArgs{
 		Bucket: bucket.ID(),
 		Policy: iamdoc.Document(statements...),
-	}, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{bucket, pab})})...)
+	}, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{bucket, b.PublicAccessBlock})})...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bucket %s: write its policy: %w", name, err)
 	}
-	return &PrivateBucket{Bucket: bucket, PublicAccessBlock: pab, Policy: policy}, nil
+	return b, nil
+}
+
+// configure disables ACLs, turns versioning on, encrypts by default, blocks
+// every form of public access and, when asked, logs access.
+func (b *PrivateBucket) configure(ctx *pulumi.Context, name string, args PrivateBucketArgs, after []pulumi.ResourceOption) error {
+	if _, err := s3.NewBucketOwnershipControls(ctx, name+"-ownership", &s3.BucketOwnershipControlsArgs{
+		Bucket: b.Bucket.ID(),
+		Rule:   &s3.BucketOwnershipControlsRuleArgs{ObjectOwnership: pulumi.String("BucketOwnerEnforced")},
+	}, after...); err != nil {
+		return fmt.Errorf("disable ACLs: %w", err)
+	}
+	if _, err := s3.NewBucketVersioningV2(ctx, name+"-versioning", &s3.BucketVersioningV2Args{
+		Bucket:                  b.Bucket.ID(),
+		VersioningConfiguration: &s3.BucketVersioningV2VersioningConfigurationArgs{Status: pulumi.String("Enabled")},
+	}, after...); err != nil {
+		return fmt.Errorf("enable versioning: %w", err)
+	}
+	if _, err := s3.NewBucketServerSideEncryptionConfigurationV2(ctx, name+"-encryption", &s3.BucketServerSideEncryptionConfigurationV2Args{
+		Bucket: b.Bucket.ID(),
+		Rules:  s3.BucketServerSideEncryptionConfigurationV2RuleArray{encryptionRule(args.KMSKeyArn)},
+	}, after...); err != nil {
+		return fmt.Errorf("encrypt: %w", err)
+	}
+	var err error
+	b.PublicAccessBlock, err = s3.NewBucketPublicAccessBlock(ctx, name+"-public-access-block", &s3.BucketPublicAccessBlockArgs{
+		Bucket:                b.Bucket.ID(),
+		BlockPublicAcls:       pulumi.Bool(true),
+		BlockPublicPolicy:     pulumi.Bool(true),
+		IgnorePublicAcls:      pulumi.Bool(true),
+		RestrictPublicBuckets: pulumi.Bool(true),
+	}, after...)
+	if err != nil {
+		return fmt.Errorf("block public access: %w", err)
+	}
+	if args.AccessLogBucket == nil {
+		return nil
+	}
+	if _, err := s3.NewBucketLoggingV2(ctx, name+"-logging", &s3.BucketLoggingV2Args{
+		Bucket:       b.Bucket.ID(),
+		TargetBucket: args.AccessLogBucket,
+		TargetPrefix: pulumi.String(args.AccessLogPrefix),
+	}, after...); err != nil {
+		return fmt.Errorf("log access: %w", err)
+	}
+	return nil
+}
+
+// encryptionRule is SSE-KMS with kmsKeyArn and a bucket key, or SSE-S3
+// AES-256 when kmsKeyArn is nil.
+func encryptionRule(kmsKeyArn pulumi.StringInput) *s3.BucketServerSideEncryptionConfigurationV2RuleArgs {
+	if kmsKeyArn == nil {
+		return &s3.BucketServerSideEncryptionConfigurationV2RuleArgs{
+			ApplyServerSideEncryptionByDefault: &s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{
+				SseAlgorithm: pulumi.String("AES256"),
+			},
+		}
+	}
+	return &s3.BucketServerSideEncryptionConfigurationV2RuleArgs{
+		ApplyServerSideEncryptionByDefault: &s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{
+			SseAlgorithm:   pulumi.String("aws:kms"),
+			KmsMasterKeyId: kmsKeyArn,
+		},
+		// Bucket keys cut KMS requests (and cost) by orders of magnitude.
+		BucketKeyEnabled: pulumi.Bool(true),
+	}
 }

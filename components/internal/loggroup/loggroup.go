@@ -1,0 +1,26 @@
+// Package loggroup creates CloudWatch Logs groups the one way every tier
+// needs them: named before the service that writes to them exists (so the
+// service never creates one of its own without retention or encryption),
+// kept cats:logRetentionDays and encrypted with the stack's logs key.
+package loggroup
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// New registers the log group groupName (e.g. /aws/lambda/<function>) as
+// the logical resource name.
+func New(ctx *pulumi.Context, name, groupName string, retentionDays int, logsKeyArn pulumi.StringInput, opts ...pulumi.ResourceOption) (*cloudwatch.LogGroup, error) {
+	group, err := cloudwatch.NewLogGroup(ctx, name, &cloudwatch.LogGroupArgs{
+		Name:            pulumi.String(groupName),
+		RetentionInDays: pulumi.Int(retentionDays),
+		KmsKeyId:        logsKeyArn,
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create the log group %s: %w", groupName, err)
+	}
+	return group, nil
+}
