@@ -3,6 +3,8 @@ package server
 import (
 	_ "embed"
 	"net/http"
+
+	"github.com/cats-analytics/cats-analytics/automation/web"
 )
 
 //go:embed openapi.yaml
@@ -44,5 +46,10 @@ func (s *server) routes() http.Handler {
 	authed("DELETE /v1/session", s.signOut)
 	authed("GET /v1/catalog/municipalities", s.catalogMunicipalities)
 	authed("GET /v1/catalog/config", s.catalogConfig)
+	console := web.New(s.isTLS)
+	for _, page := range web.Pages {
+		route("GET "+page, console.Page)
+	}
+	route("GET /assets/{file...}", console.Asset)
 	return mux
 }
