@@ -163,13 +163,21 @@ var problem = regexp.MustCompile(`^\[(exception|error) (security|javascript|)\]|
 // CheckConsole fails the test for each problem the console reported so far.
 func (u *User) CheckConsole() {
 	u.t.Helper()
+	for _, m := range u.problems() {
+		u.t.Errorf("%s's browser console: %s", u.Name, m)
+	}
+}
+
+func (u *User) problems() []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	var out []string
 	for _, m := range u.console {
 		if problem.MatchString(m) {
-			u.t.Errorf("%s's browser console: %s", u.Name, m)
+			out = append(out, m)
 		}
 	}
+	return out
 }
 
 // step bounds one action so a broken page fails the test instead of hanging it.
@@ -220,6 +228,9 @@ func (u *User) WaitFor(what, expression string) {
 		cancel()
 		if err == nil && ok {
 			return
+		}
+		if problems := u.problems(); len(problems) > 0 {
+			u.t.Fatalf("%s: while waiting for %s, the page failed:\n%s", u.Name, what, strings.Join(problems, "\n"))
 		}
 		if time.Now().After(deadline) {
 			u.t.Fatalf("%s: waited %s for %s (%s): %v\npage text:\n%s\nconsole:\n%s", u.Name, step, what, expression, err,
