@@ -126,7 +126,11 @@ func (s *server) sameOrigin(r *http.Request) error {
 	if err != nil || u.Host != r.Host {
 		return errCrossSite
 	}
-	if want := map[bool]string{true: "https", false: "http"}[s.isTLS(r)]; u.Scheme != want {
+	want := "http"
+	if s.isTLS(r) {
+		want = "https"
+	}
+	if u.Scheme != want {
 		return errCrossSite
 	}
 	return nil
@@ -226,6 +230,14 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	recordCaller(r, t)
+	// A browser signing in again gets a new session id, and the one it had
+	// ends: an id known before sign-in is never the signed-in one.
+	if old, ok := s.sessionID(r); ok {
+		if err := s.Sessions.DeleteSession(r.Context(), old); err != nil {
+			s.fail(w, r, "end the previous session", err)
+			return
+		}
+	}
 	id, sess, err := s.Sessions.CreateSession(r.Context(), t.ID, sessionTTL)
 	if err != nil {
 		s.fail(w, r, "start a session", err)

@@ -26,6 +26,7 @@ type fakeSessions struct {
 	store    *fakeStore
 	mu       sync.Mutex
 	sessions map[string]store.Session // by id
+	started  int
 	now      time.Time
 }
 
@@ -44,7 +45,8 @@ func (f *fakeSessions) advance(d time.Duration) {
 func (f *fakeSessions) CreateSession(_ context.Context, tokenID string, ttl time.Duration) (string, store.Session, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	id := fmt.Sprintf("session-%d-of-%s", len(f.sessions)+1, tokenID)
+	f.started++
+	id := fmt.Sprintf("session-%d-of-%s", f.started, tokenID)
 	s := store.Session{TokenID: tokenID, CSRFToken: "csrf-" + id, CreatedAt: f.now.Format(time.RFC3339Nano), ExpiresAt: f.now.Add(ttl)}
 	f.sessions[id] = s
 	return id, s, nil
@@ -376,6 +378,15 @@ func TestSessionsEnd(t *testing.T) {
 	a.store.mu.Unlock()
 	if r := a.withSession("GET", "/v1/municipalities", "", revoked, "", nil); r.status != 401 {
 		t.Errorf("the session of a revoked token: %d, want 401: revoking a token ends its sessions", r.status)
+	}
+
+	// Signing in again ends the session the browser had.
+	first, _, _ := a.signIn("platform", nil)
+	if _, _, r := a.signIn("platform", func(req *http.Request) { req.AddCookie(first) }); r.status != http.StatusCreated {
+		t.Fatalf("signing in again: %d", r.status)
+	}
+	if r := a.withSession("GET", "/v1/municipalities", "", first, "", nil); r.status != 401 {
+		t.Errorf("the session a browser had before signing in again: %d, want 401", r.status)
 	}
 
 	old, _, _ := a.signIn("platform", nil)
