@@ -191,7 +191,7 @@ export async function jobPage(main) {
     try {
       show(JSON.parse(message.data));
     } catch {
-      // the final record is read below
+      // An unreadable final record leaves the last state shown.
     }
     document.body.dataset.jobDone = 'true';
   });

@@ -160,8 +160,16 @@ export async function registerPage(main, ctx) {
       (configRows[0] ? configRows[0].querySelector('.config-key') : addButton).focus();
       return;
     }
-    showFieldError(slots.config, null, fieldMessage(field, reason), reason);
-    addButton.focus();
+    if (field.startsWith('config')) {
+      showFieldError(slots.config, null, fieldMessage(field, reason), reason);
+      addButton.focus();
+      return;
+    }
+    // A field the form does not have (the body, a header): the whole form.
+    const slot = errorSlot('form-field-error');
+    slots.form.append(slot);
+    showFieldError(slot, null, `${field}: ${fieldMessage(field, reason)}`, reason);
+    slots.form.focus();
   };
 
   form.addEventListener('submit', async (event) => {
