@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PULUMI_SKIP_UPDATE_CHECK := 1
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
-.PHONY: test pulumi standin lint bench serve token
+.PHONY: test pulumi standin lint bench serve token chromium screenshots
 
 # The pinned Pulumi CLI, built once into bin/ (tools/go.mod). Built before any
 # test binary starts, so no test waits on a 3–9 minute build inside go test's timeout.
@@ -15,6 +15,18 @@ pulumi:
 # put that directory first on the CLI's PATH (the engine tests do).
 standin:
 	go build -o bin/standin/ ./standin/cmd/pulumi-resource-aws ./standin/cmd/pulumi-resource-awsx
+
+# Debian's chromium, for the console's browser tests (.ci/run installs it;
+# without it those tests skip outside CI and fail in CI).
+chromium:
+	scripts/install-chromium.sh
+
+# The console's screenshots, each page at a desktop and a tablet width, kept
+# in .work/screenshots (the browser test writes them to a temporary directory
+# otherwise).
+SCREENSHOTS ?= $(CURDIR)/.work/screenshots
+screenshots: pulumi chromium
+	set -o pipefail; CATS_SCREENSHOTS=$(SCREENSHOTS) go test -count=1 -run TestConsoleInABrowser -v ./automation/cmd/cats | grep -E 'screenshot|^(ok|FAIL|---)'
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

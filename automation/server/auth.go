@@ -22,9 +22,14 @@ func tokenFrom(ctx context.Context) (store.Token, bool) {
 	return t, ok
 }
 
-// authenticate requires a valid, unrevoked bearer token.
+// authenticate requires a valid, unrevoked bearer token or, without an
+// Authorization header, a console session (session.go).
 func (s *server) authenticate(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := s.sessionID(r); ok && r.Header.Get("Authorization") == "" {
+			s.authenticateSession(w, r, id, h)
+			return
+		}
 		plain, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || plain == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cats"`)
@@ -41,10 +46,15 @@ func (s *server) authenticate(h http.HandlerFunc) http.HandlerFunc {
 			s.fail(w, r, "authenticate", err)
 			return
 		}
-		if holder, ok := r.Context().Value(callerKey{}).(*callerHolder); ok {
-			holder.token = &t
-		}
+		recordCaller(r, t)
 		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
+	}
+}
+
+// recordCaller tells the audit who made the request.
+func recordCaller(r *http.Request, t store.Token) {
+	if holder, ok := r.Context().Value(callerKey{}).(*callerHolder); ok {
+		holder.token = &t
 	}
 }
 

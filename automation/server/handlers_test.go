@@ -146,6 +146,9 @@ func TestAuthorizationOfEveryEndpoint(t *testing.T) {
 		{"GET", "/metrics", nil, public},
 		{"GET", "/v1/openapi.yaml", nil, public},
 		{"GET", "/v1/municipalities", nil, with(map[string]int{"platform": 200, "owner": 200, "other": 200})},
+		{"GET", "/v1/session", nil, with(map[string]int{"platform": 200, "owner": 200, "other": 200})},
+		{"GET", "/v1/catalog/municipalities", nil, with(map[string]int{"platform": 200, "owner": 200, "other": 200})},
+		{"GET", "/v1/catalog/config", nil, with(map[string]int{"platform": 200, "owner": 200, "other": 200})},
 		{"GET", "/v1/municipalities/131016", nil, with(map[string]int{"platform": 200, "owner": 200, "other": 403})},
 		{"POST", "/v1/municipalities", func(role string) string {
 			switch role {

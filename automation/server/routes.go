@@ -3,6 +3,8 @@ package server
 import (
 	_ "embed"
 	"net/http"
+
+	"github.com/cats-analytics/cats-analytics/automation/web"
 )
 
 //go:embed openapi.yaml
@@ -36,5 +38,18 @@ func (s *server) routes() http.Handler {
 	authed("GET /v1/jobs/{id}", s.getJob)
 	authed("POST /v1/jobs/{id}/cancel", s.cancelJob)
 	authed("GET /v1/jobs/{id}/events", s.jobEvents)
+
+	// The console (automation/web) on the API's origin, and what it needs
+	// beyond the API: sign-in sessions and the catalogs a registration picks from.
+	route("POST /v1/session", s.signIn)
+	authed("GET /v1/session", s.whoAmI)
+	authed("DELETE /v1/session", s.signOut)
+	authed("GET /v1/catalog/municipalities", s.catalogMunicipalities)
+	authed("GET /v1/catalog/config", s.catalogConfig)
+	console := web.New(s.isTLS)
+	for _, page := range web.Pages {
+		route("GET "+page, console.Page)
+	}
+	route("GET /assets/{file...}", console.Asset)
 	return mux
 }

@@ -80,6 +80,13 @@ type Deps struct {
 	Ready func(ctx context.Context) error
 	// Registry receives the server's metrics; nil creates one.
 	Registry *prometheus.Registry
+	// Sessions keeps the console's sign-in sessions; nil disables sign-in
+	// (the API then takes bearer tokens only).
+	Sessions SessionStore
+	// TrustForwardedProto takes X-Forwarded-Proto: https as TLS, for a server
+	// behind a TLS-terminating proxy that sets it: session cookies are then
+	// Secure. Leave it off when clients reach the server directly.
+	TrustForwardedProto bool
 }
 
 type server struct {

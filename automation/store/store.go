@@ -134,8 +134,10 @@ var addedColumns = []struct{ table, column, definition string }{
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
-	if _, err := s.DB.ExecContext(ctx, schema); err != nil {
-		return err
+	for _, ddl := range []string{schema, sessionSchema} {
+		if _, err := s.DB.ExecContext(ctx, ddl); err != nil {
+			return err
+		}
 	}
 	for _, c := range addedColumns {
 		var n int

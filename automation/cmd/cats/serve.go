@@ -58,14 +58,18 @@ type ServeOptions struct {
 	Logger     *slog.Logger
 	// Ready is called with the listening address once the server accepts requests.
 	Ready func(addr string)
+	// TrustForwardedProto: the server is behind a TLS-terminating proxy that
+	// sets X-Forwarded-Proto (console session cookies are then Secure).
+	TrustForwardedProto bool
 }
 
 const serveHelp = `usage: cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
 
 Runs the automation server (on Linux): one Pulumi stack per municipality,
 operated by durable jobs (plan offline; preview, up, refresh and destroy
-through the Pulumi CLI). Stop it with ^C: running operations are interrupted
-and queued again for the next start.
+through the Pulumi CLI), and its web console at / (sign in with a token).
+Stop it with ^C: running operations are interrupted and queued again for the
+next start.
 
 The Pulumi CLI is the first of these that is set or exists (never built here):
   --pulumi PATH      a CLI named pulumi in a bin/ directory, or the pulumi on PATH
@@ -91,6 +95,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	concurrency := fs.Int("concurrency", 4, "operations running at once across all stacks")
 	backend := fs.String("backend", "", "state backend URL (default file://<data>/state)")
 	cliPath := fs.String("pulumi", "", "the Pulumi CLI (default $PULUMI, else ./bin/pulumi, else pulumi on PATH)")
+	trustProto := fs.Bool("trust-forwarded-proto", false, "behind a TLS-terminating proxy: take X-Forwarded-Proto: https as TLS (Secure session cookies)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return printHelp(stdout, serveHelp, fs)
@@ -134,6 +139,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Ready: func(addr string) {
 			logger.Info("listening", "addr", addr, "data", abs, "pulumi", cli.Path, "pulumiVersion", cli.Version().String())
 		},
+		TrustForwardedProto: *trustProto,
 	})
 }
 
@@ -187,6 +193,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Jobs:           st,
 		Tokens:         st,
 		AuditLog:       st,
+		Sessions:       st,
 		Queue:          queue,
 		Logger:         o.Logger,
 		ValidateConfig: func(stack string, values map[string]string) error {
@@ -202,6 +209,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			}
 			return nil
 		},
+		TrustForwardedProto: o.TrustForwardedProto,
 	})
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
