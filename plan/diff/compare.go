@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"bytes"
 	"hash/fnv"
 	"sort"
 	"strings"
@@ -80,6 +81,15 @@ type StackDiff struct {
 	// identities are the resources of the stack in either plan, for the
 	// fleet's "every stack but these" lines.
 	identities map[uint64]struct{}
+}
+
+// MunicipalityStack reports whether a stack is a municipality's
+// (<code>-<env>) and of which environment.
+func MunicipalityStack(stack string) (env string, ok bool) {
+	if m := municipalityStack.FindStringSubmatch(stack); m != nil {
+		return m[2], true
+	}
+	return "", false
 }
 
 // Kind is the group of stacks a stack belongs to for the fleet's counts.
@@ -191,7 +201,10 @@ func change(op Op, r, old *Resource) Change {
 
 // update classifies a resource present in both plans.
 func update(b, h *Resource) (Change, bool) {
-	paths := diffInputs(b.Inputs, h.Inputs)
+	if len(b.raw) > 0 && bytes.Equal(b.raw, h.raw) {
+		return Change{}, false
+	}
+	paths := diffInputs(b.inputs(), h.inputs())
 	if len(paths) == 0 {
 		return Change{}, false
 	}
@@ -226,7 +239,7 @@ func update(b, h *Resource) (Change, bool) {
 }
 
 func physicalName(r *Resource) string {
-	if s, ok := r.Inputs[awsmodel.PhysicalNameProperty(r.Type)].(string); ok {
+	if s, ok := r.inputs()[awsmodel.PhysicalNameProperty(r.Type)].(string); ok {
 		return s
 	}
 	return ""

@@ -50,6 +50,21 @@ type Resource struct {
 	RetainOnDelete                        bool
 	Tier                                  string
 	Inputs                                map[string]any
+
+	// raw is the inputs as a state file holds them, decoded into Inputs
+	// only when they differ from the other plan's: most of a fleet's
+	// resources do not change, and decoding them is most of a diff's time.
+	raw json.RawMessage
+}
+
+// inputs returns the resource's inputs, decoding them on first use.
+func (r *Resource) inputs() map[string]any {
+	if r.Inputs == nil && len(r.raw) > 0 {
+		if err := json.Unmarshal(r.raw, &r.Inputs); err != nil || r.Inputs == nil {
+			r.Inputs = map[string]any{}
+		}
+	}
+	return r.Inputs
 }
 
 // Finding is a policy result.
@@ -224,19 +239,19 @@ func Load(statePath string, catalog *cost.Catalog) (*Snapshot, error) {
 // stateResource is the part of a state file's resource the diff reads (the
 // outputs are skipped).
 type stateResource struct {
-	URN            string         `json:"urn"`
-	Custom         bool           `json:"custom"`
-	ID             string         `json:"id"`
-	Type           string         `json:"type"`
-	Inputs         map[string]any `json:"inputs"`
-	Parent         string         `json:"parent"`
-	Provider       string         `json:"provider"`
-	RetainOnDelete bool           `json:"retainOnDelete"`
+	URN            string          `json:"urn"`
+	Custom         bool            `json:"custom"`
+	ID             string          `json:"id"`
+	Type           string          `json:"type"`
+	Inputs         json.RawMessage `json:"inputs"`
+	Parent         string          `json:"parent"`
+	Provider       string          `json:"provider"`
+	RetainOnDelete bool            `json:"retainOnDelete"`
 }
 
 func (r stateResource) resource() Resource {
 	return Resource{URN: r.URN, Type: r.Type, Name: resource.URN(r.URN).Name(), Parent: r.Parent,
-		Provider: r.Provider, ID: r.ID, Custom: r.Custom, RetainOnDelete: r.RetainOnDelete, Inputs: r.Inputs}
+		Provider: r.Provider, ID: r.ID, Custom: r.Custom, RetainOnDelete: r.RetainOnDelete, raw: r.Inputs}
 }
 
 func stackOfFile(path string) string { return strings.TrimSuffix(filepath.Base(path), ".json") }
