@@ -166,10 +166,11 @@ type Line struct {
 	Type   string `json:"type"`
 	Name   string `json:"name"`
 	Charge string `json:"charge"`
-	// Quantity is what is billed per month, in Unit (hours, keys, alarm
-	// metrics, GB-months).
+	// Quantity is what is billed per month, in Unit: hours for an hourly
+	// price (Per "hour"), else units of Per (month, GB-month, metric-month).
 	Quantity   float64 `json:"quantity"`
 	Unit       string  `json:"unit"`
+	Per        string  `json:"per"`
 	Price      string  `json:"price"` // the key of the price table
 	Region     string  `json:"region"`
 	UnitUSD    float64 `json:"unitUsd"`
@@ -331,7 +332,7 @@ func (e *estimator) line(r plan.Resource, ch charge) (Line, string) {
 		qty, unit = ch.count*t.HoursPerMonth, "hours"
 	}
 	return Line{
-		Type: r.Type, Name: r.Name, Charge: ch.what, Quantity: qty, Unit: unit, Price: ch.price, Region: region,
+		Type: r.Type, Name: r.Name, Charge: ch.what, Quantity: qty, Unit: unit, Per: p.Per, Price: ch.price, Region: region,
 		UnitUSD: p.USD, MonthlyUSD: qty * p.USD, Verified: p.Verified(),
 	}, ""
 }

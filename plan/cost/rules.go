@@ -54,8 +54,8 @@ var pricings = map[string]pricing{
 	"aws:ec2/securityGroup:SecurityGroup": free("security groups are free"),
 	"aws:ec2/networkAcl:NetworkAcl":       free("network ACLs are free"),
 	"aws:ec2/flowLog:FlowLog":             usage("flow log delivery to CloudWatch Logs (vended log ingestion per GB)"),
-	"aws:ec2/vpcEndpoint:VpcEndpoint": {fixed: vpcEndpoint,
-		usage: "none for gateway endpoints (S3 and DynamoDB traffic through them is not charged)"},
+	// Gateway endpoints are free; interface endpoints are billed by the hour.
+	"aws:ec2/vpcEndpoint:VpcEndpoint": {fixed: vpcEndpoint},
 
 	// security
 	"aws:kms/key:Key": {fixed: one("KMS key", "kms.key"),
@@ -106,7 +106,7 @@ var pricings = map[string]pricing{
 
 	// api
 	"aws:apigateway/restApi:RestApi":                         usage("REST API requests per million; data transfer out"),
-	"aws:apigateway/stage:Stage":                             {fixed: apiStage, usage: "none beyond the API's requests (no cache cluster)"},
+	"aws:apigateway/stage:Stage":                             {fixed: apiStage}, // requests are billed on the API; a cache cluster by the hour
 	"aws:apigateway/account:Account":                         free("account-wide settings"),
 	"aws:apigateway/deployment:Deployment":                   free(freeAPIPart),
 	"aws:apigateway/integration:Integration":                 free(freeAPIPart),
