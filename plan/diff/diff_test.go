@@ -3,6 +3,7 @@ package diff_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -415,5 +416,30 @@ func TestStacksSkipsResultsFiles(t *testing.T) {
 	got, err := diff.Stacks(dir)
 	if err != nil || !slices.Equal(got, []string{"131016-prod", "dev"}) {
 		t.Fatalf("stacks %v, %v", got, err)
+	}
+}
+
+func TestStacksPhrase(t *testing.T) {
+	muni := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("%06d-prod", 10000+i)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		g    diff.Group
+		want string
+	}{
+		{diff.Group{Stacks: muni(1747), Population: 1747, Kinds: []string{"municipality stacks (prod)"}}, "all 1,747 municipality stacks (prod)"},
+		{diff.Group{Stacks: muni(1746), Population: 1747, Kinds: []string{"municipality stacks (prod)"}}, "1,746 of 1,747 municipality stacks (prod)"},
+		{diff.Group{Stacks: append(muni(3), "dev", "prod"), Population: 5, Kinds: []string{"environment stacks", "municipality stacks (prod)"}},
+			"all 5 stacks (2 environment stacks, 3 municipality stacks (prod))"},
+		{diff.Group{Stacks: muni(2), Population: 1747, Kinds: []string{"municipality stacks (prod)"}}, "2 stacks (010000-prod, 010001-prod)"},
+		{diff.Group{Stacks: []string{"dev"}, Population: 1, Kinds: []string{"environment stacks"}}, "1 stack (dev)"},
+	} {
+		if got := tc.g.StacksPhrase(); got != tc.want {
+			t.Errorf("%d of %d stacks: %q, want %q", len(tc.g.Stacks), tc.g.Population, got, tc.want)
+		}
 	}
 }

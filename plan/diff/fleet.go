@@ -389,15 +389,28 @@ func roleOf(name string) *StatefulRole {
 // StacksPhrase says which stacks make a group's change: "all 1,747
 // municipality stacks (prod)", "1,746 of 1,747 …", or the stacks by name.
 func (g Group) StacksPhrase() string {
-	kinds := strings.Join(g.Kinds, " and ")
 	n := len(g.Stacks)
+	var of string
 	switch {
 	case n == g.Population && n > 1:
-		return fmt.Sprintf("all %s %s", thousands(n), kinds)
+		of = "all " + thousands(n)
 	case n > g.Population/2 && n > 3:
-		return fmt.Sprintf("%s of %s %s", thousands(n), thousands(g.Population), kinds)
+		of = thousands(n) + " of " + thousands(g.Population)
+	default:
+		return count(n, "stack") + " (" + listStacks(g.Stacks, 10) + ")"
 	}
-	return count(n, "stack") + " (" + listStacks(g.Stacks, 10) + ")"
+	if len(g.Kinds) == 1 {
+		return of + " " + g.Kinds[0]
+	}
+	perKind := map[string]int{}
+	for _, s := range g.Stacks {
+		perKind[Kind(s)]++
+	}
+	parts := make([]string, len(g.Kinds))
+	for i, k := range g.Kinds {
+		parts[i] = thousands(perKind[k]) + " " + k
+	}
+	return of + " stacks (" + strings.Join(parts, ", ") + ")"
 }
 
 // MembersListed reports whether StacksPhrase names the stacks (few of them)
