@@ -79,11 +79,14 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	if f.diff != "" {
+		// A missing base would make every stack new: say so instead.
+		if _, err := os.Stat(f.diff); err != nil {
+			return fmt.Errorf("--diff: the base plans: %w", err)
+		}
+	}
 	switch {
 	case f.head != "":
-		if f.stack != "" || f.municipalities != "" {
-			return fmt.Errorf("--head compares two directories of plans: it excludes --stack and --all-municipalities\n%w", errUsage)
-		}
 		return diffDirs(f, catalog, stdout)
 	case f.municipalities != "" && f.stack != "":
 		return fmt.Errorf("--stack and --all-municipalities exclude each other\n%w", errUsage)
@@ -104,6 +107,8 @@ func (f *planFlags) checkOutput() error {
 	switch {
 	case f.head != "" && f.diff == "":
 		return fmt.Errorf("--head needs --diff BASE\n%w", errUsage)
+	case f.head != "" && (f.stack != "" || f.municipalities != ""):
+		return fmt.Errorf("--head compares two directories of plans: it excludes --stack and --all-municipalities\n%w", errUsage)
 	case f.format != "" && f.diff == "":
 		return fmt.Errorf("--format chooses the output of --diff (use --json for the plan)\n%w", errUsage)
 	case f.json && f.format != "" && f.format != "json":

@@ -186,4 +186,8 @@ func TestPlanDiffUsage(t *testing.T) {
 			t.Errorf("%v: want a usage error, got %v", args, err)
 		}
 	}
+	missing := filepath.Join(t.TempDir(), "no-such-plans")
+	if err := run(context.Background(), []string{"plan", "--stack", "dev", "--diff", missing}, env(projectDir), &bytes.Buffer{}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a missing base must fail rather than report every stack as new, got %v", err)
+	}
 }
