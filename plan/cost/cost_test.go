@@ -61,7 +61,7 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-5 }
 //	edge        hosted zone      $0.50 (stacks that own their zone)
 //
 // with n NAT gateways (1 single, 2 per-az) and m = cats:minInstances (2).
-func TestEstimateAgainstHandComputedFigures(t *testing.T) {
+func TestCostAgainstHandComputedFigures(t *testing.T) {
 	const (
 		security   = 22.00
 		streaming  = 37.96
@@ -144,10 +144,10 @@ func TestEstimateAgainstHandComputedFigures(t *testing.T) {
 	}
 }
 
-// TestTheCloudFrontWebACLIsBilledInUSEast1: a CLOUDFRONT web ACL is created
+// TestCostOfTheCloudFrontWebACLIsBilledInUSEast1: a CLOUDFRONT web ACL is created
 // through the us-east-1 provider (AWS requires it there), so its charges come
 // from that region's table.
-func TestTheCloudFrontWebACLIsBilledInUSEast1(t *testing.T) {
+func TestCostOfTheCloudFrontWebACLIsBilledInUSEast1(t *testing.T) {
 	e := catalog(t).Estimate(mustPlan(t, "dev", nil))
 	regions := map[string]string{}
 	for _, l := range e.Lines {
@@ -179,10 +179,10 @@ var configurations = []struct {
 	}},
 }
 
-// TestEveryPlannedTypeIsPricedOrListed: a resource type the program starts to
+// TestCostCoversEveryPlannedType: a resource type the program starts to
 // create must get a rule (priced, usage-based or free) before it ships, or
 // the estimate would silently leave its cost out.
-func TestEveryPlannedTypeIsPricedOrListed(t *testing.T) {
+func TestCostCoversEveryPlannedType(t *testing.T) {
 	c := catalog(t)
 	for _, cfg := range configurations {
 		res := mustPlan(t, cfg.stack, cfg.config)
@@ -197,10 +197,10 @@ func TestEveryPlannedTypeIsPricedOrListed(t *testing.T) {
 	}
 }
 
-// TestUsageChargesAreListedPerResource: what the estimate leaves out is named
+// TestCostListsUsageChargesPerResource: what the estimate leaves out is named
 // per resource, so a reader sees that the data lake's storage or the
 // Lambda's invocations are extra.
-func TestUsageChargesAreListedPerResource(t *testing.T) {
+func TestCostListsUsageChargesPerResource(t *testing.T) {
 	e := catalog(t).Estimate(mustPlan(t, "131016-prod", nil))
 	listed := map[string]string{}
 	for _, item := range e.NotIncluded {
@@ -227,7 +227,7 @@ func TestUsageChargesAreListedPerResource(t *testing.T) {
 	}
 }
 
-func TestJPYRate(t *testing.T) {
+func TestCostJPYRate(t *testing.T) {
 	c := catalog(t)
 	if c.Rate.JPYPerUSD <= 0 || c.Rate.Date == "" || c.Rate.Source == "" {
 		t.Fatalf("the default rate needs a value, a date and a source: %+v", c.Rate)
@@ -242,10 +242,10 @@ func TestJPYRate(t *testing.T) {
 	}
 }
 
-// TestPriceTablesSayWhereEachPriceComesFrom: the tables are only as good as
+// TestCostPriceTablesSayWhereEachPriceComesFrom: the tables are only as good as
 // their sources; a price without one, or not marked verified or unverified,
 // is refused when the tables load.
-func TestPriceTablesSayWhereEachPriceComesFrom(t *testing.T) {
+func TestCostPriceTablesSayWhereEachPriceComesFrom(t *testing.T) {
 	c := catalog(t)
 	for _, region := range []string{"ap-northeast-1", "us-east-1"} {
 		table, ok := c.Tables[region]
@@ -284,9 +284,9 @@ func TestPriceTablesSayWhereEachPriceComesFrom(t *testing.T) {
 	}
 }
 
-// TestAnUnknownInstanceTypeIsUnpricedNotFree: a configuration the tables
+// TestCostOfAnUnknownInstanceTypeIsUnpricedNotFree: a configuration the tables
 // cannot price is reported, never counted as zero.
-func TestAnUnknownInstanceTypeIsUnpricedNotFree(t *testing.T) {
+func TestCostOfAnUnknownInstanceTypeIsUnpricedNotFree(t *testing.T) {
 	e := catalog(t).Estimate(mustPlan(t, "131016-prod", map[string]string{"cats:instanceType": "m7g.large"}))
 	if !slices.ContainsFunc(e.Unpriced, func(i cost.Item) bool {
 		return i.Type == "aws:autoscaling/group:Group" && strings.Contains(i.What, "ec2.m7g.large")

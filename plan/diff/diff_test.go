@@ -89,7 +89,7 @@ const principal = "arn:aws:quicksight:ap-northeast-1:123456789012:user/default/a
 
 var quicksightOn = map[string]string{"cats:quicksightEnabled": "true", "cats:quicksightPrincipal": principal}
 
-func TestIdenticalPlansHaveNoChanges(t *testing.T) {
+func TestDiffOfIdenticalPlansIsEmpty(t *testing.T) {
 	d := pair(t, "131016-prod", side{}, side{})
 	if d.Status != diff.Unchanged || len(d.Changes) > 0 || len(d.NewViolations) > 0 {
 		t.Fatalf("two plans of the same program and config must not differ (or every PR would report noise): %+v", d.Changes)
@@ -99,7 +99,7 @@ func TestIdenticalPlansHaveNoChanges(t *testing.T) {
 	}
 }
 
-func TestCreatesAndDeletes(t *testing.T) {
+func TestDiffCreatesAndDeletes(t *testing.T) {
 	created := pair(t, "131016-dev", side{}, side{config: quicksightOn})
 	deleted := pair(t, "131016-dev", side{config: quicksightOn}, side{})
 	for _, typ := range []string{"aws:quicksight/dataSource:DataSource", "aws:quicksight/dataSet:DataSet", "aws:quicksight/dashboard:Dashboard"} {
@@ -116,7 +116,7 @@ func TestCreatesAndDeletes(t *testing.T) {
 	}
 }
 
-func TestUpdateListsTheChangedPaths(t *testing.T) {
+func TestDiffUpdateListsTheChangedPaths(t *testing.T) {
 	d := pair(t, "131016-prod", side{}, side{config: map[string]string{"cats:lambdaMemoryMb": "2048"}})
 	c, ok := find(d, "aws:lambda/function:Function", "cats-streaming-aggregator")
 	if !ok {
@@ -136,7 +136,7 @@ func TestUpdateListsTheChangedPaths(t *testing.T) {
 	}
 }
 
-func TestReplacingAStatefulResourceIsFlagged(t *testing.T) {
+func TestDiffFlagsReplacingAStatefulResource(t *testing.T) {
 	t.Run("renamed buckets", func(t *testing.T) {
 		// A global suffix renames every bucket: AWS cannot rename one.
 		d := pair(t, "dev", side{}, side{config: map[string]string{"cats:globalSuffix": "acme"}})
@@ -191,7 +191,7 @@ func TestReplacingAStatefulResourceIsFlagged(t *testing.T) {
 	})
 }
 
-func TestSecretsAreMasked(t *testing.T) {
+func TestDiffMasksSecrets(t *testing.T) {
 	const secret = "hunter2-very-secret"
 	d := pair(t, "131016-prod", side{}, side{mutate: on("aws:lambda/function:Function", "cats-streaming-aggregator", func(r *plan.Resource) {
 		vars := r.Inputs["environment"].ObjectValue()["variables"].ObjectValue()
@@ -232,7 +232,7 @@ func TestSecretsAreMasked(t *testing.T) {
 	}
 }
 
-func TestPolicyResultsThatAppearAndDisappear(t *testing.T) {
+func TestDiffPolicyResultsThatAppearAndDisappear(t *testing.T) {
 	rotationOff := on("aws:kms/key:Key", "cats-security-data-key", func(r *plan.Resource) {
 		r.Inputs["enableKeyRotation"] = resource.NewBoolProperty(false)
 	})
@@ -253,9 +253,9 @@ func TestPolicyResultsThatAppearAndDisappear(t *testing.T) {
 	}
 }
 
-// TestFleetGrouping: the same change in many stacks reads as one line with
+// TestDiffFleetGrouping: the same change in many stacks reads as one line with
 // the count; the stacks that differ are listed.
-func TestFleetGrouping(t *testing.T) {
+func TestDiffFleetGrouping(t *testing.T) {
 	stacks := []string{"011002-prod", "012025-prod", "131016-prod", "141003-prod", "271004-prod", "472018-prod"}
 	const odd, untouched = "141003-prod", "472018-prod"
 	var diffs []diff.StackDiff
@@ -314,7 +314,7 @@ func TestFleetGrouping(t *testing.T) {
 	}
 }
 
-func TestNewAndRemovedStacks(t *testing.T) {
+func TestDiffNewAndRemovedStacks(t *testing.T) {
 	c := catalog(t)
 	baseDir, headDir := t.TempDir(), t.TempDir()
 	for dir, stacks := range map[string][]string{baseDir: {"011002-prod", "131016-prod"}, headDir: {"131016-prod", "472018-prod"}} {
@@ -345,9 +345,9 @@ func TestNewAndRemovedStacks(t *testing.T) {
 	}
 }
 
-// TestBaseWithoutResults: a base branch older than the results file still
+// TestDiffBaseWithoutResults: a base branch older than the results file still
 // diffs; its policy results and cost are computed from the state file.
-func TestBaseWithoutResults(t *testing.T) {
+func TestDiffBaseWithoutResults(t *testing.T) {
 	c := catalog(t)
 	res := planStack(t, "dev", side{mutate: on("aws:kms/key:Key", "", func(r *plan.Resource) {
 		r.Inputs["enableKeyRotation"] = resource.NewBoolProperty(false)
@@ -381,9 +381,9 @@ func TestBaseWithoutResults(t *testing.T) {
 	}
 }
 
-// TestStatefulRolesFindTheirResources keeps StatefulRoles true: a role that
+// TestDiffStatefulRolesFindTheirResources keeps StatefulRoles true: a role that
 // no longer matches (a renamed resource) would silently stop the warning.
-func TestStatefulRolesFindTheirResources(t *testing.T) {
+func TestDiffStatefulRolesFindTheirResources(t *testing.T) {
 	want := map[string]map[string]int{
 		"dev":         {"the data lake bucket": 1, "cats-info": 1, "a KMS key": 2, "the trail bucket": 1},
 		"131016-prod": {"the data lake bucket": 1, "cats-info": 1, "a KMS key": 2},
@@ -406,7 +406,7 @@ func TestStatefulRolesFindTheirResources(t *testing.T) {
 	}
 }
 
-func TestStacksSkipsResultsFiles(t *testing.T) {
+func TestDiffStacksSkipsResultsFiles(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range []string{"dev.json", "dev.results.json", "131016-prod.json", "131016-prod.results.json", "notes.txt"} {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte("{}"), 0o644); err != nil {
@@ -419,7 +419,7 @@ func TestStacksSkipsResultsFiles(t *testing.T) {
 	}
 }
 
-func TestStacksPhrase(t *testing.T) {
+func TestDiffStacksPhrase(t *testing.T) {
 	muni := func(n int) []string {
 		out := make([]string, n)
 		for i := range out {

@@ -64,9 +64,9 @@ func smallFleet() *diff.Report {
 	return diff.Build("base-plans", "head-plans", diffs)
 }
 
-// TestMarkdownGolden pins the report reviewers read. Run with -update after
+// TestDiffMarkdownGolden pins the report reviewers read. Run with -update after
 // a deliberate change to the report, and read the diff of the golden file.
-func TestMarkdownGolden(t *testing.T) {
+func TestDiffMarkdownGolden(t *testing.T) {
 	var got bytes.Buffer
 	opts := diff.MarkdownOptions{Notes: []string{"Costs are fixed monthly charges only (prices of 2026-12-01, ¥155/USD)."}}
 	if err := smallFleet().Markdown(&got, opts); err != nil {
@@ -80,16 +80,16 @@ func TestMarkdownGolden(t *testing.T) {
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%v (run go test ./plan/diff -run TestMarkdownGolden -update)", err)
+		t.Fatalf("%v (run go test ./plan/diff -run TestDiffMarkdownGolden -update)", err)
 	}
 	if !bytes.Equal(got.Bytes(), want) {
 		t.Errorf("the Markdown report changed; if on purpose, rerun with -update and review testdata/fleet.md.golden.\n--- got\n%s", got.String())
 	}
 }
 
-// TestMarkdownStaysUnderItsBound: GitHub refuses a job summary over 1 MiB;
+// TestDiffMarkdownStaysUnderItsBound: GitHub refuses a job summary over 1 MiB;
 // the per-stack detail is cut first, and the cut is said.
-func TestMarkdownStaysUnderItsBound(t *testing.T) {
+func TestDiffMarkdownStaysUnderItsBound(t *testing.T) {
 	r := smallFleet()
 	var full, bounded bytes.Buffer
 	if err := r.Markdown(&full, diff.MarkdownOptions{}); err != nil {
