@@ -201,7 +201,7 @@ func change(op Op, r, old *Resource) Change {
 
 // update classifies a resource present in both plans.
 func update(b, h *Resource) (Change, bool) {
-	if len(b.raw) > 0 && bytes.Equal(b.raw, h.raw) {
+	if b.Inputs == nil && h.Inputs == nil && bytes.Equal(b.raw, h.raw) {
 		return Change{}, false
 	}
 	paths := diffInputs(b.inputs(), h.inputs())

@@ -89,25 +89,45 @@ type Cost struct {
 
 // Results is what a plan writes beside its state file (<stack>.results.json):
 // what the state file cannot hold without changing what `pulumi policy
-// analyze --file` reads.
+// analyze --file` reads (the policy results, the cost estimate), and the
+// resources with their inputs in compact JSON, all a diff reads: a fifth of
+// the state file, which also holds outputs and is indented for reading.
 type Results struct {
-	Stack      string         `json:"stack"`
-	PolicyPack string         `json:"policyPack"`
-	Violations []Finding      `json:"violations"`
-	Cost       *cost.Estimate `json:"cost,omitempty"`
+	Stack      string            `json:"stack"`
+	PolicyPack string            `json:"policyPack"`
+	Violations []Finding         `json:"violations"`
+	Cost       *cost.Estimate    `json:"cost,omitempty"`
+	Resources  []PlannedResource `json:"resources"`
+}
+
+// PlannedResource is a resource as a results file (and, with more fields, a
+// state file) holds it.
+type PlannedResource struct {
+	URN            string          `json:"urn"`
+	Custom         bool            `json:"custom"`
+	ID             string          `json:"id,omitempty"`
+	Type           string          `json:"type"`
+	Inputs         json.RawMessage `json:"inputs,omitempty"`
+	Parent         string          `json:"parent,omitempty"`
+	Provider       string          `json:"provider,omitempty"`
+	RetainOnDelete bool            `json:"retainOnDelete,omitempty"`
 }
 
 // NewResults gathers what a plan writes beside its state.
 func NewResults(res *plan.Result, estimate *cost.Estimate) Results {
-	return Results{Stack: res.Stack, PolicyPack: rules.PackName + "@" + rules.PackVersion,
+	r := Results{Stack: res.Stack, PolicyPack: rules.PackName + "@" + rules.PackVersion,
 		Violations: findings(res.Violations), Cost: estimate}
+	for _, x := range FromResult(res, estimate).Resources {
+		r.Resources = append(r.Resources, PlannedResource{URN: x.URN, Custom: x.Custom, ID: x.ID, Type: x.Type,
+			Inputs: x.raw, Parent: x.Parent, Provider: x.Provider, RetainOnDelete: x.RetainOnDelete})
+	}
+	return r
 }
 
-// Write writes the results file.
+// Write writes the results file, compact: the inputs stay byte for byte
+// what FromResult makes, so a diff compares them without decoding.
 func (r Results) Write(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return json.NewEncoder(w).Encode(r)
 }
 
 // WritePlan writes a plan as `cats plan --state-out` does: the state file
@@ -151,7 +171,8 @@ func costOf(e *cost.Estimate) *Cost {
 }
 
 // FromResult is the snapshot of a plan made in this process, in the same
-// form as one read from its state file.
+// form as one read from its results file: the inputs as the state file
+// holds them (secrets redacted), in compact JSON.
 func FromResult(res *plan.Result, estimate *cost.Estimate) *Snapshot {
 	s := &Snapshot{Stack: res.Stack, Violations: findings(res.Violations), Cost: costOf(estimate)}
 	order, byTier := res.Tiers()
@@ -160,11 +181,24 @@ func FromResult(res *plan.Result, estimate *cost.Estimate) *Snapshot {
 		for _, r := range byTier[tier] {
 			s.Resources = append(s.Resources, Resource{
 				URN: r.URN, Type: r.Type, Name: r.Name, Parent: r.Parent, Provider: r.Provider, ID: r.ID,
-				Custom: r.Custom, RetainOnDelete: r.RetainOnDelete, Tier: tier, Inputs: plan.PlainMap(r.Inputs),
+				Custom: r.Custom, RetainOnDelete: r.RetainOnDelete, Tier: tier, raw: compact(plan.PlainMap(r.Inputs)),
 			})
 		}
 	}
 	return s
+}
+
+// compact is inputs as compact JSON; nil for none, as a state file omits them.
+func compact(inputs map[string]any) json.RawMessage {
+	if len(inputs) == 0 {
+		return nil
+	}
+	raw, err := json.Marshal(inputs)
+	if err != nil {
+		// PlainMap gives JSON values only; keep the map form if that changes.
+		raw, _ = json.Marshal(fmt.Sprint(inputs))
+	}
+	return raw
 }
 
 // StateFile and ResultsFile are where `cats plan --state-out DIR` writes a
@@ -196,62 +230,57 @@ func Stacks(dir string) ([]string, error) {
 	return stacks, nil
 }
 
-// Load reads a stack's plan: its state file and the results file beside it.
-// Without a results file the policy results and the cost are computed here
-// from the state, with this build's rules and prices (Recomputed says so).
-// A missing state file is os.ErrNotExist: the stack was not planned.
+// Load reads a stack's plan from its results file, or from its state file
+// when the results file is older than the inputs it now holds. Without a
+// results file the policy results and the cost are computed here from the
+// state, with this build's rules and prices (Recomputed says so). A missing
+// state file is os.ErrNotExist: the stack was not planned.
 func Load(statePath string, catalog *cost.Catalog) (*Snapshot, error) {
-	raw, err := os.ReadFile(statePath)
-	if err != nil {
+	if _, err := os.Stat(statePath); err != nil {
 		return nil, err
 	}
-	var results Results
 	resultsRaw, err := os.ReadFile(ResultsFile(statePath))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		raw, err := os.ReadFile(statePath)
+		if err != nil {
+			return nil, err
+		}
 		return recompute(statePath, raw, catalog)
 	case err != nil:
 		return nil, fmt.Errorf("read the results beside %s: %w", statePath, err)
 	}
+	var results Results
 	if err := json.Unmarshal(resultsRaw, &results); err != nil {
 		return nil, fmt.Errorf("read %s: %w", ResultsFile(statePath), err)
-	}
-	var state struct {
-		Deployment struct {
-			Resources []stateResource `json:"resources"`
-		} `json:"deployment"`
-	}
-	if err := json.Unmarshal(raw, &state); err != nil {
-		return nil, fmt.Errorf("read the state file %s: %w", statePath, err)
 	}
 	s := &Snapshot{Stack: results.Stack, Violations: results.Violations, Cost: costOf(results.Cost)}
 	if s.Stack == "" {
 		s.Stack = stackOfFile(statePath)
 	}
-	s.Resources = make([]Resource, 0, len(state.Deployment.Resources))
-	for _, r := range state.Deployment.Resources {
-		s.Resources = append(s.Resources, r.resource())
+	resources := results.Resources
+	if resources == nil {
+		raw, err := os.ReadFile(statePath)
+		if err != nil {
+			return nil, err
+		}
+		var state struct {
+			Deployment struct {
+				Resources []PlannedResource `json:"resources"`
+			} `json:"deployment"`
+		}
+		if err := json.Unmarshal(raw, &state); err != nil {
+			return nil, fmt.Errorf("read the state file %s: %w", statePath, err)
+		}
+		resources = state.Deployment.Resources
+	}
+	s.Resources = make([]Resource, 0, len(resources))
+	for _, r := range resources {
+		s.Resources = append(s.Resources, Resource{URN: r.URN, Type: r.Type, Name: resource.URN(r.URN).Name(),
+			Parent: r.Parent, Provider: r.Provider, ID: r.ID, Custom: r.Custom, RetainOnDelete: r.RetainOnDelete, raw: r.Inputs})
 	}
 	setTiers(s.Resources)
 	return s, nil
-}
-
-// stateResource is the part of a state file's resource the diff reads (the
-// outputs are skipped).
-type stateResource struct {
-	URN            string          `json:"urn"`
-	Custom         bool            `json:"custom"`
-	ID             string          `json:"id"`
-	Type           string          `json:"type"`
-	Inputs         json.RawMessage `json:"inputs"`
-	Parent         string          `json:"parent"`
-	Provider       string          `json:"provider"`
-	RetainOnDelete bool            `json:"retainOnDelete"`
-}
-
-func (r stateResource) resource() Resource {
-	return Resource{URN: r.URN, Type: r.Type, Name: resource.URN(r.URN).Name(), Parent: r.Parent,
-		Provider: r.Provider, ID: r.ID, Custom: r.Custom, RetainOnDelete: r.RetainOnDelete, raw: r.Inputs}
 }
 
 func stackOfFile(path string) string { return strings.TrimSuffix(filepath.Base(path), ".json") }
@@ -305,7 +334,7 @@ func recompute(statePath string, raw []byte, catalog *cost.Catalog) (*Snapshot, 
 		byURN[string(r.URN)] = r.Inputs
 	}
 	for i := range s.Resources {
-		s.Resources[i].Inputs = byURN[s.Resources[i].URN]
+		s.Resources[i].raw = compact(byURN[s.Resources[i].URN])
 	}
 	s.Recomputed = true
 	return s, nil
