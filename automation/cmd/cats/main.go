@@ -2,15 +2,18 @@
 //
 //	cats plan --stack dev [--json] [--state-out FILE] [--policy-config FILE]
 //	cats plan --all-municipalities FILE --env prod [--json] [--state-out DIR]
+//	cats plan --stack dev|--all-municipalities FILE --env prod --diff BASE [--format text|markdown|json]
+//	cats plan --diff BASE --head DIR [--format text|markdown|json]
 //	cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--pulumi PATH]
 //	cats token create --scope platform|<code> [--data DIR] [--description TEXT]
 //	cats token revoke [--data DIR] ID
 //
 // plan runs the program offline against mocks (no cloud, no credentials),
-// checks it with the policy pack in process and exits non-zero when a
-// mandatory policy is violated. serve runs the automation server: one stack
-// per municipality, operated by durable jobs. `cats <command> --help` says
-// more. The server runs on Linux.
+// checks it with the policy pack in process, estimates its fixed monthly
+// cost and exits non-zero when a mandatory policy is violated; with --diff it
+// compares with the plans --state-out wrote on a base branch. serve runs the
+// automation server: one stack per municipality, operated by durable jobs.
+// `cats <command> --help` says more. The server runs on Linux.
 package main
 
 import (
@@ -35,8 +38,10 @@ func main() {
 }
 
 const usage = `usage:
-  cats plan --stack STACK [--json] [--state-out FILE] [--policy-config FILE] [--project-dir DIR]
+  cats plan --stack STACK [--json] [--state-out FILE] [--policy-config FILE] [--project-dir DIR] [--usd-jpy RATE]
   cats plan --all-municipalities FILE --env dev|prod [--json] [--state-out DIR] [--parallel N]
+  cats plan (--stack STACK | --all-municipalities FILE --env dev|prod) --diff BASE [--format text|markdown|json] [--max-report-bytes N]
+  cats plan --diff BASE --head DIR [--format text|markdown|json] [--max-report-bytes N]
   cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
   cats token create --scope platform|<municipality code> [--data DIR] [--description TEXT]
   cats token revoke [--data DIR] ID

@@ -9,17 +9,19 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/cats-analytics/cats-analytics/components/platform"
 	"github.com/cats-analytics/cats-analytics/domain/municipality"
 	"github.com/cats-analytics/cats-analytics/plan"
+	"github.com/cats-analytics/cats-analytics/plan/cost"
+	"github.com/cats-analytics/cats-analytics/plan/diff"
 	"github.com/cats-analytics/cats-analytics/policy/rules"
 )
 
@@ -30,6 +32,11 @@ type planFlags struct {
 	stack, stateOut, policyConfig, projectDir, municipalities, env string
 	json                                                           bool
 	parallel                                                       int
+	// diff is the directory (or, for one stack, the state file) of the base
+	// plans; head a directory of head plans to compare without planning.
+	diff, head, format string
+	maxReportBytes     int
+	usdJPY             float64
 }
 
 const planHelp = `usage:
@@ -56,11 +63,19 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 	fs.StringVar(&f.municipalities, "all-municipalities", "", "file of municipality codes (one a line, or the first CSV column) to plan")
 	fs.StringVar(&f.env, "env", "", "environment of the municipality stacks: dev or prod")
 	fs.IntVar(&f.parallel, "parallel", runtime.GOMAXPROCS(0), "stacks planned at once with --all-municipalities")
+	fs.StringVar(&f.diff, "diff", "", "compare with the plans written by --state-out on the base: a directory (or one stack's state file)")
+	fs.StringVar(&f.head, "head", "", "with --diff: compare with this directory of plans instead of planning")
+	fs.StringVar(&f.format, "format", "", "output of --diff: text (default), markdown or json")
+	fs.IntVar(&f.maxReportBytes, "max-report-bytes", 0, "bound the Markdown report (GitHub's job summary takes 1 MiB); 0: no bound")
+	fs.Float64Var(&f.usdJPY, "usd-jpy", 0, "JPY per USD for the cost estimate (default: plan/cost/prices/usd-jpy.json)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return printHelp(stdout, planHelp, fs)
 		}
 		return fmt.Errorf("%w\n%w", err, errUsage)
+	}
+	if err := f.checkOutput(); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %v\n%w", fs.Args(), errUsage)
@@ -75,21 +90,61 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	catalog, err := priceCatalog(f.usdJPY)
+	if err != nil {
+		return err
+	}
+	if f.diff != "" {
+		// A missing base would make every stack new: say so instead.
+		if _, err := os.Stat(f.diff); err != nil {
+			return fmt.Errorf("--diff: the base plans: %w", err)
+		}
+	}
 	switch {
+	case f.head != "":
+		return diffDirs(f, catalog, stdout)
 	case f.municipalities != "" && f.stack != "":
 		return fmt.Errorf("--stack and --all-municipalities exclude each other\n%w", errUsage)
 	case f.municipalities != "":
 		if f.env != "dev" && f.env != "prod" {
 			return fmt.Errorf("--all-municipalities needs --env dev or --env prod\n%w", errUsage)
 		}
-		return planMunicipalities(ctx, f, policyConfig, stdout)
+		return planMunicipalities(ctx, f, policyConfig, catalog, stdout)
 	case f.stack == "":
 		return fmt.Errorf("--stack is required\n%w", errUsage)
 	}
-	return planOne(ctx, f, policyConfig, stdout)
+	return planOne(ctx, f, policyConfig, catalog, stdout)
 }
 
-func planOne(ctx context.Context, f planFlags, policyConfig map[string]rules.PolicyConfig, stdout io.Writer) error {
+// checkOutput checks the output flags: --format belongs to --diff, and
+// --json is --format json.
+func (f *planFlags) checkOutput() error {
+	switch {
+	case f.head != "" && f.diff == "":
+		return fmt.Errorf("--head needs --diff BASE\n%w", errUsage)
+	case f.head != "" && (f.stack != "" || f.municipalities != ""):
+		return fmt.Errorf("--head compares two directories of plans: it excludes --stack and --all-municipalities\n%w", errUsage)
+	case f.format != "" && f.diff == "":
+		return fmt.Errorf("--format chooses the output of --diff (use --json for the plan)\n%w", errUsage)
+	case f.json && f.format != "" && f.format != "json":
+		return fmt.Errorf("--json and --format %s exclude each other\n%w", f.format, errUsage)
+	case f.usdJPY < 0:
+		return fmt.Errorf("--usd-jpy %g: give the JPY a dollar buys, e.g. 155\n%w", f.usdJPY, errUsage)
+	}
+	if f.json {
+		f.format = "json"
+	}
+	switch f.format {
+	case "":
+		f.format = "text"
+	case "text", "markdown", "json":
+	default:
+		return fmt.Errorf("--format %q: text, markdown or json\n%w", f.format, errUsage)
+	}
+	return nil
+}
+
+func planOne(ctx context.Context, f planFlags, policyConfig map[string]rules.PolicyConfig, catalog *cost.Catalog, stdout io.Writer) error {
 	cfg, err := plan.StackConfig(f.projectDir, f.stack)
 	if err != nil {
 		return fmt.Errorf("read the configuration of %s: %w", f.stack, err)
@@ -98,15 +153,19 @@ func planOne(ctx context.Context, f planFlags, policyConfig map[string]rules.Pol
 	if err != nil {
 		return err
 	}
+	estimate := catalog.Estimate(res)
 	if f.stateOut != "" {
-		if err := writeState(res, f.stateOut); err != nil {
+		if err := diff.WritePlan(f.stateOut, res, estimate); err != nil {
 			return err
 		}
 	}
+	if f.diff != "" {
+		return diffOne(f, res, estimate, catalog, stdout)
+	}
 	if f.json {
-		err = writeJSON(stdout, res)
+		err = writeJSON(stdout, res, estimate)
 	} else {
-		err = writeTable(stdout, res)
+		err = writeTable(stdout, res, estimate)
 	}
 	if err != nil {
 		return err
@@ -117,23 +176,12 @@ func planOne(ctx context.Context, f planFlags, policyConfig map[string]rules.Pol
 	return nil
 }
 
-func writeState(res *plan.Result, path string) error {
-	file, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("write the state of %s: %w", res.Stack, err)
-	}
-	if err := res.WriteState(file); err != nil {
-		file.Close()
-		return fmt.Errorf("write the state of %s: %w", res.Stack, err)
-	}
-	return file.Close()
-}
-
 // planJSON is the --json document.
 type planJSON struct {
 	Stack      string            `json:"stack"`
 	Resources  []resourceJSON    `json:"resources"`
 	Violations []rules.Violation `json:"violations"`
+	Cost       *cost.Estimate    `json:"cost"`
 }
 
 type resourceJSON struct {
@@ -146,8 +194,8 @@ type resourceJSON struct {
 	Inputs   map[string]any `json:"inputs"`
 }
 
-func writeJSON(w io.Writer, res *plan.Result) error {
-	doc := planJSON{Stack: res.Stack, Violations: res.Violations}
+func writeJSON(w io.Writer, res *plan.Result, estimate *cost.Estimate) error {
+	doc := planJSON{Stack: res.Stack, Violations: res.Violations, Cost: estimate}
 	if doc.Violations == nil {
 		doc.Violations = []rules.Violation{}
 	}
@@ -165,7 +213,7 @@ func writeJSON(w io.Writer, res *plan.Result) error {
 	return enc.Encode(doc)
 }
 
-func writeTable(w io.Writer, res *plan.Result) error {
+func writeTable(w io.Writer, res *plan.Result, estimate *cost.Estimate) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	order, byTier := res.Tiers()
 	fmt.Fprintf(tw, "Plan of stack %s: %d resources (offline, %s)\n\n", res.Stack, len(res.Resources), res.Elapsed.Round(time.Millisecond))
@@ -184,7 +232,10 @@ func writeTable(w io.Writer, res *plan.Result) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Level, v.Policy, v.Control, urnName(v.URN), v.Message)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeCost(w, estimate)
 }
 
 func urnName(urn string) string {
@@ -212,7 +263,7 @@ func readPolicyConfig(path string) (map[string]rules.PolicyConfig, error) {
 	return rules.ParseConfig(doc)
 }
 
-func planMunicipalities(ctx context.Context, f planFlags, policyConfig map[string]rules.PolicyConfig, stdout io.Writer) error {
+func planMunicipalities(ctx context.Context, f planFlags, policyConfig map[string]rules.PolicyConfig, catalog *cost.Catalog, stdout io.Writer) error {
 	codes, err := readCodes(f.municipalities)
 	if err != nil {
 		return err
@@ -226,17 +277,40 @@ func planMunicipalities(ctx context.Context, f planFlags, policyConfig map[strin
 	for i, c := range codes {
 		stacks[i] = c + "-" + f.env
 	}
+	var (
+		mu        sync.Mutex
+		estimates = map[string]*cost.Estimate{}
+		diffs     []diff.StackDiff
+	)
 	start := time.Now()
 	results := plan.Many(ctx, platform.Program, f.projectDir, stacks, f.parallel, policyConfig, func(res *plan.Result) error {
-		if f.stateOut == "" {
-			return nil
+		estimate := catalog.Estimate(res)
+		if f.stateOut != "" {
+			if err := diff.WritePlan(diff.StateFile(f.stateOut, res.Stack), res, estimate); err != nil {
+				return err
+			}
 		}
-		return writeState(res, filepath.Join(f.stateOut, res.Stack+".json"))
+		var d diff.StackDiff
+		if f.diff != "" {
+			d = diff.WithBase(diff.StateFile(f.diff, res.Stack), diff.FromResult(res, estimate), catalog)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		estimates[res.Stack] = estimate
+		if f.diff != "" {
+			diffs = append(diffs, d)
+		}
+		return nil
 	})
 	elapsed := time.Since(start)
+	if f.diff != "" {
+		return diffMunicipalities(f, catalog, stacks, results, diffs, stdout)
+	}
 
 	failed, violating, resources := 0, 0, 0
-	for _, r := range results {
+	var fleet fleetCost
+	fleetResults := make([]fleetResult, len(results))
+	for i, r := range results {
 		resources += r.Resources
 		if r.Error != "" {
 			failed++
@@ -244,13 +318,18 @@ func planMunicipalities(ctx context.Context, f planFlags, policyConfig map[strin
 		if r.Mandatory > 0 {
 			violating++
 		}
+		fleetResults[i] = fleetResult{Summary: r}
+		if e, ok := estimates[r.Stack]; ok && r.Error == "" {
+			fleet.add(e)
+			fleetResults[i].MonthlyUSD, fleetResults[i].MonthlyJPY = e.MonthlyUSD, e.MonthlyJPY
+		}
 	}
 	if f.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		err = enc.Encode(map[string]any{
 			"environment": f.env, "stacks": len(results), "failed": failed, "withMandatoryViolations": violating,
-			"resources": resources, "elapsedSeconds": elapsed.Seconds(), "results": results,
+			"resources": resources, "elapsedSeconds": elapsed.Seconds(), "cost": fleet.json(catalog), "results": fleetResults,
 		})
 	} else {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -261,7 +340,9 @@ func planMunicipalities(ctx context.Context, f planFlags, policyConfig map[strin
 		}
 		fmt.Fprintf(tw, "Planned %d municipality stacks (%s) in %s with %d workers: %d resources, %d failed to plan, %d with mandatory violations\n",
 			len(results), f.env, elapsed.Round(time.Millisecond), f.parallel, resources, failed, violating)
-		err = tw.Flush()
+		if err = tw.Flush(); err == nil {
+			err = fleet.write(stdout, catalog)
+		}
 	}
 	if err != nil {
 		return err
@@ -270,6 +351,13 @@ func planMunicipalities(ctx context.Context, f planFlags, policyConfig map[strin
 		return fmt.Errorf("%d stacks failed to plan, %d have %w", failed, violating, errMandatory)
 	}
 	return nil
+}
+
+// fleetResult is one stack of the --all-municipalities JSON document.
+type fleetResult struct {
+	plan.Summary
+	MonthlyUSD float64 `json:"monthlyUsd"`
+	MonthlyJPY float64 `json:"monthlyJpy"`
 }
 
 // readCodes reads municipality codes: one a line, or the first column of a
