@@ -2,7 +2,8 @@
 //
 //	cats plan --stack dev [--json] [--state-out FILE] [--policy-config FILE]
 //	cats plan --all-municipalities FILE --env prod [--json] [--state-out DIR]
-//	cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--pulumi PATH]
+//	cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
+//	           [--policy-pack PATH] [--policy-config FILE] [--cloud aws|standin] [--standin-plugins DIR]
 //	cats token create --scope platform|<code> [--data DIR] [--description TEXT]
 //	cats token revoke [--data DIR] ID
 //
@@ -38,6 +39,7 @@ const usage = `usage:
   cats plan --stack STACK [--json] [--state-out FILE] [--policy-config FILE] [--project-dir DIR]
   cats plan --all-municipalities FILE --env dev|prod [--json] [--state-out DIR] [--parallel N]
   cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
+             [--policy-pack PATH] [--policy-config FILE] [--cloud aws|standin] [--standin-plugins DIR]
   cats token create --scope platform|<municipality code> [--data DIR] [--description TEXT]
   cats token revoke [--data DIR] ID
 
