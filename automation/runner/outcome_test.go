@@ -2,6 +2,7 @@ package runner
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -19,9 +20,9 @@ func observed(evs ...apitype.EngineEvent) *observer {
 	return o
 }
 
-// cliFailure is an error as the Automation API returns it: the CLI's whole
+// errCLI is an error as the Automation API returns it: the CLI's whole
 // output in its text.
-var cliFailure = errors.New("failed to run update: exit status 1\ncode: 1\nstdout: Updating (131016-prod):\n  + 120 created\nerror: update failed\n\nstderr: \n")
+var errCLI = fmt.Errorf("failed to run update: exit status 1\ncode: 1\nstdout: %s\nstderr: %s", "Updating (131016-prod):\n  + 120 created\nerror: update failed\n", "")
 
 // TestClassifyNamesTheReason: each failure a client can act on gets its
 // code and a one-line message; the CLI's output never reaches the message.
@@ -40,23 +41,23 @@ func TestClassifyNamesTheReason(t *testing.T) {
 			{PolicyEvent: &apitype.PolicyEvent{PolicyName: "log-group-retention", EnforcementLevel: "mandatory",
 				ResourceURN: "urn:pulumi:131016-prod::cats-analytics::aws:cloudwatch/logGroup:LogGroup::cats-flow-logs",
 				Message:     "CloudWatch Logs groups keep their logs [FSBP CloudWatch.16]\nlog group cats-flow-logs: retentionInDays 365 is below the minimum of 400\n"}},
-		}, cliFailure, ReasonPolicyViolation, []string{"1 mandatory policy violations", "log-group-retention on cats-flow-logs", "365 is below the minimum of 400"}},
+		}, errCLI, ReasonPolicyViolation, []string{"1 mandatory policy violations", "log-group-retention on cats-flow-logs", "365 is below the minimum of 400"}},
 		{"a resource the provider refused", []apitype.EngineEvent{standinWarning,
 			{DiagnosticEvent: &apitype.DiagnosticEvent{Severity: "error", URN: tableURN,
 				Message: "error: standin: injected failure creating aws:dynamodb/table:Table \"cats-database-cats-info\": ProvisionedThroughputExceededException\n"}},
 			{ResOpFailedEvent: &apitype.ResOpFailedEvent{Metadata: apitype.StepEventMetadata{URN: tableURN, Op: apitype.OpCreate}}},
 			{DiagnosticEvent: &apitype.DiagnosticEvent{Severity: "error", Message: "update failed"}},
-		}, cliFailure, ReasonProviderError, []string{`aws:dynamodb/table:Table "cats-database-cats-info"`, "ProvisionedThroughputExceededException"}},
+		}, errCLI, ReasonProviderError, []string{`aws:dynamodb/table:Table "cats-database-cats-info"`, "ProvisionedThroughputExceededException"}},
 		{"no AWS credentials", []apitype.EngineEvent{
 			{DiagnosticEvent: &apitype.DiagnosticEvent{Severity: "error", URN: "urn:pulumi:131016-prod::cats-analytics::pulumi:providers:aws::default_6_83_4",
 				Message: "error: pulumi:providers:aws resource 'default_6_83_4' has a problem: unable to validate AWS credentials.\nDetails: No valid credential sources found.\n"}},
-		}, cliFailure, ReasonMissingCredentials, []string{"unable to validate AWS credentials", "--cloud standin"}},
+		}, errCLI, ReasonMissingCredentials, []string{"unable to validate AWS credentials", "--cloud standin"}},
 		{"credentials only in the CLI's output", nil,
 			errors.New("failed to run update: exit status 1\nstdout: error: NoCredentialProviders: no valid providers in chain\n"),
 			ReasonMissingCredentials, []string{"NoCredentialProviders"}},
 		{"an unrecognised failure", []apitype.EngineEvent{standinWarning,
 			{DiagnosticEvent: &apitype.DiagnosticEvent{Severity: "error", Message: "error: could not load plugin for aws provider\n"}}},
-			cliFailure, ReasonCLIError, []string{"up of 131016-prod failed: could not load plugin for aws provider"}},
+			errCLI, ReasonCLIError, []string{"up of 131016-prod failed: could not load plugin for aws provider"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
