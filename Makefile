@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PULUMI_SKIP_UPDATE_CHECK := 1
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
-.PHONY: test pulumi standin lint bench serve token chromium screenshots
+.PHONY: test pulumi standin policy lint bench serve token chromium screenshots
 
 # The pinned Pulumi CLI, built once into bin/ (tools/go.mod). Built before any
 # test binary starts, so no test waits on a 3–9 minute build inside go test's timeout.
@@ -28,6 +28,11 @@ SCREENSHOTS ?= $(CURDIR)/.work/screenshots
 screenshots: pulumi chromium
 	set -o pipefail; CATS_SCREENSHOTS=$(SCREENSHOTS) go test -count=1 -run TestConsoleInABrowser -v ./automation/cmd/cats | grep -E 'screenshot|^(ok|FAIL|---)'
 
+# The policy pack binary: what the pull request workflow runs, and what the
+# automation server runs on every preview and up (it does not start without).
+policy:
+	go build -o bin/cats-policy ./policy
+
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
@@ -38,7 +43,7 @@ lint:
 # server's request decoding and validation. The bound is a count of inputs, not
 # a duration: in Go 1.26 a duration can end the run with a spurious "context
 # deadline exceeded" (go.dev/issue/75804, fixed in Go 1.27).
-test: pulumi standin lint
+test: pulumi standin policy lint
 	go test -count=1 ./...
 	go test -run '^$$' -fuzz FuzzCreateMunicipality -fuzztime 100000x ./automation/server
 
@@ -50,11 +55,14 @@ bench:
 # and passphrase secrets, all in its data directory ($CATS_DATA, else
 # .work/cats-data: the default of cats serve and cats token alike).
 # CATS_PASSPHRASE protects the stacks' secrets. The server runs the bin/pulumi
-# that `make pulumi` builds (or $PULUMI; see `cats serve --help`).
+# that `make pulumi` builds (or $PULUMI; see `cats serve --help`) and the
+# policy pack in bin/cats-policy. CLOUD=standin deploys to the stand-in cloud
+# (bin/standin: nothing is created in AWS); the default, aws, to AWS.
 ADDR ?= 127.0.0.1:8080
-serve: pulumi
+CLOUD ?= aws
+serve: pulumi policy $(if $(filter standin,$(CLOUD)),standin)
 	@test -n "$$CATS_PASSPHRASE" || { echo "set CATS_PASSPHRASE (it protects the stacks' secrets)"; exit 1; }
-	go run ./automation/cmd/cats serve --addr $(ADDR)
+	go run ./automation/cmd/cats serve --addr $(ADDR) --cloud $(CLOUD)
 
 # An API token of the server's data directory, shown once:
 # make token (the platform team's) or make token SCOPE=131016 (one municipality's).

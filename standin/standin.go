@@ -20,6 +20,10 @@ import (
 // refresh report the whole stack deleted.
 const DirEnv = "CATS_STANDIN_DIR"
 
+// Plugins are the plugin binaries `make standin` builds into bin/standin: a
+// CLI that finds them first on its PATH deploys to the stand-in.
+var Plugins = []string{"pulumi-resource-aws", "pulumi-resource-awsx"}
+
 // Versions the plugins report: those the program's SDKs ask the engine for
 // (their pulumi-plugin.json; a test keeps them in step with go.mod), so the
 // engine's default providers are the ones a real deployment would use.

@@ -179,11 +179,11 @@ func (q *Queue) Recover(ctx context.Context) ([]store.Job, error) {
 		if j.Operation != Plan {
 			reason += " (" + q.releaseInterrupted(ctx, j, deadline) + ")"
 		}
-		if _, err := q.cfg.Store.Finish(ctx, j.ID, store.JobFailed, reason, nil); err != nil {
+		if _, err := q.cfg.Store.Finish(ctx, j.ID, store.JobFailed, string(runner.ReasonInterrupted), reason, nil); err != nil {
 			return recovered, fmt.Errorf("fail interrupted job %d: %w", j.ID, err)
 		}
 		q.cfg.Logger.Warn("recovered interrupted job", "job", j.ID, "stack", j.Stack, "operation", j.Operation, "reason", reason)
-		j.State, j.Error = store.JobFailed, reason
+		j.State, j.Reason, j.Error = store.JobFailed, string(runner.ReasonInterrupted), reason
 		recovered = append(recovered, j)
 	}
 	if err := q.releaseClaims(ctx); err != nil {
@@ -294,7 +294,7 @@ func (q *Queue) Cancel(ctx context.Context, id int64) (bool, error) {
 		cancel(errCancelled)
 		return true, nil
 	}
-	return q.cfg.Store.CancelQueued(ctx, id, "cancelled on request before it started")
+	return q.cfg.Store.CancelQueued(ctx, id, string(runner.ReasonCancelled), "cancelled on request before it started")
 }
 
 func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
@@ -331,8 +331,8 @@ func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
 	result, runErr := q.execute(jobCtx, job, log)
 	// Record the outcome even when the job's context was cancelled.
 	bg := context.WithoutCancel(ctx)
-	finish := func(state, reason string, result any) error {
-		if _, err := s.Finish(bg, id, state, reason, result); err != nil {
+	finish := func(state string, reason runner.Reason, message string) error {
+		if _, err := s.Finish(bg, id, state, string(reason), message, result); err != nil {
 			return err
 		}
 		if q.cfg.OnFinish != nil {
@@ -340,7 +340,7 @@ func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
 				q.cfg.OnFinish(j)
 			}
 		}
-		log.Info("job finished", "state", state, "reason", reason)
+		log.Info("job finished", "state", state, "reason", reason, "message", message)
 		return nil
 	}
 	// An interrupted CLI releases the stack's lock itself; a killed one could
@@ -354,12 +354,12 @@ func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
 	case runErr == nil:
 		if job.RemoveStack {
 			if err := s.DeleteMunicipality(bg, job.Code, job.Environment); err != nil {
-				return finish(store.JobFailed, "stack destroyed and removed, but removing the registration failed: "+err.Error(), result)
+				return finish(store.JobFailed, runner.ReasonServerError, "stack destroyed and removed, but removing the registration failed: "+err.Error())
 			}
 		}
-		return finish(store.JobSucceeded, "", result)
+		return finish(store.JobSucceeded, "", "")
 	case errors.Is(context.Cause(jobCtx), errCancelled):
-		return finish(store.JobCancelled, "cancelled on request"+lockNote, nil)
+		return finish(store.JobCancelled, runner.ReasonCancelled, "cancelled on request"+lockNote)
 	case ctx.Err() != nil:
 		// The server is shutting down: the job goes back to the queue and runs
 		// again after the restart.
@@ -369,12 +369,14 @@ func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
 		return fmt.Errorf("job %d interrupted by shutdown: %w", id, ctx.Err())
 	case auto.IsConcurrentUpdateError(runErr) && !lastAttempt:
 		// Someone else holds the stack (another tool or a stale lock): retry with backoff.
-		if err := s.Requeue(bg, id, "stack busy, retrying: "+runErr.Error()); err != nil {
+		_, message := runner.Explain(runErr)
+		if err := s.Requeue(bg, id, "stack busy, retrying: "+message); err != nil {
 			return err
 		}
 		return runErr
 	default:
-		if err := finish(store.JobFailed, runErr.Error()+lockNote, nil); err != nil {
+		reason, message := runner.Explain(runErr)
+		if err := finish(store.JobFailed, reason, message+lockNote); err != nil {
 			return err
 		}
 		return river.JobCancel(runErr) // a failed program or config does not fix itself
@@ -407,7 +409,7 @@ func (q *Queue) execute(ctx context.Context, job store.Job, log *slog.Logger) (a
 		if q.cfg.Planner == nil {
 			return nil, errors.New("offline plan is not available in this server")
 		}
-		return q.cfg.Planner.Plan(ctx, job.Stack, cfg, func(ev PlanEvent) {
+		res, err := q.cfg.Planner.Plan(ctx, job.Stack, cfg, func(ev PlanEvent) {
 			b, err := json.Marshal(ev)
 			if err != nil {
 				log.Error("encode a plan event", "err", err)
@@ -415,6 +417,10 @@ func (q *Queue) execute(ctx context.Context, job store.Job, log *slog.Logger) (a
 			}
 			appendEvent(b)
 		})
+		if res.Stack == "" {
+			return nil, err // failed before it had a result
+		}
+		return res, err
 	}
 	return q.cfg.Runner.Run(ctx, runner.Operation{
 		Name: job.Operation, Stack: job.Stack, Config: cfg, Remove: job.RemoveStack,

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -30,15 +31,20 @@ type fakeRunner struct {
 	block    bool
 	killed   bool
 	cli      process.Identity // reported to OnCLIStart
+	fail     error            // what Run returns (with result), when not blocking
+	result   runner.Result
 }
 
 func (r *fakeRunner) Run(ctx context.Context, op runner.Operation) (runner.Result, error) {
 	r.mu.Lock()
 	r.ran = append(r.ran, op.Name+" "+op.Stack)
-	block, killed, cli := r.block, r.killed, r.cli
+	block, killed, cli, fail, result := r.block, r.killed, r.cli, r.fail, r.result
 	r.mu.Unlock()
 	if op.OnCLIStart != nil && cli.PID != 0 {
 		op.OnCLIStart(cli, nil)
+	}
+	if fail != nil {
+		return result, fail
 	}
 	if !block {
 		return runner.Result{Operation: op.Name}, nil
@@ -190,7 +196,7 @@ func TestRecoverAfterAKilledServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.State != store.JobFailed || !strings.Contains(j.Error, "interrupted") || !strings.Contains(j.Error, "stopped by itself") || j.Attempts != 1 {
+	if j.State != store.JobFailed || j.Reason != string(runner.ReasonInterrupted) || !strings.Contains(j.Error, "stopped by itself") || j.Attempts != 1 {
 		t.Errorf("killed up = %+v, want failed with the reason after its one attempt", j)
 	}
 	ran, unlocked, settled := run.calls()
@@ -287,8 +293,8 @@ func TestCancelReleasesTheLockOnlyWhenTheCLIWasKilled(t *testing.T) {
 			}
 			j := waitFinished(t, st, up.ID)
 			_, unlocked, _ := run.calls()
-			if j.State != store.JobCancelled {
-				t.Fatalf("cancelled up = %s %q", j.State, j.Error)
+			if j.State != store.JobCancelled || j.Reason != string(runner.ReasonCancelled) {
+				t.Fatalf("cancelled up = %s %s %q, want cancelled with its reason", j.State, j.Reason, j.Error)
 			}
 			if killed && (len(unlocked) != 1 || !strings.Contains(j.Error, "lock was released")) {
 				t.Errorf("a killed CLI: unlocked %v, reason %q; want the lock released and said so", unlocked, j.Error)
@@ -346,5 +352,47 @@ func TestPlanStepsAreTheJobsEvents(t *testing.T) {
 	var result PlanResult
 	if err := json.Unmarshal(j.Result, &result); err != nil || result.Resources != 3 || len(result.Violations) != 1 {
 		t.Errorf("plan result %s (%v), want the planner's", j.Result, err)
+	}
+}
+
+// TestAFailedJobKeepsItsReasonAndResult: the queue records what the runner
+// says of a failure, its reason, its one-line message and what the
+// operation found (the violations that stopped an up), and not retried: a
+// policy or a program does not fix itself. An error of the server's own is
+// a server_error.
+func TestAFailedJobKeepsItsReasonAndResult(t *testing.T) {
+	violation := Violation{Policy: "log-group-retention", Level: "mandatory", URN: "urn:pulumi:131016-dev::cats-analytics::aws:cloudwatch/logGroup:LogGroup::x", Message: "below 400"}
+	for _, tt := range []struct {
+		name   string
+		fail   error
+		reason runner.Reason
+		msg    string
+	}{
+		{"a policy violation", &runner.Failure{Reason: runner.ReasonPolicyViolation, Message: "up of 131016-dev: 1 mandatory policy violations",
+			Err: errors.New("failed to run update\nstdout: the whole output")}, runner.ReasonPolicyViolation, "up of 131016-dev: 1 mandatory policy violations"},
+		{"the server's own", errors.New("read the configuration of 131016-dev: disk I/O error"), runner.ReasonServerError, "read the configuration of 131016-dev: disk I/O error"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := openStore(t)
+			run := &fakeRunner{fail: tt.fail, result: runner.Result{Operation: runner.Up, Cloud: runner.CloudStandin, Violations: []Violation{violation}}}
+			q := newQueue(t, st, run, nil)
+			startQueue(t, q)
+			_, up, err := st.CreateMunicipality(ctx, chiyoda, jobOn(runner.Up), q.Enqueue(ctx))
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := waitFinished(t, st, up.ID)
+			var result runner.Result
+			if err := json.Unmarshal(j.Result, &result); err != nil {
+				t.Fatalf("failed job's result %s: %v", j.Result, err)
+			}
+			if j.State != store.JobFailed || j.Reason != string(tt.reason) || j.Error != tt.msg || j.Attempts != 1 {
+				t.Errorf("failed up = %s %s %q after %d attempts; want failed, %s, %q, not retried", j.State, j.Reason, j.Error, j.Attempts, tt.reason, tt.msg)
+			}
+			if len(result.Violations) != 1 || result.Violations[0].Level != "mandatory" || result.Cloud != runner.CloudStandin {
+				t.Errorf("failed up's result %s; want the violations that stopped it and its cloud", j.Result)
+			}
+		})
 	}
 }

@@ -3,6 +3,8 @@ package jobs
 import (
 	"context"
 	"fmt"
+
+	"github.com/cats-analytics/cats-analytics/policy/rules"
 )
 
 // Plan is the offline operation: the program under mocks and the policy pack,
@@ -25,16 +27,9 @@ type PlanResult struct {
 	Violations          []Violation    `json:"violations"`
 }
 
-// Violation is a policy finding of a plan.
-type Violation struct {
-	Policy string `json:"policy"`
-	// Level is the policy's enforcement level: mandatory blocks a deployment.
-	Level   string `json:"level"`
-	URN     string `json:"urn"`
-	Message string `json:"message"`
-	// Control is the AWS Foundational Security Best Practices control.
-	Control string `json:"control,omitempty"`
-}
+// Violation is a policy finding, in the shape of `cats plan --json` (policy,
+// level, urn, message, control): the same for a plan, a preview and an up.
+type Violation = rules.Violation
 
 // Steps of a plan, in the order they happen.
 const (

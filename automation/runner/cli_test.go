@@ -93,3 +93,40 @@ func TestNewCLIRefusesWhatTheAutomationAPICannotValidate(t *testing.T) {
 		t.Errorf("a CLI that is not executable: %v, want that said", err)
 	}
 }
+
+// TestFindPolicyPackLooksInTheDocumentedOrder: --policy-pack, then
+// $CATS_POLICY_PACK, then ./bin/cats-policy; none is a clear error.
+func TestFindPolicyPackLooksInTheDocumentedOrder(t *testing.T) {
+	exe := func(path string) string {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	flag, env := exe(filepath.Join(t.TempDir(), "flag-pack")), exe(filepath.Join(t.TempDir(), "env-pack"))
+	checkout := t.TempDir()
+	local := exe(filepath.Join(checkout, PolicyPackFile))
+	for _, tt := range []struct {
+		at   Location
+		want string
+	}{
+		{Location{Flag: flag, Env: env, Dir: checkout}, flag},
+		{Location{Env: env, Dir: checkout}, env},
+		{Location{Dir: checkout}, local},
+	} {
+		if got, err := FindPolicyPack(tt.at); err != nil || got != tt.want {
+			t.Errorf("FindPolicyPack(%+v) = %q, %v; want %s", tt.at, got, err, tt.want)
+		}
+	}
+	_, err := FindPolicyPack(Location{Dir: t.TempDir()})
+	if !errors.Is(err, ErrNoPolicyPack) || !strings.Contains(err.Error(), "make policy") {
+		t.Errorf("no pack anywhere: %v; want ErrNoPolicyPack saying to run make policy", err)
+	}
+	if _, err := FindPolicyPack(Location{Flag: filepath.Join(t.TempDir(), "absent"), Dir: checkout}); err == nil {
+		t.Error("a --policy-pack that does not exist was skipped for ./bin/cats-policy; a broken setting must not be ignored")
+	}
+}

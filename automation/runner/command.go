@@ -49,6 +49,8 @@ const interruptGrace = 10 * time.Second
 //   - it starts with SIGINT ignored (see startWithInterruptIgnored).
 type command struct {
 	cli CLI
+	// pathFirst go first on the CLI's PATH, before its own directory.
+	pathFirst []string
 	// onStart is told of each process started, or why it could not be
 	// identified (nil: nobody listens).
 	onStart func(process.Identity, error)
@@ -80,7 +82,7 @@ func (c *command) Run(ctx context.Context, workdir string, stdin io.Reader,
 	cmd.Dir = workdir
 	env := append(os.Environ(), additionalEnv...)
 	env = append(env, "PULUMI_AUTOMATION_API=true")
-	cmd.Env = withPathFirst(env, filepath.Dir(c.cli.Path))
+	cmd.Env = withPathFirst(env, append(slices.Clone(c.pathFirst), filepath.Dir(c.cli.Path))...)
 	cmd.Stdin = stdin
 	cmd.Stdout, cmd.Stderr = stdout.file, stderr.file
 	cmd.SysProcAttr = cliProcAttr()
@@ -262,12 +264,15 @@ func withNonInteractiveArg(args []string) []string {
 	return append([]string{"--non-interactive"}, args...)
 }
 
-// withPathFirst puts dir first on the PATH of env, so the CLI finds the
-// language hosts and plugins installed beside it.
-func withPathFirst(env []string, dir string) []string {
+// withPathFirst puts dirs first on the PATH of env, in order, so the CLI
+// finds the plugins installed there (the stand-in's, its own directory's).
+// The last PATH of env is the one the process gets (os/exec keeps the last
+// of duplicate keys), so that is the one extended.
+func withPathFirst(env []string, dirs ...string) []string {
 	out := slices.Clone(env)
-	for i, kv := range out {
-		if old, ok := strings.CutPrefix(kv, "PATH="); ok {
+	dir := strings.Join(dirs, string(os.PathListSeparator))
+	for i := len(out) - 1; i >= 0; i-- {
+		if old, ok := strings.CutPrefix(out[i], "PATH="); ok {
 			if old != "" {
 				dir += string(os.PathListSeparator) + old
 			}

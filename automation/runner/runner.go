@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -19,11 +20,13 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/automation/process"
+	"github.com/cats-analytics/cats-analytics/policy/rules"
 )
 
 // Operations the runner performs through the CLI.
@@ -42,6 +45,15 @@ const eventDrainTimeout = 5 * time.Second
 // so the stack's lock may be left and must be released with Unlock.
 var ErrCLIKilled = errors.New("the Pulumi CLI was killed before it could release the stack's lock")
 
+// Clouds the AWS resources of an operation can go to.
+const (
+	// CloudAWS is the real AWS provider: resources are created in AWS.
+	CloudAWS = "aws"
+	// CloudStandin is the stand-in cloud (standin/README.md): provider
+	// plugins that keep resources in a directory; nothing is created in AWS.
+	CloudStandin = "standin"
+)
+
 // Stacks runs operations on the stacks of one project.
 type Stacks struct {
 	// Project is the Pulumi project name.
@@ -58,6 +70,20 @@ type Stacks struct {
 	// Passphrase protects the stacks' secrets. It is passed to the CLI through
 	// its environment only.
 	Passphrase string
+	// Cloud is CloudAWS (the default when empty) or CloudStandin; every
+	// result and event stream says which served the operation.
+	Cloud string
+	// PluginDirs go first on the CLI's PATH, before the CLI's own directory
+	// (the stand-in plugins: the CLI takes pulumi-resource-aws from PATH).
+	PluginDirs []string
+	// Env is set in the CLI's environment (CATS_STANDIN_DIR).
+	Env map[string]string
+	// PolicyPack is the policy pack binary every preview and up runs with
+	// (bin/cats-policy); both refuse to run without one.
+	PolicyPack string
+	// PolicyConfig is the policy pack config file applied to them (the
+	// format of --policy-pack-config); "" keeps the rules' own settings.
+	PolicyConfig string
 }
 
 // Operation is one operation on one stack.
@@ -68,28 +94,51 @@ type Operation struct {
 	Config map[string]string
 	// Remove removes the stack from the backend after a successful destroy.
 	Remove bool
-	// OnEvent receives each engine event, encoded as JSON.
+	// OnEvent receives each event, encoded as JSON: the engine's events and
+	// the server's own steps (Step).
 	OnEvent func(json.RawMessage)
 	// OnCLIStart is told of each CLI process as soon as it runs, or why it
 	// could not be identified.
 	OnCLIStart func(process.Identity, error)
 }
 
-// Result is what an operation reports.
+// Result is what an operation reports (openapi.yaml, OperationResult), also
+// when it failed: the changes made and the violations found until then.
 type Result struct {
-	Operation string         `json:"operation"`
-	Changes   map[string]int `json:"changes,omitempty"`
+	Operation string `json:"operation"`
+	// Cloud is the cloud that served the operation: CloudAWS or CloudStandin.
+	Cloud   string  `json:"cloud"`
+	Changes Changes `json:"changes"`
+	// Violations are the policy pack's findings (preview and up), in the
+	// shape of `cats plan --json`; empty, never absent, when it found none.
+	Violations []rules.Violation `json:"violations,omitzero"`
+	// Resources is the number of resources in the stack's state after an up,
+	// refresh or destroy (nil when it could not be read).
+	Resources *int           `json:"resources,omitempty"`
 	Outputs   map[string]any `json:"outputs,omitempty"`
 	Removed   bool           `json:"removed,omitempty"`
 }
 
+func (st *Stacks) cloud() string {
+	if st.Cloud == "" {
+		return CloudAWS
+	}
+	return st.Cloud
+}
+
 func (st *Stacks) env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"PULUMI_BACKEND_URL":                          st.Backend,
 		"PULUMI_CONFIG_PASSPHRASE":                    st.Passphrase,
 		"PULUMI_SKIP_UPDATE_CHECK":                    "1",
 		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
 	}
+	maps.Copy(env, st.Env)
+	return env
+}
+
+func (st *Stacks) command(onStart func(process.Identity, error)) *command {
+	return &command{cli: st.CLI, onStart: onStart, pathFirst: st.PluginDirs}
 }
 
 // open opens (creating if needed) the stack's workspace with its config; cmd
@@ -128,27 +177,174 @@ func (st *Stacks) open(ctx context.Context, stack string, config map[string]stri
 	return s, nil
 }
 
-// Run performs one operation. Cancelling ctx interrupts the CLI (SIGINT, then
+// Run performs one operation. A preview and an up run with the policy pack,
+// and an up runs only after a preview with the pack found no mandatory
+// violation (the pack's stack policies run after the engine has created
+// the resources, so the up alone would fail only once they exist).
+//
+// A failed operation returns a *Failure (its reason and a one-line
+// message) with the result so far; the CLI's raw output goes to OnEvent as
+// a StepOutput step. Cancelling ctx interrupts the CLI (SIGINT, then
 // SIGKILL after 10 s); an interrupted CLI releases the stack's lock itself,
-// a killed one does not, and the error then wraps ErrCLIKilled.
+// a killed one does not, and the error then also wraps ErrCLIKilled.
 func (st *Stacks) Run(ctx context.Context, op Operation) (Result, error) {
-	cmd := &command{cli: st.CLI, onStart: op.OnCLIStart}
-	res, err := st.run(ctx, op, cmd)
-	if err != nil && cmd.killed.Load() {
+	emit := op.OnEvent
+	if emit == nil {
+		emit = func(json.RawMessage) {}
+	}
+	cmd := st.command(op.OnCLIStart)
+	res, err := st.run(ctx, op, cmd, emit)
+	if err == nil {
+		return res, nil
+	}
+	if f, ok := errors.AsType[*Failure](err); ok && f.Err != nil {
+		emitStep(emit, Step{Step: StepOutput, Message: "the Pulumi CLI's output (" + string(f.Reason) + ")",
+			Output: tail(f.Err.Error(), maxOutput)})
+	}
+	if cmd.killed.Load() {
 		return res, fmt.Errorf("%w (%w)", err, ErrCLIKilled)
 	}
 	return res, err
 }
 
-func (st *Stacks) run(ctx context.Context, op Operation, cmd *command) (Result, error) {
+func emitStep(emit func(json.RawMessage), s Step) {
+	if b, err := json.Marshal(s); err == nil {
+		emit(b)
+	}
+}
+
+// cloudStep says which cloud serves an operation: a stand-in deployment is
+// never mistaken for a real one.
+func (st *Stacks) cloudStep() Step {
+	msg := "the AWS provider serves this operation: resources are created, changed and deleted in AWS"
+	if st.cloud() == CloudStandin {
+		msg = "the stand-in cloud serves this operation (stand-in pulumi-resource-aws and -awsx plugins): nothing is created in AWS"
+	}
+	return Step{Step: StepCloud, Message: msg, Cloud: st.cloud()}
+}
+
+func (st *Stacks) run(ctx context.Context, op Operation, cmd *command, emit func(json.RawMessage)) (Result, error) {
+	res := Result{Operation: op.Name, Cloud: st.cloud()}
+	switch op.Name {
+	case Preview, Up:
+		res.Violations = []rules.Violation{}
+		if st.PolicyPack == "" {
+			return res, fmt.Errorf("%s %s: no policy pack: every preview and up runs with the project's policy pack", op.Name, op.Stack)
+		}
+	case Refresh, Destroy:
+	default:
+		return res, fmt.Errorf("run %q on %s: unknown operation", op.Name, op.Stack)
+	}
+	emitStep(emit, st.cloudStep())
 	s, err := st.open(ctx, op.Stack, op.Config, cmd)
 	if err != nil {
-		return Result{}, err
+		return res, classify(op.Name, op.Stack, err, newObserver())
 	}
-	onEvent := op.OnEvent
-	if onEvent == nil {
-		onEvent = func(json.RawMessage) {}
+	seen := newObserver()
+	switch op.Name {
+	case Preview:
+		var out auto.PreviewResult
+		out, err = st.preview(ctx, s, emit, seen)
+		res.Changes = changesOr(seen, out.ChangeSummary)
+		res.Violations = seen.sortedViolations()
+	case Up:
+		// The gate: nothing changes when the pack forbids it.
+		if _, err := st.preview(ctx, s, emit, seen); err != nil {
+			res.Violations = seen.sortedViolations()
+			if len(seen.mandatory()) > 0 {
+				emitStep(emit, policyStep(seen))
+			}
+			f := classify(Preview, op.Stack, err, seen)
+			f.Message = "the preview before the up failed, so the up did not run: " + f.Message
+			st.recordState(ctx, s, op.Stack, &res, emit)
+			return res, f
+		}
+		emitStep(emit, policyStep(seen))
+		var out auto.UpResult
+		seen = newObserver()
+		err = st.stream(emit, seen, func(ch chan<- events.EngineEvent) error {
+			var err error
+			out, err = s.Up(ctx, append(st.policyOptionsUp(), optup.EventStreams(ch))...)
+			return err
+		})
+		res.Outputs = outputs(out.Outputs)
+		res.Changes = changesOr(seen, summaryMap(out.Summary))
+		res.Violations = seen.sortedViolations()
+		st.recordState(ctx, s, op.Stack, &res, emit)
+	case Refresh:
+		var out auto.RefreshResult
+		err = st.stream(emit, seen, func(ch chan<- events.EngineEvent) error {
+			var err error
+			out, err = s.Refresh(ctx, optrefresh.EventStreams(ch))
+			return err
+		})
+		res.Changes = changesOr(seen, summaryMap(out.Summary))
+		st.recordState(ctx, s, op.Stack, &res, emit)
+	case Destroy:
+		opts := []optdestroy.Option{}
+		if op.Remove {
+			opts = append(opts, optdestroy.Remove())
+		}
+		var out auto.DestroyResult
+		err = st.stream(emit, seen, func(ch chan<- events.EngineEvent) error {
+			var err error
+			out, err = s.Destroy(ctx, append(opts, optdestroy.EventStreams(ch))...)
+			return err
+		})
+		res.Changes = changesOr(seen, summaryMap(out.Summary))
+		res.Removed = op.Remove && err == nil
+		if res.Removed { // no stack, no state, no resource
+			res.Resources = new(int)
+		} else {
+			st.recordState(ctx, s, op.Stack, &res, emit)
+		}
 	}
+	if err != nil {
+		return res, classify(op.Name, op.Stack, err, seen)
+	}
+	return res, nil
+}
+
+// recordState counts the resources in the stack's state after an update,
+// also a failed one (the state keeps what it did), and reports them.
+func (st *Stacks) recordState(ctx context.Context, s auto.Stack, stack string, res *Result, emit func(json.RawMessage)) {
+	res.Resources = st.count(ctx, s)
+	if res.Resources != nil {
+		emitStep(emit, Step{Step: StepState, Message: fmt.Sprintf("the state of %s holds %d resources", stack, *res.Resources),
+			Resources: res.Resources})
+	}
+}
+
+func (st *Stacks) policyOptionsPreview() []optpreview.Option {
+	opts := []optpreview.Option{optpreview.PolicyPacks(st.PolicyPack)}
+	if st.PolicyConfig != "" {
+		opts = append(opts, optpreview.PolicyPackConfigs(st.PolicyConfig))
+	}
+	return opts
+}
+
+func (st *Stacks) policyOptionsUp() []optup.Option {
+	opts := []optup.Option{optup.PolicyPacks(st.PolicyPack)}
+	if st.PolicyConfig != "" {
+		opts = append(opts, optup.PolicyPackConfigs(st.PolicyConfig))
+	}
+	return opts
+}
+
+// preview runs a preview with the policy pack.
+func (st *Stacks) preview(ctx context.Context, s auto.Stack, emit func(json.RawMessage), seen *observer) (auto.PreviewResult, error) {
+	var out auto.PreviewResult
+	err := st.stream(emit, seen, func(ch chan<- events.EngineEvent) error {
+		var err error
+		out, err = s.Preview(ctx, append(st.policyOptionsPreview(), optpreview.EventStreams(ch))...)
+		return err
+	})
+	return out, err
+}
+
+// stream runs one CLI command, passing its engine events to emit and to the
+// observer as they come.
+func (st *Stacks) stream(emit func(json.RawMessage), seen *observer, run func(chan<- events.EngineEvent) error) error {
 	ch := make(chan events.EngineEvent)
 	done, stop := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -159,43 +355,16 @@ func (st *Stacks) run(ctx context.Context, op Operation, cmd *command) (Result, 
 				if !ok {
 					return
 				}
+				seen.observe(ev)
 				if b, err := json.Marshal(ev.EngineEvent); err == nil {
-					onEvent(b)
+					emit(b)
 				}
 			case <-stop:
 				return
 			}
 		}
 	}()
-	res := Result{Operation: op.Name}
-	switch op.Name {
-	case Preview:
-		var out auto.PreviewResult
-		out, err = s.Preview(ctx, optpreview.EventStreams(ch))
-		res.Changes = changes(out.ChangeSummary)
-	case Up:
-		var out auto.UpResult
-		out, err = s.Up(ctx, optup.EventStreams(ch))
-		res.Outputs = outputs(out.Outputs)
-		res.Changes = summaryChanges(out.Summary)
-	case Refresh:
-		var out auto.RefreshResult
-		out, err = s.Refresh(ctx, optrefresh.EventStreams(ch))
-		res.Changes = summaryChanges(out.Summary)
-	case Destroy:
-		opts := []optdestroy.Option{optdestroy.EventStreams(ch)}
-		if op.Remove {
-			opts = append(opts, optdestroy.Remove())
-		}
-		var out auto.DestroyResult
-		out, err = s.Destroy(ctx, opts...)
-		res.Changes = summaryChanges(out.Summary)
-		res.Removed = op.Remove && err == nil
-	default:
-		close(stop)
-		<-done
-		return Result{}, fmt.Errorf("run %q on %s: unknown operation", op.Name, op.Stack)
-	}
+	err := run(ch)
 	// The SDK closes the event channel once it has read the CLI's whole event
 	// log; when the CLI fails before writing one (a locked stack), it never
 	// does, so wait only briefly.
@@ -205,17 +374,51 @@ func (st *Stacks) run(ctx context.Context, op Operation, cmd *command) (Result, 
 		close(stop)
 		<-done
 	}
+	return err
+}
+
+// count is the number of resources in the stack's state (`pulumi stack
+// export` through the Automation API), or nil when it cannot be read. It
+// runs after the operation, even a cancelled one: the state is what it left.
+func (st *Stacks) count(ctx context.Context, s auto.Stack) *int {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	raw, err := s.Export(ctx)
 	if err != nil {
-		return res, fmt.Errorf("%s %s: %w", op.Name, op.Stack, err)
+		return nil
 	}
-	return res, nil
+	var d apitype.DeploymentV3
+	if len(raw.Deployment) > 0 {
+		if err := json.Unmarshal(raw.Deployment, &d); err != nil {
+			return nil
+		}
+	}
+	n := len(d.Resources)
+	return &n
+}
+
+func changesOr(o *observer, summary map[apitype.OpType]int) Changes {
+	if c, ok := o.changes(); ok {
+		return c
+	}
+	return changesOf(summary)
+}
+
+func summaryMap(s auto.UpdateSummary) map[apitype.OpType]int {
+	out := map[apitype.OpType]int{}
+	if s.ResourceChanges != nil {
+		for k, v := range *s.ResourceChanges {
+			out[apitype.OpType(k)] = v
+		}
+	}
+	return out
 }
 
 // Unlock releases a stack's lock through the CLI (`pulumi cancel`). On a file
 // backend that removes every lock of the stack: call it only when a CLI of
 // this server was killed while it may have held the lock.
 func (st *Stacks) Unlock(ctx context.Context, stack string) error {
-	s, err := st.open(ctx, stack, nil, &command{cli: st.CLI})
+	s, err := st.open(ctx, stack, nil, st.command(nil))
 	if err != nil {
 		return fmt.Errorf("unlock stack %s: %w", stack, err)
 	}
@@ -230,24 +433,6 @@ func (st *Stacks) Unlock(ctx context.Context, stack string) error {
 // the deadline.
 func (st *Stacks) SettleCLI(ctx context.Context, cli process.Identity, deadline time.Time) (process.Outcome, error) {
 	return process.Settle(ctx, cli, deadline)
-}
-
-func changes[K ~string](m map[K]int) map[string]int {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[string]int, len(m))
-	for k, v := range m {
-		out[string(k)] = v
-	}
-	return out
-}
-
-func summaryChanges(s auto.UpdateSummary) map[string]int {
-	if s.ResourceChanges == nil {
-		return nil
-	}
-	return changes(*s.ResourceChanges)
 }
 
 // outputs returns stack outputs with secret values masked: a response or a

@@ -138,6 +138,17 @@ func (f *fakeStore) Events(_ context.Context, jobID int64, after int) ([]store.E
 	return list, nil
 }
 
+func (f *fakeStore) LastJob(_ context.Context, stack string, operations ...string) (store.Job, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.jobs) - 1; i >= 0; i-- {
+		if j := f.jobs[i]; j.Stack == stack && store.Terminal(j.State) && slices.Contains(operations, j.Operation) {
+			return j, nil
+		}
+	}
+	return store.Job{}, store.ErrNotFound
+}
+
 func (f *fakeStore) Authenticate(_ context.Context, plain string) (store.Token, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -159,10 +170,16 @@ func (f *fakeStore) Audit(_ context.Context, e store.AuditEntry) error {
 // finish puts a job in a final state with its result and events, as the
 // queue would have.
 func (f *fakeStore) finish(id int64, state string, result any, events ...any) {
+	f.fail(id, state, "", "", result, events...)
+}
+
+// fail finishes a job with a reason and a message, as the queue would have.
+func (f *fakeStore) fail(id int64, state, reason, message string, result any, events ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	j := &f.jobs[id-1]
 	j.State, j.Attempts, j.StartedAt, j.FinishedAt = state, 1, fakeNow(), fakeNow()
+	j.Reason, j.Error = reason, message
 	if result != nil {
 		b, err := json.Marshal(result)
 		if err != nil {

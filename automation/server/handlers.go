@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -136,7 +137,48 @@ func (s *server) listMunicipalities(w http.ResponseWriter, r *http.Request) {
 // MunicipalityView is a municipality with its stacks.
 type MunicipalityView struct {
 	municipality.Municipality
-	Stacks []store.Municipality `json:"stacks"`
+	Stacks []StackView `json:"stacks"`
+}
+
+// StackView is a stack with what its last update left: the resources in
+// its state and how that update ended.
+type StackView struct {
+	store.Municipality
+	// Resources is the number of resources in the stack's state after its
+	// last update (nil before the first, or when it could not be read).
+	Resources  *int        `json:"resources,omitempty"`
+	LastUpdate *LastUpdate `json:"lastUpdate,omitempty"`
+}
+
+// LastUpdate is the stack's latest finished up, refresh or destroy.
+type LastUpdate struct {
+	Job        int64  `json:"job"`
+	Operation  string `json:"operation"`
+	State      string `json:"state"`
+	Reason     string `json:"reason,omitempty"`
+	FinishedAt string `json:"finishedAt"`
+}
+
+// updates are the operations that change a stack's state (a preview does not).
+var updates = []string{runner.Up, runner.Refresh, runner.Destroy}
+
+// stackView adds a stack's last update; its resource count is what that
+// update's result recorded (runner.Result.Resources).
+func (s *server) stackView(r *http.Request, m store.Municipality) (StackView, error) {
+	v := StackView{Municipality: m}
+	last, err := s.Jobs.LastJob(r.Context(), m.Stack, updates...)
+	if errors.Is(err, store.ErrNotFound) {
+		return v, nil
+	}
+	if err != nil {
+		return v, err
+	}
+	v.LastUpdate = &LastUpdate{Job: last.ID, Operation: last.Operation, State: last.State, Reason: last.Reason, FinishedAt: last.FinishedAt}
+	var result runner.Result
+	if len(last.Result) > 0 && json.Unmarshal(last.Result, &result) == nil {
+		v.Resources = result.Resources
+	}
+	return v, nil
 }
 
 // registeredStacks loads the stacks of the municipality in the path, if the
@@ -165,7 +207,16 @@ func (s *server) getMunicipality(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, _ := municipality.Lookup(code)
-	writeJSON(w, http.StatusOK, MunicipalityView{Municipality: m, Stacks: stacks})
+	view := MunicipalityView{Municipality: m, Stacks: []StackView{}}
+	for _, st := range stacks {
+		v, err := s.stackView(r, st)
+		if err != nil {
+			s.fail(w, r, "find the last update of "+st.Stack, err)
+			return
+		}
+		view.Stacks = append(view.Stacks, v)
+	}
+	writeJSON(w, http.StatusOK, view)
 }
 
 // deleteMunicipality queues the destroy of a municipality's stack; the stack

@@ -309,10 +309,16 @@ func TestJobsAnswerWithTheirSchemas(t *testing.T) {
 	a.store.finish(plan, store.JobSucceeded, planResult, planEvents...)
 	up := int64(a.do("POST", "/v1/municipalities/131016/dev/jobs", "owner", `{"operation":"up"}`).body["job"].(map[string]any)["id"].(float64))
 	changes := map[apitype.OpType]int{apitype.OpCreate: 4}
+	four := 4
 	a.store.finish(up, store.JobSucceeded,
-		runner.Result{Operation: runner.Up, Changes: map[string]int{"create": 4}, Outputs: map[string]any{"stack": "131016-dev", "apiKey": "[secret]"}},
+		runner.Result{Operation: runner.Up, Cloud: runner.CloudStandin, Changes: runner.Changes{Create: 4}, Violations: []jobs.Violation{violation},
+			Resources: &four, Outputs: map[string]any{"stack": "131016-dev", "apiKey": "[secret]"}},
+		runner.Step{Step: runner.StepCloud, Message: "the stand-in cloud serves this operation", Cloud: runner.CloudStandin},
 		apitype.EngineEvent{Sequence: 1, Timestamp: 1767225600, PreludeEvent: &apitype.PreludeEvent{Config: map[string]string{}}},
-		apitype.EngineEvent{Sequence: 2, Timestamp: 1767225602, SummaryEvent: &apitype.SummaryEvent{ResourceChanges: changes}})
+		apitype.EngineEvent{Sequence: 2, Timestamp: 1767225602, PolicyEvent: &apitype.PolicyEvent{ResourceURN: violation.URN,
+			PolicyName: violation.Policy, PolicyPackName: "cats-analytics", EnforcementLevel: "advisory", Message: violation.Message}},
+		apitype.EngineEvent{Sequence: 3, Timestamp: 1767225602, SummaryEvent: &apitype.SummaryEvent{ResourceChanges: changes}},
+		runner.Step{Step: runner.StepState, Message: "the state holds 4 resources", Resources: &four})
 
 	var got struct {
 		Result jobs.PlanResult `json:"result"`
@@ -320,7 +326,7 @@ func TestJobsAnswerWithTheirSchemas(t *testing.T) {
 	if r := a.do("GET", fmt.Sprintf("/v1/jobs/%d", plan), "owner", ""); json.Unmarshal(r.raw, &got) != nil || got.Result.Resources != 240 {
 		t.Errorf("plan job %s, want its result", r.raw)
 	}
-	for id, want := range map[int64]string{plan: "plan plan plan plan done", up: "engine engine done"} {
+	for id, want := range map[int64]string{plan: "plan plan plan plan done", up: "step engine engine engine step done"} {
 		r := a.do("GET", fmt.Sprintf("/v1/jobs/%d/events", id), "owner", "")
 		events, err := apitest.ParseEvents(r.raw)
 		if err != nil {
@@ -352,6 +358,11 @@ func TestTheSchemasRefuseWrongAnswers(t *testing.T) {
 		{"Job", `{"id":1,"stack":"131016-dev","code":"131016","environment":"dev","operation":"plan","state":"succeeded","attempts":1,"createdBy":"t","createdAt":"2026-01-01T00:00:00Z","result":{"resources":"many"}}`},
 		{"PlanResult", `{"stack":"131016-dev","resources":3,"tiers":{},"mandatoryViolations":0,"violations":[{"policy":"p","level":"fatal","urn":"u","message":"m"}]}`},
 		{"OperationResult", `{"operation":"up","changes":{"create":"four"}}`},
+		{"OperationResult", `{"operation":"up","cloud":"standin","changes":{"create":4,"update":0,"delete":0,"replace":0}}`},
+		{"OperationResult", `{"operation":"up","cloud":"moon","changes":{"create":4,"update":0,"delete":0,"replace":0,"same":0}}`},
+		{"Job", `{"id":1,"stack":"131016-dev","code":"131016","environment":"dev","operation":"up","state":"failed","attempts":1,"createdBy":"t","createdAt":"2026-01-01T00:00:00Z","reason":"oops"}`},
+		{"Job", `{"id":1,"stack":"131016-dev","code":"131016","environment":"dev","operation":"up","state":"failed","attempts":1,"createdBy":"t","createdAt":"2026-01-01T00:00:00Z","reason":"cli_error","error":"up failed:\nstdout: …"}`},
+		{"OperationStep", `{"step":"output"}`},
 		{"PlanEvent", `{"step":"compile","message":"m"}`},
 		{"Stack", `{"code":"131016"}`},
 		{"BadRequest", `{"error":"invalid request"}`},
@@ -386,5 +397,67 @@ func TestAScopeOfNoMunicipalityListsNothing(t *testing.T) {
 	a.tokens["empty"] = "cats_empty_secret"
 	if r := a.do("GET", "/v1/municipalities", "empty", ""); r.status != http.StatusForbidden {
 		t.Errorf("list with scope %q: %d %s, want 403", store.MunicipalityScope(""), r.status, r.raw)
+	}
+}
+
+// TestAFailedJobSaysWhyInOneLine: a failed up answers its reason code, a
+// one-line message and what it found (the violations that stopped it), and
+// the CLI's raw output only in its events; the schemas hold all of it.
+func TestAFailedJobSaysWhyInOneLine(t *testing.T) {
+	a := newTestAPI(t)
+	a.register("131016", "千代田区", "東京都", "dev")
+	up := int64(a.do("POST", "/v1/municipalities/131016/dev/jobs", "owner", `{"operation":"up"}`).body["job"].(map[string]any)["id"].(float64))
+	mandatory := violation
+	mandatory.Level = "mandatory"
+	zero := 0
+	a.store.fail(up, store.JobFailed, string(runner.ReasonPolicyViolation),
+		"the preview before the up failed, so the up did not run: 1 mandatory policy violations, e.g. log-group-retention on cats-logs",
+		runner.Result{Operation: runner.Up, Cloud: runner.CloudAWS, Violations: []jobs.Violation{mandatory}, Resources: &zero},
+		runner.Step{Step: runner.StepOutput, Message: "the Pulumi CLI's output", Output: "Previewing update (131016-dev):\nerror: preview failed\n"})
+	r := a.do("GET", fmt.Sprintf("/v1/jobs/%d", up), "owner", "")
+	var job store.Job
+	var result runner.Result
+	if err := json.Unmarshal(r.raw, &job); err != nil || json.Unmarshal(job.Result, &result) != nil {
+		t.Fatalf("job %s: %v", r.raw, err)
+	}
+	if job.Reason != "policy_violation" || len(result.Violations) != 1 || result.Violations[0].Level != "mandatory" {
+		t.Errorf("failed up = %s; want reason policy_violation and the violation that stopped it", r.raw)
+	}
+	events, _ := apitest.ParseEvents(a.do("GET", fmt.Sprintf("/v1/jobs/%d/events", up), "owner", "").raw)
+	if len(events) != 2 || events[0].Type != "step" || !strings.Contains(string(events[0].Data), "preview failed") {
+		t.Errorf("events %+v; want the CLI's output as a step, then done", events)
+	}
+	if r := a.do("GET", "/v1/municipalities/131016", "owner", ""); !strings.Contains(string(r.raw), `"lastUpdate":{"job":2,"operation":"up","state":"failed","reason":"policy_violation"`) ||
+		!strings.Contains(string(r.raw), `"resources":0`) {
+		t.Errorf("the stack's view %s; want its last update (the failed up, with its reason) and its 0 resources", r.raw)
+	}
+}
+
+// TestTheStackViewShowsTheLastUpdate: per environment stack, the resources
+// in its state and how its last up, refresh or destroy ended; a preview or
+// a plan is no update, and a stack with none shows neither.
+func TestTheStackViewShowsTheLastUpdate(t *testing.T) {
+	a := newTestAPI(t)
+	plan := a.register("131016", "千代田区", "東京都", "dev")
+	a.register("131016", "千代田区", "東京都", "prod")
+	a.store.finish(plan, store.JobSucceeded, planResult)
+	queue := func(op string) int64 {
+		return int64(a.do("POST", "/v1/municipalities/131016/dev/jobs", "owner", `{"operation":"`+op+`"}`).body["job"].(map[string]any)["id"].(float64))
+	}
+	n := 190
+	a.store.finish(queue("up"), store.JobSucceeded, runner.Result{Operation: runner.Up, Cloud: runner.CloudStandin, Changes: runner.Changes{Create: n}, Violations: []jobs.Violation{}, Resources: &n})
+	a.store.finish(queue("preview"), store.JobSucceeded, runner.Result{Operation: runner.Preview, Cloud: runner.CloudStandin, Changes: runner.Changes{Same: n}, Violations: []jobs.Violation{}})
+	queue("refresh") // still queued: not an update yet
+	var view MunicipalityView
+	r := a.do("GET", "/v1/municipalities/131016", "owner", "")
+	if err := json.Unmarshal(r.raw, &view); err != nil || len(view.Stacks) != 2 {
+		t.Fatalf("view %s: %v", r.raw, err)
+	}
+	dev, prod := view.Stacks[0], view.Stacks[1]
+	if dev.Resources == nil || *dev.Resources != n || dev.LastUpdate == nil || dev.LastUpdate.Operation != "up" || dev.LastUpdate.State != "succeeded" || dev.LastUpdate.FinishedAt == "" {
+		t.Errorf("131016-dev view %s; want %d resources and the succeeded up as its last update", r.raw, n)
+	}
+	if prod.Resources != nil || prod.LastUpdate != nil {
+		t.Errorf("131016-prod, never updated, shows resources or a last update: %s", r.raw)
 	}
 }

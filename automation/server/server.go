@@ -42,6 +42,9 @@ type JobStore interface {
 	ListJobs(ctx context.Context, stack string, limit int) ([]store.Job, error)
 	// Events returns a job's events after a sequence number, in order.
 	Events(ctx context.Context, jobID int64, after int) ([]store.Event, error)
+	// LastJob returns a stack's latest finished job of the operations
+	// (store.ErrNotFound when none).
+	LastJob(ctx context.Context, stack string, operations ...string) (store.Job, error)
 }
 
 // TokenAuthenticator resolves a bearer token to its record; it answers

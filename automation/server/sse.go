@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cats-analytics/cats-analytics/automation/jobs"
+	"github.com/cats-analytics/cats-analytics/automation/runner"
 	"github.com/cats-analytics/cats-analytics/automation/store"
 )
 
@@ -44,10 +45,15 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 	flusher.Flush()
 
 	// A plan's events are its steps (jobs.PlanEvent); the CLI operations'
-	// are Pulumi's engine events.
-	kind := "engine"
-	if job.Operation == jobs.Plan {
-		kind = "plan"
+	// are Pulumi's engine events and the server's own steps (runner.Step).
+	kind := func(e store.Event) string {
+		switch {
+		case job.Operation == jobs.Plan:
+			return "plan"
+		case runner.IsStep(e.Event):
+			return "step"
+		}
+		return "engine"
 	}
 	ctx := r.Context()
 	ticker := time.NewTicker(pollInterval)
@@ -68,7 +74,7 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, e := range events {
-			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, kind, e.Event)
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, kind(e), e.Event)
 			last = e.Seq
 		}
 		if store.Terminal(current.State) {

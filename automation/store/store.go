@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 	remove_stack INTEGER NOT NULL DEFAULT 0,
 	state        TEXT NOT NULL,
 	attempts     INTEGER NOT NULL DEFAULT 0,
+	reason       TEXT NOT NULL DEFAULT '',
 	error        TEXT NOT NULL DEFAULT '',
 	result       TEXT NOT NULL DEFAULT '',
 	created_by   TEXT NOT NULL,
@@ -131,6 +132,7 @@ var addedColumns = []struct{ table, column, definition string }{
 	{"jobs", "cli_start_time", "INTEGER NOT NULL DEFAULT 0"},
 	{"jobs", "cli_boot_id", "TEXT NOT NULL DEFAULT ''"},
 	{"jobs", "cli_host", "TEXT NOT NULL DEFAULT ''"},
+	{"jobs", "reason", "TEXT NOT NULL DEFAULT ''"},
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -305,7 +307,8 @@ func Terminal(state string) bool {
 	return state == JobSucceeded || state == JobFailed || state == JobCancelled
 }
 
-// Job is one operation on one stack.
+// Job is one operation on one stack. A failed or cancelled job has a Reason,
+// a short, stable code (runner.Reason), and Error says it in one line.
 type Job struct {
 	ID          int64           `json:"id"`
 	Stack       string          `json:"stack"`
@@ -315,6 +318,7 @@ type Job struct {
 	RemoveStack bool            `json:"removeStack,omitempty"`
 	State       string          `json:"state"`
 	Attempts    int             `json:"attempts"`
+	Reason      string          `json:"reason,omitempty"`
 	Error       string          `json:"error,omitempty"`
 	Result      json.RawMessage `json:"result,omitempty"`
 	CreatedBy   string          `json:"createdBy"`
@@ -377,7 +381,7 @@ func (s *SQLite) MarkDeleting(ctx context.Context, code, environment string, j J
 	return j, tx.Commit()
 }
 
-const jobColumns = `id, stack, code, environment, operation, remove_stack, state, attempts, error, result, created_by, created_at, started_at, finished_at,
+const jobColumns = `id, stack, code, environment, operation, remove_stack, state, attempts, reason, error, result, created_by, created_at, started_at, finished_at,
 	cli_pid, cli_start_time, cli_boot_id, cli_host`
 
 func scanJob(row rowScanner) (Job, error) {
@@ -385,7 +389,7 @@ func scanJob(row rowScanner) (Job, error) {
 	var result string
 	var cli process.Identity
 	if err := row.Scan(&j.ID, &j.Stack, &j.Code, &j.Environment, &j.Operation, &j.RemoveStack, &j.State, &j.Attempts,
-		&j.Error, &result, &j.CreatedBy, &j.CreatedAt, &j.StartedAt, &j.FinishedAt,
+		&j.Reason, &j.Error, &result, &j.CreatedBy, &j.CreatedAt, &j.StartedAt, &j.FinishedAt,
 		&cli.PID, &cli.StartTime, &cli.BootID, &cli.Host); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return j, ErrNotFound
@@ -411,6 +415,21 @@ func (s *SQLite) GetJob(ctx context.Context, id int64) (_ Job, err error) {
 func (s *SQLite) ListJobs(ctx context.Context, stack string, limit int) (_ []Job, err error) {
 	defer wrap(&err, "list the jobs of %s", stack)
 	return queryAll(ctx, s.DB, scanJob, `SELECT `+jobColumns+` FROM jobs WHERE stack = ? ORDER BY id DESC LIMIT ?`, stack, limit)
+}
+
+// LastJob returns the stack's latest finished job of one of the operations
+// (ErrNotFound when there is none): the stack's last update, say.
+func (s *SQLite) LastJob(ctx context.Context, stack string, operations ...string) (_ Job, err error) {
+	defer wrap(&err, "find the last %v of %s", operations, stack)
+	if len(operations) == 0 {
+		return Job{}, errors.New("no operation named")
+	}
+	args := []any{stack, JobSucceeded, JobFailed, JobCancelled}
+	for _, op := range operations {
+		args = append(args, op)
+	}
+	return scanJob(s.DB.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE stack = ? AND state IN (?, ?, ?)
+		AND operation IN (?`+strings.Repeat(", ?", len(operations)-1)+`) ORDER BY id DESC LIMIT 1`, args...))
 }
 
 // Start claims a queued job for running. It succeeds only when no other job of
@@ -464,9 +483,11 @@ func (s *SQLite) Requeue(ctx context.Context, id int64, reason string) (err erro
 	return err
 }
 
-// Finish records a job's final state. Only a queued or running job changes,
-// so a job never finishes twice.
-func (s *SQLite) Finish(ctx context.Context, id int64, state, errText string, result any) (_ bool, err error) {
+// Finish records a job's final state, with the reason code and the one-line
+// message of a failure or a cancellation, and its result (also a failed
+// job's: what it did until then). Only a queued or running job changes, so
+// a job never finishes twice.
+func (s *SQLite) Finish(ctx context.Context, id int64, state, reason, errText string, result any) (_ bool, err error) {
 	defer wrap(&err, "finish job %d", id)
 	if !Terminal(state) {
 		return false, fmt.Errorf("%q is not a final state", state)
@@ -479,8 +500,8 @@ func (s *SQLite) Finish(ctx context.Context, id int64, state, errText string, re
 		}
 		resultJSON = string(b)
 	}
-	res, err := s.DB.ExecContext(ctx, `UPDATE jobs SET state = ?, error = ?, result = ?, finished_at = ? WHERE id = ? AND state IN (?, ?)`,
-		state, errText, resultJSON, now(), id, JobQueued, JobRunning)
+	res, err := s.DB.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, error = ?, result = ?, finished_at = ? WHERE id = ? AND state IN (?, ?)`,
+		state, reason, errText, resultJSON, now(), id, JobQueued, JobRunning)
 	if err != nil {
 		return false, err
 	}
@@ -488,12 +509,12 @@ func (s *SQLite) Finish(ctx context.Context, id int64, state, errText string, re
 	return n == 1, err
 }
 
-// CancelQueued cancels a job that has not started. It returns false when the
-// job is running or finished.
-func (s *SQLite) CancelQueued(ctx context.Context, id int64, reason string) (_ bool, err error) {
+// CancelQueued cancels a job that has not started, with the reason code and
+// message. It returns false when the job is running or finished.
+func (s *SQLite) CancelQueued(ctx context.Context, id int64, reason, message string) (_ bool, err error) {
 	defer wrap(&err, "cancel queued job %d", id)
-	res, err := s.DB.ExecContext(ctx, `UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ? AND state = ?`,
-		JobCancelled, reason, now(), id, JobQueued)
+	res, err := s.DB.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, error = ?, finished_at = ? WHERE id = ? AND state = ?`,
+		JobCancelled, reason, message, now(), id, JobQueued)
 	if err != nil {
 		return false, err
 	}

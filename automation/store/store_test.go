@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,16 +85,16 @@ func TestStartKeepsOneOperationPerStackInOrder(t *testing.T) {
 	if again, ok, _ := s.Start(ctx, first.ID); ok || again.State != JobRunning {
 		t.Fatal("a running job was claimed twice")
 	}
-	if done, _ := s.Finish(ctx, first.ID, JobSucceeded, "", map[string]int{"create": 1}); !done {
+	if done, _ := s.Finish(ctx, first.ID, JobSucceeded, "", "", map[string]int{"create": 1}); !done {
 		t.Fatal("finish failed")
 	}
-	if done, _ := s.Finish(ctx, first.ID, JobFailed, "late", nil); done {
+	if done, _ := s.Finish(ctx, first.ID, JobFailed, "cli_error", "late", nil); done {
 		t.Fatal("a finished job finished again")
 	}
 	if _, ok, _ := s.Start(ctx, second.ID); !ok {
 		t.Fatal("the second job could not start after the first finished")
 	}
-	if cancelled, _ := s.CancelQueued(ctx, second.ID, "x"); cancelled {
+	if cancelled, _ := s.CancelQueued(ctx, second.ID, "cancelled", "x"); cancelled {
 		t.Fatal("a running job was cancelled as if queued")
 	}
 }
@@ -146,7 +147,8 @@ func TestOpenAddsTheCLIColumnsToAnOlderDatabase(t *testing.T) {
 		",\n\tcli_pid        INTEGER NOT NULL DEFAULT 0", "",
 		",\n\tcli_start_time INTEGER NOT NULL DEFAULT 0", "",
 		",\n\tcli_boot_id    TEXT NOT NULL DEFAULT ''", "",
-		",\n\tcli_host       TEXT NOT NULL DEFAULT ''", "").Replace(schema)
+		",\n\tcli_host       TEXT NOT NULL DEFAULT ''", "",
+		"\treason       TEXT NOT NULL DEFAULT '',\n", "").Replace(schema)
 	if older == schema {
 		t.Fatal("the test's older schema equals the current one: update the test with the schema")
 	}
@@ -168,5 +170,55 @@ func TestOpenAddsTheCLIColumnsToAnOlderDatabase(t *testing.T) {
 	}
 	if err := s.RecordCLI(ctx, running[0].ID, process.Identity{PID: 1, StartTime: 2, BootID: "b", Host: "h"}); err != nil {
 		t.Errorf("record a CLI in the older database: %v", err)
+	}
+	if _, err := s.Finish(ctx, running[0].ID, JobFailed, "interrupted", "the server stopped", nil); err != nil {
+		t.Errorf("finish a job with its reason in the older database: %v", err)
+	}
+	if j, _ := s.GetJob(ctx, running[0].ID); j.Reason != "interrupted" {
+		t.Errorf("the older database keeps no reason: %+v", j)
+	}
+}
+
+// TestLastJobIsTheStacksLatestFinishedOperation: the stack's view shows its
+// last update: the newest finished job of the operations asked for, not a
+// queued one, not another stack's, not another operation's.
+func TestLastJobIsTheStacksLatestFinishedOperation(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	m := Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
+	job := func(stack, op string) Job {
+		return Job{Stack: stack, Code: "131016", Environment: "dev", Operation: op, CreatedBy: "t"}
+	}
+	_, plan, err := s.CreateMunicipality(ctx, m, job("131016-dev", "plan"), noQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LastJob(ctx, "131016-dev", "up", "refresh"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("last update of a stack with none: %v, want ErrNotFound", err)
+	}
+	finish := func(j Job, state, reason string) Job {
+		t.Helper()
+		if _, ok, err := s.Start(ctx, j.ID); !ok || err != nil {
+			t.Fatalf("start %d: %v %v", j.ID, ok, err)
+		}
+		if _, err := s.Finish(ctx, j.ID, state, reason, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	finish(plan, JobSucceeded, "")
+	up, _ := s.CreateJob(ctx, job("131016-dev", "up"), noQueue)
+	finish(up, JobSucceeded, "")
+	refresh, _ := s.CreateJob(ctx, job("131016-dev", "refresh"), noQueue)
+	finish(refresh, JobFailed, "provider_error")
+	preview, _ := s.CreateJob(ctx, job("131016-dev", "preview"), noQueue)
+	finish(preview, JobSucceeded, "")
+	if _, err := s.CreateJob(ctx, job("131016-dev", "up"), noQueue); err != nil { // queued
+		t.Fatal(err)
+	}
+	other, _ := s.CreateJob(ctx, job("011002-dev", "up"), noQueue)
+	finish(other, JobSucceeded, "")
+	last, err := s.LastJob(ctx, "131016-dev", "up", "refresh", "destroy")
+	if err != nil || last.ID != refresh.ID || last.Reason != "provider_error" {
+		t.Errorf("last update = %+v, %v; want the failed refresh %d", last, err, refresh.ID)
 	}
 }

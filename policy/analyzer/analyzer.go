@@ -39,6 +39,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/policy/rules"
 )
 
@@ -147,16 +148,31 @@ func (s *Server) Configure(_ context.Context, req *pulumirpc.ConfigureAnalyzerRe
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.evaluator = &rules.Evaluator{Rules: s.evaluator.Rules, Config: config, DryRun: s.evaluator.DryRun}
+	s.evaluator = &rules.Evaluator{Rules: s.evaluator.Rules, Config: config, DryRun: s.evaluator.DryRun, References: s.evaluator.References}
 	return &emptypb.Empty{}, nil
 }
 
-// ConfigureStack learns whether this is a preview.
+// ConfigureStack learns whether this is a preview, and which stacks the
+// stack references: the engine sends the stack's configuration here but
+// never the StackReference reads themselves (rules.Evaluator.References).
 func (s *Server) ConfigureStack(_ context.Context, req *pulumirpc.AnalyzerStackConfigureRequest) (*pulumirpc.AnalyzerStackConfigureResponse, error) {
+	refs := references(req.GetOrganization(), req.GetProject(), req.GetStack(), req.GetConfig())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.evaluator = &rules.Evaluator{Rules: s.evaluator.Rules, Config: s.evaluator.Config, DryRun: req.GetDryRun()}
+	s.evaluator = &rules.Evaluator{Rules: s.evaluator.Rules, Config: s.evaluator.Config, DryRun: req.GetDryRun(), References: refs}
 	return &pulumirpc.AnalyzerStackConfigureResponse{}, nil
+}
+
+// references are the stacks the program references for this stack's
+// configuration, read as the program reads it (components/config): a
+// shared-tenancy municipality stack references its environment stack. A
+// configuration the program refuses references nothing.
+func references(org, project, stack string, values map[string]string) []string {
+	c, err := config.Parse(org, project, stack, config.FromMap(values))
+	if err != nil || c.OwnsBaseline() {
+		return nil
+	}
+	return []string{c.EnvironmentStack}
 }
 
 // Analyze runs the resource rules on one resource.

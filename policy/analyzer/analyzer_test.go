@@ -132,3 +132,45 @@ func TestAnalyzeStackLinksByPropertyDependencies(t *testing.T) {
 		}
 	}
 }
+
+// TestTheEnvironmentReferenceComesFromTheStacksConfig is what the engine
+// sends a shared municipality stack's pack (pulumi v3.274.1): its
+// configuration in ConfigureStack, and an AnalyzeStack without the
+// StackReference read (the engine passes only the resources it manages).
+// The trail the stack uses is its environment stack's, which its
+// configuration names, so cloudtrail-enabled holds; a stack that owns its
+// baseline (tenancy account, an environment stack) must still have a trail.
+func TestTheEnvironmentReferenceComesFromTheStacksConfig(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		stack     string
+		config    map[string]string
+		wantTrail bool
+	}{
+		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1"}, false},
+		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:environmentStack": "acme/cats-analytics/prod"}, false},
+		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:tenancy": "account"}, true},
+		{"prod", map[string]string{"aws:region": "ap-northeast-1"}, true},
+	} {
+		srv := NewServer()
+		if _, err := srv.ConfigureStack(ctx, &pulumirpc.AnalyzerStackConfigureRequest{Stack: tt.stack, Project: "cats-analytics",
+			Organization: "organization", Config: tt.config}); err != nil {
+			t.Fatal(err)
+		}
+		stackURN := "urn:pulumi:" + tt.stack + "::cats-analytics::pulumi:pulumi:Stack::cats-analytics-" + tt.stack
+		resp, err := srv.AnalyzeStack(ctx, &pulumirpc.AnalyzeStackRequest{Resources: []*pulumirpc.AnalyzerResource{
+			{Type: "pulumi:pulumi:Stack", Urn: stackURN, Name: "cats-analytics-" + tt.stack, Properties: props(t, resource.PropertyMap{})},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, d := range resp.GetDiagnostics() {
+			found = found || d.GetPolicyName() == "cloudtrail-enabled"
+		}
+		if found != tt.wantTrail {
+			t.Errorf("%s with %v: cloudtrail-enabled reported %v, want %v (FSBP CloudTrail.1: a shared municipality uses its environment's trail, a stack that owns its baseline needs its own)",
+				tt.stack, tt.config, found, tt.wantTrail)
+		}
+	}
+}

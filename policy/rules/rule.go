@@ -150,6 +150,9 @@ type Check struct {
 	rule     Rule
 	findings []finding
 	exempt   []string
+	// references are the stacks the stack references by its configuration
+	// (Evaluator.References).
+	references []string
 }
 
 type finding struct {
@@ -232,6 +235,14 @@ type Evaluator struct {
 	// `pulumi up` analyses the resolved inputs before the step runs); outside
 	// a preview an unknown value is reported at the rule's own level.
 	DryRun bool
+	// References are the stacks this stack references (StackReference), as
+	// its configuration says, when the engine runs the pack: the engine's
+	// AnalyzeStack leaves reads, and so every StackReference, out of the
+	// resources it passes (pulumi v3.274.1 keeps them apart from the
+	// resources it manages), and never passes them to Analyze either. The
+	// offline plan and `pulumi policy analyze --file` pass the references as
+	// resources and leave this empty.
+	References []string
 }
 
 // NewEvaluator evaluates the pack's rules with a configuration.
@@ -316,7 +327,7 @@ func (e *Evaluator) run(r Rule, defaultURN string, body func(*Check)) (out []Vio
 	if level == policyx.EnforcementLevelDisabled {
 		return nil
 	}
-	c := &Check{rule: r}
+	c := &Check{rule: r, references: e.References}
 	var props map[string]any
 	if pc, ok := e.Config[r.Name]; ok {
 		props = pc.Properties

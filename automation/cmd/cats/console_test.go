@@ -94,7 +94,7 @@ func fetchStatus(u *webtest.User, method, path, body string, withCSRF bool) int 
 // $CATS_SCREENSHOTS).
 func TestConsoleInABrowser(t *testing.T) {
 	webtest.Chromium(t) // fails in CI, skips elsewhere, before anything starts
-	gate := gatedPlanner{Planner: newPlanner(), started: make(chan string, 16), release: make(chan struct{})}
+	gate := gatedPlanner{Planner: newPlanner(nil), started: make(chan string, 16), release: make(chan struct{})}
 	ts := newTestServer(t)
 	ts.startWith(func(o *ServeOptions) { o.Planner = gate })
 	b := webtest.Start(t, ts.url)

@@ -4,7 +4,8 @@
 //	cats plan --all-municipalities FILE --env prod [--json] [--state-out DIR]
 //	cats plan --stack dev|--all-municipalities FILE --env prod --diff BASE [--format text|markdown|json]
 //	cats plan --diff BASE --head DIR [--format text|markdown|json]
-//	cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--pulumi PATH]
+//	cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
+//	           [--policy-pack PATH] [--policy-config FILE] [--cloud aws|standin] [--standin-plugins DIR]
 //	cats token create --scope platform|<code> [--data DIR] [--description TEXT]
 //	cats token revoke [--data DIR] ID
 //
@@ -43,6 +44,7 @@ const usage = `usage:
   cats plan (--stack STACK | --all-municipalities FILE --env dev|prod) --diff BASE [--format text|markdown|json] [--max-report-bytes N]
   cats plan --diff BASE --head DIR [--format text|markdown|json] [--max-report-bytes N]
   cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
+             [--policy-pack PATH] [--policy-config FILE] [--cloud aws|standin] [--standin-plugins DIR]
   cats token create --scope platform|<municipality code> [--data DIR] [--description TEXT]
   cats token revoke [--data DIR] ID
 

@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -256,11 +258,36 @@ func readPolicyConfig(path string) (map[string]rules.PolicyConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read policy config: %w", err)
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
+	config, err := parsePolicyConfig(raw)
+	if err != nil {
 		return nil, fmt.Errorf("read policy config %s: %w", path, err)
 	}
-	return rules.ParseConfig(doc)
+	return config, nil
+}
+
+// parsePolicyConfig checks a policy pack config: every rule it names must be
+// one of the pack's, every level a level (the error names the rule).
+func parsePolicyConfig(raw []byte) (map[string]rules.PolicyConfig, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("not a JSON object of rules: %w", err)
+	}
+	config, err := rules.ParseConfig(doc)
+	if err != nil {
+		return nil, err
+	}
+	// The CLI would refuse a property the rule's schema does not have only
+	// when a preview starts; refuse it now, naming the rule.
+	for name, pc := range config {
+		r, _ := rules.ByName(name)
+		known := slices.Sorted(maps.Keys(r.Schema().Properties))
+		for prop := range pc.Properties {
+			if !slices.Contains(known, prop) {
+				return nil, fmt.Errorf("policy config %s: the rule has no setting %q (it takes %s)", name, prop, strings.Join(known, ", "))
+			}
+		}
+	}
+	return config, nil
 }
 
 func planMunicipalities(ctx context.Context, f planFlags, policyConfig map[string]rules.PolicyConfig, catalog *cost.Catalog, stdout io.Writer) error {

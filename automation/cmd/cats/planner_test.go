@@ -8,7 +8,9 @@ import (
 
 	"github.com/cats-analytics/cats-analytics/automation/internal/apitest"
 	"github.com/cats-analytics/cats-analytics/automation/jobs"
+	"github.com/cats-analytics/cats-analytics/automation/runner"
 	"github.com/cats-analytics/cats-analytics/automation/server"
+	"github.com/cats-analytics/cats-analytics/policy/rules"
 )
 
 // TestPlannerPlansThePlatform runs the server's planner on a municipality
@@ -16,7 +18,7 @@ import (
 // violation, reported step by step; result and steps match openapi.yaml.
 func TestPlannerPlansThePlatform(t *testing.T) {
 	var steps []jobs.PlanEvent
-	result, err := newPlanner().Plan(context.Background(), "131016-prod", map[string]string{"cats:alarmEmail": "ops@example.jp"},
+	result, err := newPlanner(nil).Plan(context.Background(), "131016-prod", map[string]string{"cats:alarmEmail": "ops@example.jp"},
 		func(ev jobs.PlanEvent) { steps = append(steps, ev) })
 	if err != nil {
 		t.Fatal(err)
@@ -60,12 +62,39 @@ func TestPlannerPlansThePlatform(t *testing.T) {
 // key at fault, before any step is reported done.
 func TestPlannerReportsProgramErrors(t *testing.T) {
 	var steps []jobs.PlanEvent
-	_, err := newPlanner().Plan(context.Background(), "131016-prod", map[string]string{"cats:vpcCidr": "10.0.0.0/8"},
+	_, err := newPlanner(nil).Plan(context.Background(), "131016-prod", map[string]string{"cats:vpcCidr": "10.0.0.0/8"},
 		func(ev jobs.PlanEvent) { steps = append(steps, ev) })
-	if err == nil || !strings.Contains(err.Error(), "cats:vpcCidr") {
-		t.Errorf("plan with a bad VPC: %v, want an error naming cats:vpcCidr", err)
+	if err == nil || !strings.Contains(err.Error(), "cats:vpcCidr") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("plan with a bad VPC: %v, want a one-line error naming cats:vpcCidr", err)
+	}
+	if reason, _ := runner.Explain(err); reason != runner.ReasonProgramError {
+		t.Errorf("plan with a bad VPC failed for %s, want %s: a client tells its own mistakes from the server's", reason, runner.ReasonProgramError)
 	}
 	if len(steps) != 0 {
 		t.Errorf("steps %v reported for a configuration the program rejects", steps)
+	}
+}
+
+// TestPlannerAppliesThePolicyConfig: the server's --policy-config reaches
+// the offline plan as it reaches previews and ups, so a rule the platform
+// team tightens fails the plan with policy_violation.
+func TestPlannerAppliesThePolicyConfig(t *testing.T) {
+	strict, err := rules.ParseConfig(map[string]any{"log-group-retention": map[string]any{
+		"enforcementLevel": "mandatory", "minimumRetentionDays": 400.0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	result, err := newPlanner(strict).Plan(context.Background(), "131016-prod", nil, func(jobs.PlanEvent) {})
+	if reason, _ := runner.Explain(err); err == nil || reason != runner.ReasonPolicyViolation {
+		t.Fatalf("plan with log-group-retention mandatory at 400 days: %v (%s), want %s: prod keeps logs 365 days", err, reason, runner.ReasonPolicyViolation)
+	}
+	found := 0
+	for _, v := range result.Violations {
+		if v.Policy == "log-group-retention" && v.Level == "mandatory" {
+			found++
+		}
+	}
+	if found == 0 || result.MandatoryViolations < found {
+		t.Errorf("plan result lists %d mandatory log-group-retention violations (%d mandatory in all): %+v", found, result.MandatoryViolations, result.Violations)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -22,6 +23,8 @@ import (
 	"github.com/cats-analytics/cats-analytics/automation/store"
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/platform"
+	"github.com/cats-analytics/cats-analytics/policy/rules"
+	"github.com/cats-analytics/cats-analytics/standin"
 )
 
 // defaultDataDir is the data directory of `cats serve` and `cats token` when
@@ -47,9 +50,20 @@ type ServeOptions struct {
 	Passphrase  string
 	Project     string
 	Program     func(stack string) pulumi.RunFunc
-	Planner     jobs.Planner
+	Planner     jobs.Planner // nil: the platform program under mocks, with PolicyConfig
 	// BaseConfig is set on every stack under the municipality's own config.
 	BaseConfig map[string]string
+	// Cloud is runner.CloudAWS (the real AWS provider; the default) or
+	// runner.CloudStandin (the stand-in plugins in StandinPlugins).
+	Cloud          string
+	StandinPlugins string
+	// PolicyPack is the policy pack binary every preview and up runs with;
+	// the server does not start without one.
+	PolicyPack string
+	// PolicyConfig is a policy pack config (the JSON --policy-pack-config
+	// takes) applied to every plan, preview and up; nil keeps the rules'
+	// own levels and settings.
+	PolicyConfig []byte
 	// RetryBase is the delay before the first retry of a transient failure (5 s when zero).
 	RetryBase time.Duration
 	// OrphanWait bounds the wait, at start, for the CLIs of a killed server to
@@ -64,12 +78,27 @@ type ServeOptions struct {
 }
 
 const serveHelp = `usage: cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
+                  [--policy-pack PATH] [--policy-config FILE] [--cloud aws|standin] [--standin-plugins DIR]
 
 Runs the automation server (on Linux): one Pulumi stack per municipality,
 operated by durable jobs (plan offline; preview, up, refresh and destroy
 through the Pulumi CLI), and its web console at / (sign in with a token).
 Stop it with ^C: running operations are interrupted and queued again for the
 next start.
+
+Every preview and up runs with the project's policy pack, and an up runs only
+after a preview with it found no mandatory violation. The pack is the first of
+  --policy-pack PATH, $CATS_POLICY_PACK, ./bin/cats-policy (` + "`make policy`" + ` builds it)
+and the server does not start without it. --policy-config FILE (the JSON
+` + "`pulumi --policy-pack-config`" + ` takes, e.g. {"log-group-retention": {"enforcementLevel":
+"mandatory", "minimumRetentionDays": 400}}) applies to every plan, preview and
+up; an unknown rule or level stops the server at start.
+
+--cloud standin deploys to the stand-in cloud: provider plugins that keep
+resources in <data>/standin and create nothing in AWS (standin/README.md).
+They are taken from --standin-plugins DIR, else $CATS_STANDIN_PLUGINS, else the
+standin/ directory beside the Pulumi CLI (bin/standin: ` + "`make standin`" + `).
+The default, --cloud aws, runs the real AWS provider and needs AWS credentials.
 
 The Pulumi CLI is the first of these that is set or exists (never built here):
   --pulumi PATH      a CLI named pulumi in a bin/ directory, or the pulumi on PATH
@@ -83,6 +112,8 @@ Environment:
   CATS_PASSPHRASE    protects the stacks' secrets (required; or PULUMI_CONFIG_PASSPHRASE)
   CATS_DATA          the data directory when --data is not given
   PULUMI             the Pulumi CLI when --pulumi is not given
+  CATS_POLICY_PACK   the policy pack when --policy-pack is not given
+  CATS_STANDIN_PLUGINS  the stand-in plugins when --standin-plugins is not given
 
 Flags:
 `
@@ -96,6 +127,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	backend := fs.String("backend", "", "state backend URL (default file://<data>/state)")
 	cliPath := fs.String("pulumi", "", "the Pulumi CLI (default $PULUMI, else ./bin/pulumi, else pulumi on PATH)")
 	trustProto := fs.Bool("trust-forwarded-proto", false, "behind a TLS-terminating proxy: take X-Forwarded-Proto: https as TLS (Secure session cookies)")
+	packPath := fs.String("policy-pack", "", "the policy pack binary (default $CATS_POLICY_PACK, else ./"+runner.PolicyPackFile+")")
+	policyConfig := fs.String("policy-config", "", "policy pack config applied to every plan, preview and up (the JSON --policy-pack-config takes)")
+	cloud := fs.String("cloud", runner.CloudAWS, "where resources go: aws (the real AWS provider) or standin (the stand-in plugins: nothing is created in AWS)")
+	standinPlugins := fs.String("standin-plugins", "", "directory of the stand-in plugins with --cloud standin (default $CATS_STANDIN_PLUGINS, else standin/ beside the Pulumi CLI)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return printHelp(stdout, serveHelp, fs)
@@ -128,25 +163,107 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	pack, err := runner.FindPolicyPack(runner.Location{Flag: *packPath, Env: getenv("CATS_POLICY_PACK"), Dir: wd})
+	if err != nil {
+		return err
+	}
+	var policy []byte
+	if *policyConfig != "" {
+		if policy, err = os.ReadFile(*policyConfig); err != nil {
+			return fmt.Errorf("--policy-config: %w", err)
+		}
+	}
+	plugins := ""
+	if *cloud == runner.CloudStandin {
+		plugins = cmp.Or(*standinPlugins, getenv("CATS_STANDIN_PLUGINS"), filepath.Join(filepath.Dir(cli.Path), "standin"))
+	}
 	logger := slog.New(slog.NewJSONHandler(stdout, nil))
 	return Serve(ctx, ServeOptions{
 		DataDir: abs, Addr: *addr, Concurrency: *concurrency, Backend: *backend, CLI: cli,
+		Cloud: *cloud, StandinPlugins: plugins, PolicyPack: pack, PolicyConfig: policy,
 		Passphrase: passphrase, Project: config.Project,
 		Program:    func(string) pulumi.RunFunc { return platform.Program },
-		Planner:    newPlanner(),
 		BaseConfig: baseConfig(),
 		Logger:     logger,
 		Ready: func(addr string) {
-			logger.Info("listening", "addr", addr, "data", abs, "pulumi", cli.Path, "pulumiVersion", cli.Version().String())
+			logger.Info("listening", "addr", addr, "data", abs, "pulumi", cli.Path, "pulumiVersion", cli.Version().String(),
+				"cloud", cmp.Or(*cloud, runner.CloudAWS), "policyPack", pack, "policyConfig", *policyConfig)
 		},
 		TrustForwardedProto: *trustProto,
 	})
+}
+
+// cloudSetup checks the cloud a server deploys to and returns how the runner
+// reaches it: for the stand-in, its plugins first on the CLI's PATH and its
+// directory under the data directory; for AWS, nothing (no PATH change).
+func cloudSetup(o ServeOptions) (pluginDirs []string, env map[string]string, err error) {
+	switch o.Cloud {
+	case "", runner.CloudAWS:
+		return nil, nil, nil
+	case runner.CloudStandin:
+	default:
+		return nil, nil, fmt.Errorf("--cloud %q: use %s (the real AWS provider) or %s (the stand-in plugins: nothing is created in AWS)",
+			o.Cloud, runner.CloudAWS, runner.CloudStandin)
+	}
+	if o.StandinPlugins == "" {
+		return nil, nil, errors.New("--cloud standin needs the stand-in plugins' directory (--standin-plugins)")
+	}
+	dir, err := filepath.Abs(o.StandinPlugins)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the stand-in plugins' directory %s: %w", o.StandinPlugins, err)
+	}
+	for _, p := range standin.Plugins {
+		if _, err := runner.CheckExecutable(filepath.Join(dir, p), "the stand-in plugins' directory"); err != nil {
+			return nil, nil, fmt.Errorf("--cloud standin: %w; run `make standin` to build the stand-in plugins into bin/standin, "+
+				"or pass --standin-plugins DIR", err)
+		}
+	}
+	state := filepath.Join(o.DataDir, "standin")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create the stand-in cloud's directory %s: %w", state, err)
+	}
+	return []string{dir}, map[string]string{standin.DirEnv: state}, nil
+}
+
+// policySetup checks the policy pack and the policy config, and writes the
+// config into the data directory: the CLI reads that copy, so a plan and a
+// preview always apply the same, checked config, even if the original file
+// changes while the server runs.
+func policySetup(o ServeOptions) (pack, configFile string, config map[string]rules.PolicyConfig, err error) {
+	if o.PolicyPack == "" {
+		return "", "", nil, fmt.Errorf("%w: every preview and up runs with the project's policy pack; run `make policy` or pass --policy-pack",
+			runner.ErrNoPolicyPack)
+	}
+	if pack, err = runner.CheckExecutable(o.PolicyPack, "--policy-pack"); err != nil {
+		return "", "", nil, fmt.Errorf("the policy pack: %w", err)
+	}
+	if o.PolicyConfig == nil {
+		return pack, "", nil, nil
+	}
+	if config, err = parsePolicyConfig(o.PolicyConfig); err != nil {
+		return "", "", nil, fmt.Errorf("--policy-config: %w", err)
+	}
+	configFile = filepath.Join(o.DataDir, "policy-config.json")
+	if err := os.WriteFile(configFile, o.PolicyConfig, 0o600); err != nil {
+		return "", "", nil, fmt.Errorf("keep the policy config in the data directory: %w", err)
+	}
+	return pack, configFile, config, nil
 }
 
 // baseConfig is the configuration every stack the server runs gets under its
 // municipality's own: the region, which the AWS provider reads.
 func baseConfig() map[string]string {
 	return map[string]string{config.RegionKey: config.DefaultRegion}
+}
+
+func pluginFiles(dirs []string) []string {
+	var files []string
+	for _, d := range dirs {
+		for _, p := range standin.Plugins {
+			files = append(files, filepath.Join(d, p))
+		}
+	}
+	return files
 }
 
 // Serve runs the server until ctx ends, then shuts down gracefully: no new
@@ -171,13 +288,31 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return err
 	}
 	defer unlock()
+	pluginDirs, cloudEnv, err := cloudSetup(o)
+	if err != nil {
+		return err
+	}
+	pack, policyConfig, policy, err := policySetup(o)
+	if err != nil {
+		return err
+	}
+	if o.Planner == nil {
+		o.Planner = newPlanner(policy)
+	}
+	cloud := cmp.Or(o.Cloud, runner.CloudAWS)
+	if cloud == runner.CloudStandin {
+		o.Logger.Warn("cloud=standin: the stand-in AWS provider plugins serve every preview, up, refresh and destroy; nothing is created in AWS",
+			"cloud", cloud, "plugins", pluginDirs[0], "standinDir", cloudEnv[standin.DirEnv])
+	}
 	st, err := store.Open(ctx, o.DataDir)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	stacks := &runner.Stacks{Project: o.Project, Program: o.Program, CLI: o.CLI, WorkDir: o.DataDir, Backend: o.Backend, Passphrase: o.Passphrase}
-	queue, err := jobs.New(ctx, jobs.Config{Store: st, Runner: stacks, Planner: o.Planner, Logger: o.Logger,
+	stacks := &runner.Stacks{Project: o.Project, Program: o.Program, CLI: o.CLI, WorkDir: o.DataDir, Backend: o.Backend, Passphrase: o.Passphrase,
+		Cloud: cloud, PluginDirs: pluginDirs, Env: cloudEnv, PolicyPack: pack, PolicyConfig: policyConfig}
+	// Every job's log lines say which cloud served it.
+	queue, err := jobs.New(ctx, jobs.Config{Store: st, Runner: stacks, Planner: o.Planner, Logger: o.Logger.With("cloud", cloud),
 		Concurrency: o.Concurrency, BaseConfig: o.BaseConfig, RetryBase: o.RetryBase, OrphanWait: o.OrphanWait})
 	if err != nil {
 		return fmt.Errorf("create the job queue: %w", err)
@@ -204,8 +339,10 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			if err := st.Ping(ctx); err != nil {
 				return err
 			}
-			if _, err := os.Stat(o.CLI.Path); err != nil {
-				return fmt.Errorf("check the Pulumi CLI: %w", err)
+			for _, file := range append([]string{o.CLI.Path, pack}, pluginFiles(pluginDirs)...) {
+				if _, err := os.Stat(file); err != nil {
+					return fmt.Errorf("check the files every operation needs: %w", err)
+				}
 			}
 			return nil
 		},

@@ -46,6 +46,9 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		opts := testOptions(dir, cli, delay, 2)
+		if os.Getenv("CATS_TEST_PROGRAM") == "platform" {
+			platformOptions(&opts)
+		}
 		opts.Ready = func(addr string) {
 			_ = os.WriteFile(filepath.Join(dir, "addr"), []byte(addr), 0o600)
 		}
@@ -101,8 +104,25 @@ func testOptions(dir string, cli runner.CLI, delay time.Duration, concurrency in
 		Project:     config.Project,
 		Program:     func(string) pulumi.RunFunc { return testprogram.Program(delay) },
 		Planner:     testPlanner{},
-		RetryBase:   200 * time.Millisecond,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PolicyPack:  testPolicyPack(),
+		// The test program is no platform (it has no trail, which the pack's
+		// stack rules require): every rule advisory keeps the pack running on
+		// each preview and up without blocking it.
+		PolicyConfig: []byte(`{"all": "advisory"}`),
+		RetryBase:    200 * time.Millisecond,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+// testPolicyPack is the policy pack `make policy` (and make test) builds:
+// the binary the server finds by default.
+func testPolicyPack() string { return filepath.Join(clitest.Root(), runner.PolicyPackFile) }
+
+// requirePolicyPack fails (never skips) when the pack is not built.
+func requirePolicyPack(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(testPolicyPack()); err != nil {
+		t.Fatalf("the policy pack is missing: run `make policy` (make test does) before these tests: %v", err)
 	}
 }
 
@@ -137,6 +157,7 @@ func isolateCLI(t testing.TB) {
 
 func newTestServer(t testing.TB) *testServer {
 	t.Helper()
+	requirePolicyPack(t)
 	isolateCLI(t)
 	dir := t.TempDir()
 	return &testServer{t: t, dir: dir, tokens: createTokens(t, dir), checker: apitest.NewChecker(t, server.OpenAPI())}
@@ -338,9 +359,10 @@ func (ts *testServer) events(id int64, lastID string) []apitest.Event {
 	return events
 }
 
-// firstEngineEvent waits until a running job has streamed an engine event:
-// its CLI then holds the stack's lock (the CLI locks the stack before the
-// update's first event).
+// firstEngineEvent waits until a running up has streamed an engine event of
+// the update itself, after the policy preview that precedes it (which takes
+// no lock): its CLI then holds the stack's lock (the CLI locks the stack
+// before the update's first event).
 func (ts *testServer) firstEngineEvent(id int64) {
 	ts.t.Helper()
 	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/jobs/%d/events", ts.url, id), nil)
@@ -352,11 +374,14 @@ func (ts *testServer) firstEngineEvent(id int64) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	gated := false
 	for sc.Scan() {
-		switch sc.Text() {
-		case "event: engine":
+		switch line := sc.Text(); {
+		case strings.HasPrefix(line, `data: {"step":"policy"`):
+			gated = true
+		case line == "event: engine" && gated:
 			return
-		case "event: done":
+		case line == "event: done":
 			ts.t.Fatalf("job %d ended before its first engine event", id)
 		}
 	}
@@ -430,7 +455,10 @@ func TestStackLifecycle(t *testing.T) {
 	if result.Outputs["apiKey"] != "[secret]" || strings.Contains(string(up.Result), "secret-of-") {
 		t.Errorf("up result leaks a secret output: %s", up.Result)
 	}
-	if result.Changes["create"] != 4 {
+	if result.Cloud != runner.CloudAWS || result.Violations == nil {
+		t.Errorf("up result %s: want cloud aws (the default) and the policy pack's violations (maybe none), never absent", up.Result)
+	}
+	if result.Changes.Create != 4 {
 		t.Errorf("up changes = %v, want 4 creates (stack, platform, two tiers)", result.Changes)
 	}
 	if got := backendStacks(t, ts.dir); !slices.Contains(got, "organization/cats-analytics/131016-dev") && !slices.Contains(got, "131016-dev") {
@@ -455,8 +483,21 @@ func TestStackLifecycle(t *testing.T) {
 	if err := json.Unmarshal(events[len(events)-1].Data, &done); err != nil || done.State != store.JobSucceeded {
 		t.Errorf("event stream ended with %s, want the succeeded job", events[len(events)-1].Data)
 	}
-	if resumed := ts.events(up.ID, fmt.Sprint(len(engine)-1)); len(resumed) != 2 {
-		t.Errorf("resuming after event %d gave %d events, want the last one and done", len(engine)-1, len(resumed))
+	// The up's events: the server's steps (the cloud, the policy pack's
+	// verdict, the state), the gate preview's and the up's engine events.
+	var upSteps []string
+	for _, e := range events {
+		if e.Type == "step" {
+			var s runner.Step
+			_ = json.Unmarshal(e.Data, &s)
+			upSteps = append(upSteps, s.Step)
+		}
+	}
+	if got := strings.Join(upSteps, ","); got != "cloud,policy,state" {
+		t.Errorf("steps of the up: %s, want cloud,policy,state", got)
+	}
+	if penultimate := events[len(events)-3].ID; len(ts.events(up.ID, penultimate)) != 2 {
+		t.Errorf("resuming after event %s did not give the last one and done", penultimate)
 	}
 
 	mustSucceed(t, ts.wait(ts.submit("131016", "dev", "refresh")))
@@ -539,7 +580,7 @@ func TestCancelledUpLeavesTheStackUnlocked(t *testing.T) {
 		t.Fatalf("cancel: %d %s", r.status, r.raw)
 	}
 	j := ts.wait(id)
-	if j.State != store.JobCancelled || j.Error != "cancelled on request" {
+	if j.State != store.JobCancelled || j.Error != "cancelled on request" || j.Reason != string(runner.ReasonCancelled) {
 		t.Fatalf("cancelled up ended %s %q; want cancelled, the CLI stopping on its interrupt (no pulumi cancel)", j.State, j.Error)
 	}
 	ts.mustBeUnlocked("131016-dev", "the interrupted CLI releases the stack's lock")
@@ -553,7 +594,7 @@ func TestCancelledUpLeavesTheStackUnlocked(t *testing.T) {
 	if r := ts.cancel(queued); r.status != http.StatusAccepted {
 		t.Fatalf("cancel queued: %d %s", r.status, r.raw)
 	}
-	if j := ts.wait(queued); j.State != store.JobCancelled || j.StartedAt != "" {
+	if j := ts.wait(queued); j.State != store.JobCancelled || j.StartedAt != "" || j.Reason != string(runner.ReasonCancelled) {
 		t.Errorf("queued job after cancel: %+v, want cancelled without starting", j)
 	}
 	ts.cancel(running)
@@ -640,7 +681,7 @@ func TestKillMidUpAndRestart(t *testing.T) {
 
 	ts.startWith(func(o *ServeOptions) { o.OrphanWait = 2 * time.Second })
 	j := ts.job(id)
-	if j.State != store.JobFailed || !strings.Contains(j.Error, "interrupted") || !strings.Contains(j.Error, wantReason) {
+	if j.State != store.JobFailed || j.Reason != string(runner.ReasonInterrupted) || !strings.Contains(j.Error, wantReason) {
 		t.Fatalf("killed up after restart = %s %q; want failed, saying %q", j.State, j.Error, wantReason)
 	}
 	if s, err := cli.Status(); err != nil || s == process.Running {
@@ -691,13 +732,25 @@ func TestBusyStackIsRetried(t *testing.T) {
 	mustSucceed(t, ts.wait(ts.register("131016", "千代田区", "東京都", "dev", nil)))
 	mustSucceed(t, ts.wait(ts.submit("131016", "dev", "up")))
 	operator := &runner.Stacks{Project: config.Project, Program: func(string) pulumi.RunFunc { return testprogram.Program(8 * time.Second) },
-		CLI: testCLI(t), WorkDir: t.TempDir(), Backend: "file://" + filepath.Join(ts.dir, "state"), Passphrase: testPassphrase}
+		CLI: testCLI(t), WorkDir: t.TempDir(), Backend: "file://" + filepath.Join(ts.dir, "state"), Passphrase: testPassphrase,
+		PolicyPack: testPolicyPack(), PolicyConfig: writeFile(t, "policy.json", `{"all": "advisory"}`)}
 	holding := make(chan struct{})
 	released := make(chan error, 1)
 	go func() {
 		var once sync.Once
+		// The up holds the lock from its first engine event on; before it,
+		// the policy preview takes no lock.
+		gated := false
 		_, err := operator.Run(context.Background(), runner.Operation{Name: runner.Up, Stack: "131016-dev",
-			OnEvent: func(json.RawMessage) { once.Do(func() { close(holding) }) }})
+			OnEvent: func(ev json.RawMessage) {
+				var s runner.Step
+				switch _ = json.Unmarshal(ev, &s); {
+				case s.Step == runner.StepPolicy:
+					gated = true
+				case gated && !runner.IsStep(ev):
+					once.Do(func() { close(holding) })
+				}
+			}})
 		released <- err
 	}()
 	select {
@@ -710,6 +763,9 @@ func TestBusyStackIsRetried(t *testing.T) {
 	for {
 		j := ts.job(id)
 		if j.State == store.JobQueued && strings.Contains(j.Error, "stack busy") {
+			if !strings.Contains(j.Error, "locked by another operation") || strings.Contains(j.Error, "\n") {
+				t.Errorf("busy up's message %q; want one line saying the stack is locked (the CLI's output is in the events)", j.Error)
+			}
 			break
 		}
 		if store.Terminal(j.State) || time.Now().After(deadline) {
@@ -725,4 +781,116 @@ func TestBusyStackIsRetried(t *testing.T) {
 	if j.Attempts < 2 {
 		t.Errorf("up succeeded after %d attempts; want a retry after the busy one", j.Attempts)
 	}
+}
+
+// writeFile writes a file in a temporary directory and returns its path.
+func writeFile(t testing.TB, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestServeRefusesToStartWithoutItsPolicyOrCloud: the server does not start
+// without the policy pack, with a policy config the pack would not apply as
+// written (the error names the rule), or with a cloud it cannot reach.
+func TestServeRefusesToStartWithoutItsPolicyOrCloud(t *testing.T) {
+	isolateCLI(t)
+	cli := testCLI(t)
+	tests := []struct {
+		name   string
+		adjust func(*ServeOptions)
+		want   []string
+	}{
+		{"no policy pack", func(o *ServeOptions) { o.PolicyPack = "" }, []string{"no policy pack", "make policy"}},
+		{"a policy pack that is not there", func(o *ServeOptions) { o.PolicyPack = filepath.Join(t.TempDir(), "cats-policy") }, []string{"policy pack", "no such file"}},
+		{"an unknown rule", func(o *ServeOptions) { o.PolicyConfig = []byte(`{"log-retention": "mandatory"}`) }, []string{"--policy-config", `"log-retention"`}},
+		{"a bad level", func(o *ServeOptions) { o.PolicyConfig = []byte(`{"log-group-retention": "fatal"}`) }, []string{"log-group-retention", `"fatal"`}},
+		{"an unknown setting", func(o *ServeOptions) {
+			o.PolicyConfig = []byte(`{"log-group-retention": {"minimumRetention": 400}}`)
+		}, []string{"log-group-retention", `"minimumRetention"`, "minimumRetentionDays"}},
+		{"not JSON", func(o *ServeOptions) { o.PolicyConfig = []byte(`log-group-retention: mandatory`) }, []string{"--policy-config", "JSON"}},
+		{"an unknown cloud", func(o *ServeOptions) { o.Cloud = "moon" }, []string{`--cloud "moon"`, "aws", "standin"}},
+		{"no stand-in plugins", func(o *ServeOptions) {
+			o.Cloud, o.StandinPlugins = runner.CloudStandin, t.TempDir()
+		}, []string{"pulumi-resource-aws", "make standin"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := testOptions(t.TempDir(), cli, 0, 1)
+			tt.adjust(&opts)
+			opts.Ready = func(string) { t.Error("the server started") }
+			err := Serve(context.Background(), opts)
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("Serve = %v; want a refusal saying %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestTheStandinCloudSaysSo: a server started with --cloud standin logs
+// cloud=standin at start and on every job, and every operation's result and
+// events say that the stand-in served it; the stand-in's directory is under
+// the data directory.
+func TestTheStandinCloudSaysSo(t *testing.T) {
+	requireStandin(t)
+	ts := newTestServer(t)
+	var log syncBuffer
+	ts.startWith(func(o *ServeOptions) {
+		o.Cloud, o.StandinPlugins = runner.CloudStandin, standinPlugins()
+		o.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	})
+	mustSucceed(t, ts.wait(ts.register("131016", "千代田区", "東京都", "dev", nil)))
+	j := ts.wait(ts.submit("131016", "dev", "preview"))
+	mustSucceed(t, j)
+	if r := operationResult(t, j); r.Cloud != runner.CloudStandin {
+		t.Errorf("preview result %s; want cloud standin: a stand-in run is never mistaken for a real one", j.Result)
+	}
+	_, steps := ts.jobEvents(j.ID)
+	if s, ok := findStep(steps, runner.StepCloud); !ok || s.Cloud != runner.CloudStandin || !strings.Contains(s.Message, "nothing is created in AWS") {
+		t.Errorf("the preview's events %+v; want a cloud step saying the stand-in serves it and nothing is created in AWS", steps)
+	}
+	ts.stop()
+	ts.stop = nil
+	text := log.String()
+	if !strings.Contains(text, "cloud=standin: ") || !strings.Contains(text, "nothing is created in AWS") {
+		t.Errorf("the server's log does not say cloud=standin at start:\n%s", text)
+	}
+	finished := 0
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, `msg="job finished"`) {
+			finished++
+			if !strings.Contains(line, "cloud=standin") {
+				t.Errorf("a job's log line does not say which cloud served it: %s", line)
+			}
+		}
+	}
+	if finished != 2 {
+		t.Errorf("%d jobs logged as finished, want 2 (the plan and the preview):\n%s", finished, text)
+	}
+	if info, err := os.Stat(filepath.Join(ts.dir, "standin")); err != nil || !info.IsDir() {
+		t.Errorf("the stand-in's directory is not under the data directory: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -102,7 +102,7 @@ func (c *Checker) Check(t testing.TB, x Exchange) {
 }
 
 // eventSchemas maps an event stream's event types to their schemas.
-var eventSchemas = map[string]string{"plan": "PlanEvent", "engine": "EngineEvent", "done": "Job"}
+var eventSchemas = map[string]string{"plan": "PlanEvent", "engine": "EngineEvent", "step": "OperationStep", "done": "Job"}
 
 func (c *Checker) checkEvents(t testing.TB, x Exchange) {
 	t.Helper()
