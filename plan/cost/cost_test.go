@@ -56,8 +56,8 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-5 }
 //	            ALB              730 h × $0.0243               = 17.739
 //	            ALB public IPv4  2 subnets × 730 h × $0.005    = 7.30
 //	streaming   Kinesis on-demand stream 730 h × $0.052        = 37.96
-//	monitoring  alarms: 4 of one metric + 3 metric-math of two = 10 alarm metrics × $0.10 = 1.00
-//	            dashboard        $3.00                                                    → 4.00
+//	monitoring  alarms: 5 of one metric + 3 metric-math of two = 11 alarm metrics × $0.10 = 1.10
+//	            dashboard        $3.00                                                    → 4.10
 //	edge        hosted zone      $0.50 (stacks that own their zone)
 //
 // with n NAT gateways (1 single, 2 per-az) and m = cats:minInstances (2).
@@ -65,7 +65,7 @@ func TestCostAgainstHandComputedFigures(t *testing.T) {
 	const (
 		security   = 22.00
 		streaming  = 37.96
-		monitoring = 4.00
+		monitoring = 4.10
 	)
 	cases := []struct {
 		name, stack string
@@ -75,32 +75,32 @@ func TestCostAgainstHandComputedFigures(t *testing.T) {
 	}{
 		{
 			// dev: one NAT gateway, two hosts, its own zone.
-			// 48.91 + 22.00 + 114.423 + 37.96 + 4.00 + 0.50 = 227.793
+			// 48.91 + 22.00 + 114.423 + 37.96 + 4.10 + 0.50 = 227.893
 			name: "dev", stack: "dev",
 			tiers: map[string]float64{"network": 48.91, "security": security, "compute": 114.423, "streaming": streaming, "monitoring": monitoring, "edge": 0.50},
-			total: 227.793,
+			total: 227.893,
 		},
 		{
-			// prod: a NAT gateway per zone (2): 97.82 + 22.00 + 114.423 + 37.96 + 4.00 + 0.50 = 276.703
+			// prod: a NAT gateway per zone (2): 97.82 + 22.00 + 114.423 + 37.96 + 4.10 + 0.50 = 276.803
 			name: "prod", stack: "prod",
 			tiers: map[string]float64{"network": 97.82, "security": security, "compute": 114.423, "streaming": streaming, "monitoring": monitoring, "edge": 0.50},
-			total: 276.703,
+			total: 276.803,
 		},
 		{
 			// a shared municipality in prod: per-az NAT, its own keys and web
 			// ACLs, the environment's zone (no edge charge):
-			// 97.82 + 22.00 + 114.423 + 37.96 + 4.00 = 276.203
+			// 97.82 + 22.00 + 114.423 + 37.96 + 4.10 = 276.303
 			name: "municipality", stack: "131016-prod",
 			tiers: map[string]float64{"network": 97.82, "security": security, "compute": 114.423, "streaming": streaming, "monitoring": monitoring},
-			total: 276.203,
+			total: 276.303,
 		},
 		{
 			// a municipality with four hosts and one NAT gateway:
-			// compute 4 × 44.692 + 25.039 = 203.807; 48.91 + 22.00 + 203.807 + 37.96 + 4.00 = 316.677
+			// compute 4 × 44.692 + 25.039 = 203.807; 48.91 + 22.00 + 203.807 + 37.96 + 4.10 = 316.777
 			name: "municipality, 4 hosts, single NAT", stack: "131016-prod",
 			config: map[string]string{"cats:minInstances": "4", "cats:natGateways": "single"},
 			tiers:  map[string]float64{"network": 48.91, "security": security, "compute": 203.807, "streaming": streaming, "monitoring": monitoring},
-			total:  316.677,
+			total:  316.777,
 		},
 	}
 	c := catalog(t)
