@@ -24,27 +24,31 @@ type Summary struct {
 func Many(ctx context.Context, program pulumi.RunFunc, projectDir string, stacks []string, parallel int,
 	policyConfig map[string]rules.PolicyConfig, each func(*Result) error,
 ) []Summary {
-	if parallel < 1 {
-		parallel = 1
-	}
 	summaries := make([]Summary, len(stacks))
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				summaries[i] = one(ctx, program, projectDir, stacks[i], policyConfig, each)
-			}
-		}()
-	}
-	for i := range stacks {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	Parallel(len(stacks), parallel, func(i int) {
+		summaries[i] = one(ctx, program, projectDir, stacks[i], policyConfig, each)
+	})
 	return summaries
+}
+
+// Parallel calls fn(0) … fn(n-1) on at most `workers` goroutines (at least
+// one) and returns when every call has returned.
+func Parallel(n, workers int, fn func(i int)) {
+	workers = max(1, min(workers, n))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 func one(ctx context.Context, program pulumi.RunFunc, projectDir, stack string, policyConfig map[string]rules.PolicyConfig, each func(*Result) error) Summary {

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 
+	"github.com/cats-analytics/cats-analytics/plan"
 	"github.com/cats-analytics/cats-analytics/plan/cost"
 )
 
@@ -52,35 +52,19 @@ func Dirs(baseDir, headDir string, catalog *cost.Catalog, parallel int) ([]Stack
 			all = append(all, s)
 		}
 	}
-	if parallel < 1 {
-		parallel = 1
-	}
 	out := make([]StackDiff, len(all))
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				stack := all[i]
-				if !inHead[stack] {
-					out[i] = Gone(StateFile(baseDir, stack), stack, catalog)
-					continue
-				}
-				head, err := Load(StateFile(headDir, stack), catalog)
-				if err != nil {
-					out[i] = Failure(stack, fmt.Errorf("read the head plan: %w", err))
-					continue
-				}
-				out[i] = WithBase(StateFile(baseDir, stack), head, catalog)
-			}
-		}()
-	}
-	for i := range all {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	plan.Parallel(len(all), parallel, func(i int) {
+		stack := all[i]
+		if !inHead[stack] {
+			out[i] = Gone(StateFile(baseDir, stack), stack, catalog)
+			return
+		}
+		head, err := Load(StateFile(headDir, stack), catalog)
+		if err != nil {
+			out[i] = Failure(stack, fmt.Errorf("read the head plan: %w", err))
+			return
+		}
+		out[i] = WithBase(StateFile(baseDir, stack), head, catalog)
+	})
 	return out, nil
 }

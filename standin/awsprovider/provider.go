@@ -59,6 +59,19 @@ func unmarshal(s *structpb.Struct) (resource.PropertyMap, error) {
 	return m, nil
 }
 
+// unmarshalAll decodes several property structs of one request, in order.
+func unmarshalAll(structs ...*structpb.Struct) ([]resource.PropertyMap, error) {
+	out := make([]resource.PropertyMap, len(structs))
+	for i, s := range structs {
+		m, err := unmarshal(s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
 func marshal(m resource.PropertyMap) (*structpb.Struct, error) {
 	s, err := plugin.MarshalProperties(m, unmarshalOptions)
 	if err != nil {
@@ -111,16 +124,11 @@ func envRegion() string {
 
 // DiffConfig reports changed provider settings; none replaces the provider.
 func (p *Provider) DiffConfig(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	olds, err := unmarshal(req.GetOlds())
+	m, err := unmarshalAll(req.GetOlds(), req.GetNews())
 	if err != nil {
 		return nil, err
 	}
-	news, err := unmarshal(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
-	resp := diff("pulumi:providers:aws", olds, news, nil, nil)
-	return resp, nil
+	return diff("pulumi:providers:aws", m[0], m[1], nil, nil), nil
 }
 
 // Configure takes the region and says, once per provider, that this is the
@@ -185,19 +193,11 @@ func (p *Provider) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulum
 
 // Diff compares the program's inputs with the resource's state.
 func (p *Provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	olds, err := unmarshal(req.GetOlds())
+	m, err := unmarshalAll(req.GetOlds(), req.GetNews(), req.GetOldInputs())
 	if err != nil {
 		return nil, err
 	}
-	news, err := unmarshal(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
-	oldInputs, err := unmarshal(req.GetOldInputs())
-	if err != nil {
-		return nil, err
-	}
-	return diff(typeOf(req.GetUrn(), req.GetType()), olds, news, oldInputs, req.GetIgnoreChanges()), nil
+	return diff(typeOf(req.GetUrn(), req.GetType()), m[0], m[1], m[2], req.GetIgnoreChanges()), nil
 }
 
 func typeOf(urn, typ string) string {
@@ -329,21 +329,14 @@ func (p *Provider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumir
 func (p *Provider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
 	urn, id := req.GetUrn(), req.GetId()
 	typ, name := typeOf(urn, req.GetType()), nameOf(urn, req.GetName())
-	olds, err := unmarshal(req.GetOlds())
+	m, err := unmarshalAll(req.GetOlds(), req.GetNews(), req.GetOldInputs())
 	if err != nil {
 		return nil, err
 	}
-	news, err := unmarshal(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
+	olds, news, oldInputs := m[0], m[1], m[2]
 	region := p.currentRegion()
 	if req.GetPreview() {
 		// Computed attributes keep their values; the inputs are the new ones.
-		oldInputs, err := unmarshal(req.GetOldInputs())
-		if err != nil {
-			return nil, err
-		}
 		out := news.Copy()
 		for k, v := range olds {
 			if _, isInput := oldInputs[k]; !isInput {
