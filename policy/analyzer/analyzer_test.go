@@ -148,7 +148,14 @@ func TestTheEnvironmentReferenceComesFromTheStacksConfig(t *testing.T) {
 		wantTrail bool
 	}{
 		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1"}, false},
-		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:environmentStack": "acme/cats-analytics/prod"}, false},
+		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:environmentStack": "organization/cats-analytics/prod"}, false},
+		// Only this project's environment stack of the same environment
+		// counts: another organization's, the other environment's, or a
+		// staging stack does not.
+		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:environmentStack": "acme/cats-analytics/prod"}, true},
+		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:environmentStack": "organization/cats-analytics/dev"}, true},
+		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:environmentStack": "organization/cats-analytics/staging"}, true},
+		{"131016-dev", map[string]string{"aws:region": "ap-northeast-1"}, false},
 		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:tenancy": "account"}, true},
 		{"prod", map[string]string{"aws:region": "ap-northeast-1"}, true},
 	} {
