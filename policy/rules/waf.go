@@ -61,8 +61,8 @@ func wafRules() []Rule {
 			Name: "apigateway-stage-waf",
 			Description: "Every API Gateway REST API stage (cats-api), including one a Deployment creates through stageName, " +
 				"is associated with a regional WAFv2 web ACL.",
-			Control:     "FSBP APIGateway.4",
-			Level:       policyx.EnforcementLevelMandatory,
+			Control: "FSBP APIGateway.4",
+			Level:   policyx.EnforcementLevelMandatory,
 			Stack: func(c *Check, rs []policyx.AnalyzerResource) {
 				for _, s := range rs {
 					if !typeIs(s, "aws:apigateway/stage:Stage") {
