@@ -107,7 +107,7 @@ func accessRules() []Rule {
 			Name: "imdsv2-required",
 			Description: "EC2 instances and launch templates require IMDSv2 session tokens " +
 				"(metadataOptions.httpTokens required), or turn the metadata endpoint off.",
-			Control: "FSBP EC2.8 / EC2.170",
+			Control: "FSBP EC2.8 / EC2.170, CIS 5.6",
 			Level:   policyx.EnforcementLevelMandatory,
 			Types:   []string{launchTemplateType, instanceType},
 			Resource: func(c *Check, r policyx.AnalyzerResource) {
@@ -245,4 +245,24 @@ func statementName(st map[string]any, i int) string {
 		return quote(sid)
 	}
 	return fmt.Sprintf("#%d", i)
+}
+
+func tracingRules() []Rule {
+	return []Rule{{
+		Name:        "lambda-xray-tracing",
+		Description: "Lambda functions have AWS X-Ray active tracing (tracingConfig.mode Active).",
+		Control:     "FSBP Lambda.7",
+		Level:       policyx.EnforcementLevelMandatory,
+		Types:       []string{lambdaFunctionType},
+		Resource: func(c *Check, r policyx.AnalyzerResource) {
+			mode := get(r.Properties, "tracingConfig", "mode")
+			switch {
+			case mode.unknown:
+				c.Unknown(r.URN, mode, "function "+display(r))
+			case !strEq(mode, "Active"):
+				s, _ := mode.str()
+				c.Fail(r.URN, "function %s: tracingConfig.mode is %s; it must be Active", display(r), quote(s))
+			}
+		},
+	}}
 }

@@ -417,3 +417,69 @@ var controlCases = map[string][]ruleCase{
 			"blockDeviceMappings": []any{map[string]any{"deviceName": "/dev/nvme0n1", "ebs": map[string]any{"encrypted": "true"}}}})).with(map[string]any{"rootDeviceNames": []any{"/dev/nvme0n1"}}),
 	},
 }
+
+// cisPatterns are the CIS benchmark's filter patterns, one per monitored
+// change (abridged to the event names the rule looks for).
+var cisPatterns = map[string]string{
+	"unauthorized-api-calls":      `{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") }`,
+	"console-signin-without-mfa":  `{ ($.eventName = "ConsoleLogin") && ($.additionalEventData.MFAUsed != "Yes") }`,
+	"root-usage":                  `{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS && $.eventType != "AwsServiceEvent" }`,
+	"iam-policy-changes":          `{ ($.eventName=PutUserPolicy) || ($.eventName=DeletePolicy) || ($.eventName=AttachRolePolicy) }`,
+	"cloudtrail-changes":          `{ ($.eventName = CreateTrail) || ($.eventName = UpdateTrail) || ($.eventName = DeleteTrail) || ($.eventName = StopLogging) }`,
+	"kms-key-disable-or-deletion": `{ ($.eventSource = kms.amazonaws.com) && (($.eventName=DisableKey) || ($.eventName=ScheduleKeyDeletion)) }`,
+	"s3-bucket-policy-changes":    `{ ($.eventName = PutBucketPolicy) || ($.eventName = DeleteBucketPolicy) }`,
+	"config-changes":              `{ ($.eventName = StopConfigurationRecorder) || ($.eventName = DeleteDeliveryChannel) }`,
+	"security-group-changes":      `{ ($.eventName = AuthorizeSecurityGroupIngress) || ($.eventName = RevokeSecurityGroupIngress) || ($.eventName = CreateSecurityGroup) }`,
+	"nacl-changes":                `{ ($.eventName = CreateNetworkAclEntry) || ($.eventName = DeleteNetworkAcl) || ($.eventName = ReplaceNetworkAclAssociation) }`,
+	"network-gateway-changes":     `{ ($.eventName = CreateCustomerGateway) || ($.eventName = AttachInternetGateway) || ($.eventName = DeleteInternetGateway) }`,
+	"route-table-changes":         `{ ($.eventName = CreateRoute) || ($.eventName = ReplaceRoute) || ($.eventName = DeleteRouteTable) }`,
+	"vpc-changes":                 `{ ($.eventName = CreateVpc) || ($.eventName = DeleteVpc) || ($.eventName = ModifyVpcAttribute) }`,
+}
+
+// monitoredTrail is a trail, its log group, and a filter and an alarm per
+// monitored change, except those left out; alarmless leaves the alarms out.
+func monitoredTrail(leaveOut string, alarmless bool) []policyx.AnalyzerResource {
+	group := res(logGroupType, "trail-logs", map[string]any{"name": "cats-trail-logs", "kmsKeyId": key, "retentionInDays": 365})
+	t := dependsOn(trail(map[string]any{"cloudWatchLogsGroupArn": unknown}), "cloudWatchLogsGroupArn", group)
+	out := []policyx.AnalyzerResource{group, t}
+	for name, pattern := range cisPatterns {
+		if name == leaveOut {
+			continue
+		}
+		out = append(out, dependsOn(res(metricFilterType, name, map[string]any{"logGroupName": unknown, "pattern": pattern,
+			"metricTransformation": map[string]any{"name": name, "namespace": "CISBenchmark", "value": "1"}}), "logGroupName", group))
+		if !alarmless {
+			out = append(out, res(metricAlarmType, name+"-alarm", map[string]any{"metricName": name, "namespace": "CISBenchmark",
+				"alarmActions": []any{"arn:aws:sns:ap-northeast-1:123456789012:cats-alarms"}}))
+		}
+	}
+	return out
+}
+
+func init() {
+	ruleCases["cloudtrail-metric-alarms"] = []ruleCase{
+		c("every CIS 4.x filter with an alarm", compliant, false, "", monitoredTrail("", false)...),
+		c("trail without CloudWatch Logs (cloudtrail-enabled's concern)", compliant, false, "", trail(map[string]any{"cloudWatchLogsGroupArn": nil})),
+		c("no root usage filter", violation, true, "no metric filter for root-usage (CloudWatch.1, CIS 4.3)", monitoredTrail("root-usage", false)...),
+		c("no VPC changes filter", violation, true, "vpc-changes (CloudWatch.14, CIS 4.14)", monitoredTrail("vpc-changes", false)...),
+		c("filters without alarms", violation, true, "no alarm with an action watches", monitoredTrail("", true)...),
+		c("unknown pattern", unknowns, true, "unknown", func() []policyx.AnalyzerResource {
+			rs := monitoredTrail("", false)
+			for i := range rs {
+				if rs[i].Type == metricFilterType {
+					rs[i].Properties = rs[i].Properties.Set("pattern", unknown)
+					break
+				}
+			}
+			return rs
+		}()...),
+		c("VPC changes not required", override, false, "", monitoredTrail("vpc-changes", false)...).with(map[string]any{"requiredFilters": []any{"root-usage", "unauthorized-api-calls"}}),
+	}
+	ruleCases["lambda-xray-tracing"] = []ruleCase{
+		c("active tracing", compliant, false, "", lambdaFunction("f", map[string]any{"tracingConfig": map[string]any{"mode": "Active"}})),
+		c("no tracing", violation, true, "must be Active", lambdaFunction("f", nil)),
+		c("pass-through tracing", violation, true, `"PassThrough"`, lambdaFunction("f", map[string]any{"tracingConfig": map[string]any{"mode": "PassThrough"}})),
+		c("unknown mode", unknowns, true, "unknown", lambdaFunction("f", map[string]any{"tracingConfig": map[string]any{"mode": unknown}})),
+		c("exempted function", override, false, "", lambdaFunction("f", nil)).with(map[string]any{"exemptResources": []any{"f"}}),
+	}
+}

@@ -404,6 +404,8 @@ func All() []Rule {
 		keyRules(),
 		logRules(),
 		accessRules(),
+		tracingRules(),
+		alarmRules(),
 	)
 }
 

@@ -30,7 +30,7 @@ func trailRules() []Rule {
 				"validation, KMS encryption, CloudWatch Logs delivery and read and write management events (eventSelectors or " +
 				"advancedEventSelectors); a shared-tenancy municipality stack instead references this project's environment stack " +
 				"of its own environment, which owns the trail (never in cats:tenancy account).",
-			Control: "FSBP CloudTrail.1 / CloudTrail.2 / CloudTrail.4 / CloudTrail.5, CIS 3.1 / 3.2 / 3.4 / 3.5",
+			Control: "FSBP CloudTrail.1 / CloudTrail.2 / CloudTrail.4 / CloudTrail.5, CIS 3.1 / 3.2 / 3.5",
 			Level:   policyx.EnforcementLevelMandatory,
 			Properties: map[string]map[string]any{
 				"requireCloudWatchLogs": {"type": "boolean", "default": true,
@@ -53,7 +53,7 @@ func trailRules() []Rule {
 		{
 			Name:        "cloudtrail-bucket-access-logging",
 			Description: "The S3 bucket a trail of the stack delivers to has server access logging (aws:s3/bucketLoggingV2 or inline logging).",
-			Control:     "FSBP CloudTrail.7, CIS 3.6",
+			Control:     "FSBP CloudTrail.7, CIS 3.4",
 			Level:       policyx.EnforcementLevelMandatory,
 			Stack:       trailBucketLogging,
 		},
