@@ -119,7 +119,7 @@ func accessLogDelivery(d policyx.AnalyzerResource) []policyx.AnalyzerResource {
 }
 
 func dataLake() policyx.AnalyzerResource {
-	return res("aws:s3/bucketV2:BucketV2", "cats-data-lake", map[string]any{"bucket": "cats-data-lake-prod"})
+	return res("aws:s3/bucketV2:BucketV2", "cats-datalake-bucket", map[string]any{"bucket": "cats-data-lake-prod"})
 }
 
 func dataEvents(values ...any) map[string]any {
@@ -351,7 +351,11 @@ var controlCases = map[string][]ruleCase{
 		c("write events only", violation, true, "read events (S3.23)", dataLake(), trail(map[string]any{"eventSelectors": []any{map[string]any{"readWriteType": "WriteOnly",
 			"dataResources": []any{map[string]any{"type": "AWS::S3::Object", "values": []any{"arn:aws:s3"}}}}}})),
 		c("unknown selectors", unknowns, true, "unknown", dataLake(), trail(map[string]any{"eventSelectors": unknown})),
-		c("other bucket names", override, false, "", dataLake(), trail(nil)).with(map[string]any{"dataBuckets": []any{"cats-raw"}}),
+		c("unknown name of a data lake", unknowns, true, "unknown", res("aws:s3/bucketV2:BucketV2", "cats-data-lake-prod", map[string]any{"bucket": unknown}), trail(dataEvents("arn:aws:s3"))),
+		c("the access-log bucket is not the data lake", compliant, false, "", res("aws:s3/bucketV2:BucketV2", "cats-datalake-access-logs", map[string]any{"bucket": "cats-data-lake-logs-prod"}), trail(nil)),
+		c("a municipality's data lake by its physical name", violation, true, "S3.22", res("aws:s3/bucketV2:BucketV2", "cats-datalake-bucket", map[string]any{"bucket": "cats-data-lake-131016-prod"}), trail(nil)),
+		c("other bucket names", override, false, "", dataLake(), trail(nil)).with(map[string]any{"dataBucketPattern": "^cats-raw-"}),
+		c("a pattern that is not a regular expression", override, true, "dataBucketPattern", dataLake(), trail(nil)).with(map[string]any{"dataBucketPattern": "("}),
 	},
 	"cloudtrail-bucket-access-logging": {
 		c("trail bucket logged", compliant, false, "", bucket("trail-bucket"), trailTo(bucket("trail-bucket")), bucketLogging(bucket("trail-bucket"), "access-logs")),

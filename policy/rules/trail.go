@@ -45,8 +45,8 @@ func trailRules() []Rule {
 			Control: "FSBP S3.22 / S3.23, CIS 3.8 / 3.9",
 			Level:   policyx.EnforcementLevelMandatory,
 			Properties: map[string]map[string]any{
-				"dataBuckets": {"type": "array", "items": map[string]any{"type": "string"}, "default": []any{"cats-data-lake"},
-					"description": "Logical-name prefixes of the buckets whose object-level events must be recorded."},
+				"dataBucketPattern": {"type": "string", "default": `^cats-data-lake-(\d{6}-)?(dev|prod)(-|$)`,
+					"description": "Regular expression on a bucket's name (physical or logical): the buckets whose object-level events must be recorded (the data lake, not its access-log bucket)."},
 			},
 			Stack: trailDataEvents,
 		},
@@ -362,14 +362,10 @@ func trailRecords(t policyx.AnalyzerResource, category string, match func(typ st
 }
 
 // dataBucket reports whether a bucket is one whose object events must be
-// recorded.
-func dataBucket(b policyx.AnalyzerResource, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(b.Name, p) {
-			return true
-		}
-	}
-	return false
+// recorded: its physical or logical name matches.
+func dataBucket(b policyx.AnalyzerResource, pattern *regexp.Regexp) bool {
+	name, _ := get(b.Properties, "bucket").str()
+	return pattern.MatchString(name) || pattern.MatchString(b.Name)
 }
 
 func trailDataEvents(c *Check, rs []policyx.AnalyzerResource) {
@@ -382,14 +378,23 @@ func trailDataEvents(c *Check, rs []policyx.AnalyzerResource) {
 	if len(trails) == 0 {
 		return // the environment's trail: checked in the environment stack
 	}
-	prefixes := c.Config.Strings("dataBuckets")
+	pattern, err := regexp.Compile(c.Config.String("dataBucketPattern"))
+	if err != nil {
+		c.Fail(trails[0].URN, "dataBucketPattern: %v; set it to a Go regular expression", err)
+		return
+	}
 	for _, b := range rs {
-		if !typeIs(b, bucketTypes...) || !dataBucket(b, prefixes) {
+		if !typeIs(b, bucketTypes...) {
 			continue
 		}
 		name := get(b.Properties, "bucket")
 		if name.unknown {
-			c.Unknown(b.URN, name, "bucket "+display(b))
+			if pattern.MatchString(b.Name) {
+				c.Unknown(b.URN, name, "bucket "+display(b))
+			}
+			continue
+		}
+		if !dataBucket(b, pattern) {
 			continue
 		}
 		bucketName, _ := name.str()

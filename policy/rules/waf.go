@@ -38,7 +38,7 @@ func wafRules() []Rule {
 						continue
 					}
 					acl := get(r.Properties, "webAclId")
-					if in := aclInStack(rs, r, "webAclId"); in != nil {
+					if in := aclInStack(rs, r, "webAclId"); in != nil && (acl.unknown || acl.nonEmpty()) {
 						if p := aclProblem(*in, "CLOUDFRONT"); p != "" {
 							c.Fail(r.URN, "distribution %s: web ACL %s %s", display(r), display(*in), p)
 						}
