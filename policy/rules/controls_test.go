@@ -230,7 +230,13 @@ var controlCases = map[string][]ruleCase{
 	},
 	"default-security-group-closed": {
 		c("VPC with its default group locked", compliant, false, "", awsxVPC(), defaultSG(nil)),
+		c("awsx's VPC and the aws VPC it creates, as the engine shows them", compliant, false, "", awsxVPC(), func() policyx.AnalyzerResource {
+			child := res("aws:ec2/vpc:Vpc", "vpc", map[string]any{"cidrBlock": "10.0.0.0/16"})
+			child.Parent = awsxVPC().URN
+			return child
+		}(), defaultSG(nil)),
 		c("VPC whose default group is unmanaged", violation, true, "not managed by the stack", awsxVPC()),
+		c("plain VPC whose default group is unmanaged", violation, true, "not managed by the stack", res("aws:ec2/vpc:Vpc", "plain", map[string]any{"cidrBlock": "10.1.0.0/16"})),
 		c("default group with an ingress rule", violation, true, "ingress has 1 rule", awsxVPC(), defaultSG(map[string]any{"ingress": []any{map[string]any{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": true}}})),
 		c("default group with egress", violation, true, "egress has 1 rule", awsxVPC(), defaultSG(map[string]any{"egress": []any{map[string]any{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": []any{"0.0.0.0/0"}}}})),
 		c("a rule resource on the default group", violation, true, "adds a rule to the default security group", awsxVPC(), defaultSG(nil),

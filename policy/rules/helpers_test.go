@@ -73,7 +73,7 @@ func inStack(stack string, rs ...policyx.AnalyzerResource) []policyx.AnalyzerRes
 	}
 	out := make([]policyx.AnalyzerResource, len(rs))
 	for i, r := range rs {
-		r.URN = move(r.URN)
+		r.URN, r.Parent = move(r.URN), move(r.Parent)
 		deps := map[string][]string{}
 		for k, urns := range r.PropertyDependencies {
 			for _, u := range urns {

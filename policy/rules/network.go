@@ -601,11 +601,25 @@ func defaultGroupClosed(c *Check, rs []policyx.AnalyzerResource) {
 				ids = append(ids, id)
 			}
 		}
+		// The engine shows awsx's VPC component and, as its child, the
+		// aws:ec2/vpc:Vpc it creates: one VPC, and a default group that
+		// refers to either manages it.
+		same := []policyx.AnalyzerResource{vpc}
+		for _, p := range rs {
+			if p.URN == vpc.Parent && typeIs(p, vpcTypes...) {
+				same = append(same, p)
+			}
+			if p.Parent == vpc.URN && typeIs(p, vpcTypes...) {
+				same = append(same, p)
+			}
+		}
 		managed, unknown := false, false
 		for _, d := range defaults {
-			yes, unk := refers(d, "vpcId", vpc, ids...)
-			managed = managed || yes
-			unknown = unknown || unk
+			for _, v := range same {
+				yes, unk := refers(d, "vpcId", v, ids...)
+				managed = managed || yes
+				unknown = unknown || unk
+			}
 		}
 		switch {
 		case managed:
