@@ -288,6 +288,11 @@ var controlCases = map[string][]ruleCase{
 			return []policyx.AnalyzerResource{acl, dependsOn(distribution(map[string]any{"webAclId": unknown}), "webAclId", acl)}
 		}()...),
 		c("a regional ARN", violation, true, "not a WAFv2 web ACL of CLOUDFRONT scope", distribution(map[string]any{"webAclId": regionalACL})),
+		c("a dependency on the ACL but no value", violation, true, "webAclId must name", func() []policyx.AnalyzerResource {
+			acl := webACL(wafRule("rate", map[string]any{"block": empty}, nil))
+			acl.Properties = acl.Properties.Set("scope", toValue("CLOUDFRONT"))
+			return []policyx.AnalyzerResource{acl, dependsOn(distribution(nil), "webAclId", acl)}
+		}()...),
 	},
 	"apigateway-stage-waf": {
 		c("stage of a deployment, associated by ARN", compliant, false, "", res("aws:apigateway/deployment:Deployment", "d", map[string]any{"restApi": "api123", "stageName": "v1"}),
@@ -299,6 +304,7 @@ var controlCases = map[string][]ruleCase{
 			return []policyx.AnalyzerResource{stage(), acl, a}
 		}()...),
 		c("associated with something that is not a web ACL", violation, true, "not a regional WAFv2 web ACL ARN", stage(), association(stage(), "arn:aws:waf::123456789012:webacl/classic")),
+		c("unknown stage name of a deployment", unknowns, true, "unknown", res("aws:apigateway/deployment:Deployment", "d", map[string]any{"restApi": "api123", "stageName": unknown})),
 	},
 	"alb-tls-policy": {
 		c("TLS 1.3 policy", compliant, false, "", httpsListener("ELBSecurityPolicy-TLS13-1-2-2021-06")),
