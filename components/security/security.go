@@ -121,7 +121,8 @@ func NewSecurity(ctx *pulumi.Context, name string, args Args, opts ...pulumi.Res
 	return s, nil
 }
 
-// keys creates the data key and the logs key, and returns the logs key.
+// keys creates the data key and the logs keys of the stack's region and of
+// us-east-1, and returns the stack's region's logs key.
 func (s *Security) keys(ctx *pulumi.Context, name string, args Args) (*kms.Key, error) {
 	var dataStatements []iamdoc.Statement
 	if !args.SeparateDataKeyPolicy {
