@@ -197,14 +197,16 @@ func TestSecretsAreRedacted(t *testing.T) {
 	}
 }
 
-// breaks are, for each mandatory rule whose resources the program creates
-// today, a change to the program's config or to a resource input that the
-// rule must catch.
+// breaks are, for each mandatory rule whose resources the program creates,
+// a change to the program's config or to a resource input that the rule must
+// catch. When on is set, the violation must name a resource of that type:
+// the broken resource, not another finding of the same rule.
 var breaks = map[string][]struct {
 	name   string
 	stack  string
 	config func(map[string]string)
 	mutate func(*plan.Resource)
+	on     string
 }{
 	"s3-bucket-encryption": {{name: "trail bucket SSE algorithm removed", stack: "dev",
 		mutate: on("aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2", func(r *plan.Resource) {
@@ -280,7 +282,122 @@ var breaks = map[string][]struct {
 			mutate: on("aws:cloudtrail/trail:Trail", func(r *plan.Resource) { r.Inputs["enableLogFileValidation"] = resource.NewBoolProperty(false) })},
 		{name: "municipality referencing a stack that is not its environment", stack: "131016-prod",
 			config: func(cfg map[string]string) { cfg["cats:environmentStack"] = "acme/cats-analytics/staging" }},
+		{name: "municipality referencing the other environment's stack", stack: "131016-prod",
+			config: func(cfg map[string]string) { cfg["cats:environmentStack"] = "organization/cats-analytics/dev" }},
+		{name: "trail recording read-only management events", stack: "prod", on: "aws:cloudtrail/trail:Trail",
+			mutate: on("aws:cloudtrail/trail:Trail", func(r *plan.Resource) {
+				delete(r.Inputs, "advancedEventSelectors")
+				r.Inputs["eventSelectors"] = resource.NewPropertyValue([]any{map[string]any{"readWriteType": "ReadOnly", "includeManagementEvents": true}})
+			})},
 	},
+	"cloudtrail-s3-data-events": {{name: "trail without data events", stack: "prod", on: "aws:s3/bucketV2:BucketV2",
+		mutate: on("aws:cloudtrail/trail:Trail", func(r *plan.Resource) {
+			delete(r.Inputs, "advancedEventSelectors")
+			r.Inputs["eventSelectors"] = resource.NewPropertyValue([]any{map[string]any{"readWriteType": "All", "includeManagementEvents": true}})
+		})}},
+	"cloudtrail-bucket-access-logging": {{name: "trail bucket's access logging pointed elsewhere", stack: "dev", on: "aws:s3/bucketV2:BucketV2",
+		mutate: on("aws:s3/bucketLoggingV2:BucketLoggingV2", func(r *plan.Resource) {
+			r.Inputs["bucket"] = resource.NewStringProperty("some-other-bucket")
+			delete(r.PropertyDependencies, "bucket")
+		})}},
+	"cloudtrail-metric-alarms": {{name: "CIS 4.x filters emptied", stack: "prod", on: "aws:cloudtrail/trail:Trail",
+		mutate: on("aws:cloudwatch/logMetricFilter:LogMetricFilter", func(r *plan.Resource) {
+			r.Inputs["pattern"] = resource.NewStringProperty(`{ $.eventName = "Nothing" }`)
+		})}},
+	"s3-account-public-access-block": {{name: "account-level public policies allowed", stack: "prod", on: "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock",
+		mutate: on("aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock", func(r *plan.Resource) {
+			r.Inputs["blockPublicPolicy"] = resource.NewBoolProperty(false)
+		})}},
+	"no-open-ingress": {{name: "SSH opened on the load balancer's group", stack: "dev", on: "aws:ec2/securityGroup:SecurityGroup",
+		mutate: on("aws:ec2/securityGroup:SecurityGroup", func(r *plan.Resource) {
+			if !strings.HasSuffix(r.Name, "-alb-sg") {
+				return
+			}
+			r.Inputs["ingress"] = resource.NewPropertyValue([]any{map[string]any{
+				"protocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrBlocks": []any{"0.0.0.0/1", "128.0.0.0/1"},
+			}})
+		})}},
+	"nacl-no-admin-ingress": {{name: "NACL admitting the internet to every port", stack: "prod", on: "aws:ec2/networkAcl:NetworkAcl",
+		mutate: on("aws:ec2/networkAcl:NetworkAcl", func(r *plan.Resource) {
+			r.Inputs["ingress"] = resource.NewPropertyValue([]any{map[string]any{
+				"ruleNo": 100.0, "action": "allow", "protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlock": "0.0.0.0/0",
+			}})
+		})}},
+	"default-security-group-closed": {{name: "default security group given a rule", stack: "dev", on: "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+		mutate: on("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", func(r *plan.Resource) {
+			r.Inputs["ingress"] = resource.NewPropertyValue([]any{map[string]any{"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "self": true}})
+		})}},
+	"waf-web-acl-rules": {{name: "every web ACL rule in count mode", stack: "dev", on: "aws:wafv2/webAcl:WebAcl",
+		mutate: on("aws:wafv2/webAcl:WebAcl", func(r *plan.Resource) {
+			for _, rule := range r.Inputs["rules"].ArrayValue() {
+				m := rule.ObjectValue()
+				if _, ok := m["action"]; ok {
+					m["action"] = resource.NewPropertyValue(map[string]any{"count": map[string]any{}})
+				}
+				if _, ok := m["overrideAction"]; ok {
+					m["overrideAction"] = resource.NewPropertyValue(map[string]any{"count": map[string]any{}})
+				}
+			}
+		})}},
+	"lambda-permission-restricted": {{name: "function invocable by everyone", stack: "dev", on: "aws:lambda/permission:Permission",
+		mutate: on("aws:lambda/permission:Permission", func(r *plan.Resource) { r.Inputs["principal"] = resource.NewStringProperty("*") })}},
+	"kms-key-policy-not-public": {{name: "key policy open to every principal", stack: "prod", on: "aws:kms/key:Key",
+		mutate: on("aws:kms/key:Key", func(r *plan.Resource) {
+			r.Inputs["policy"] = resource.NewStringProperty(`{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}]}`)
+		})}},
+	"imdsv2-required": {{name: "ECS hosts accepting IMDSv1", stack: "dev", on: "aws:ec2/launchTemplate:LaunchTemplate",
+		mutate: on("aws:ec2/launchTemplate:LaunchTemplate", func(r *plan.Resource) {
+			r.Inputs["metadataOptions"] = resource.NewPropertyValue(map[string]any{"httpEndpoint": "enabled", "httpTokens": "optional"})
+		})}},
+	"ecs-no-privileged-containers": {{name: "privileged app container", stack: "prod", on: "aws:ecs/taskDefinition:TaskDefinition",
+		mutate: onContainers(func(c map[string]any) { c["privileged"] = true })}},
+	"ecs-readonly-root-filesystem": {{name: "writable root filesystem", stack: "dev", on: "aws:ecs/taskDefinition:TaskDefinition",
+		mutate: onContainers(func(c map[string]any) { c["readonlyRootFilesystem"] = false })}},
+	"lambda-xray-tracing": {{name: "functions without X-Ray", stack: "131016-prod", on: "aws:lambda/function:Function",
+		mutate: on("aws:lambda/function:Function", func(r *plan.Resource) { delete(r.Inputs, "tracingConfig") })}},
+	"log-group-retention": {{name: "a prod log group kept a week", stack: "prod", on: "aws:cloudwatch/logGroup:LogGroup",
+		mutate: on("aws:cloudwatch/logGroup:LogGroup", func(r *plan.Resource) { r.Inputs["retentionInDays"] = resource.NewNumberProperty(7) })}},
+	"service-log-groups-declared": {
+		{name: "functions logging to a group the stack does not declare", stack: "dev", on: "aws:lambda/function:Function",
+			mutate: on("aws:lambda/function:Function", func(r *plan.Resource) {
+				r.Inputs["loggingConfig"] = resource.NewPropertyValue(map[string]any{"logFormat": "JSON", "logGroup": "/aws/lambda/undeclared"})
+				delete(r.PropertyDependencies, "loggingConfig")
+			})},
+		{name: "API Gateway execution log group renamed", stack: "prod", on: "aws:apigateway/methodSettings:MethodSettings",
+			mutate: on("aws:cloudwatch/logGroup:LogGroup", func(r *plan.Resource) {
+				if name := r.Str("name"); strings.HasPrefix(name, "API-Gateway-Execution-Logs_") {
+					r.Inputs["name"] = resource.NewStringProperty("/cats/renamed/" + name)
+				}
+			})},
+	},
+	"alb-tls-policy": {{name: "HTTPS listener on the 2016 policy", stack: "prod", on: "aws:lb/listener:Listener",
+		mutate: on("aws:lb/listener:Listener", func(r *plan.Resource) {
+			if r.Str("protocol") == "HTTPS" {
+				r.Inputs["sslPolicy"] = resource.NewStringProperty("ELBSecurityPolicy-2016-08")
+			}
+		})}},
+	"alb-drop-invalid-headers": {{name: "invalid headers passed on", stack: "dev", on: "aws:lb/loadBalancer:LoadBalancer",
+		mutate: on("aws:lb/loadBalancer:LoadBalancer", func(r *plan.Resource) { r.Inputs["dropInvalidHeaderFields"] = resource.NewBoolProperty(false) })}},
+	"cloudfront-tls": {{name: "custom certificate at TLSv1", stack: "prod", on: "aws:cloudfront/distribution:Distribution",
+		mutate: on("aws:cloudfront/distribution:Distribution", func(r *plan.Resource) {
+			r.Inputs["viewerCertificate"] = resource.NewPropertyValue(map[string]any{
+				"acmCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/plan", "sslSupportMethod": "sni-only", "minimumProtocolVersion": "TLSv1"})
+		})}},
+}
+
+// onContainers edits every container definition of the task definitions.
+func onContainers(edit func(map[string]any)) func(*plan.Resource) {
+	return on("aws:ecs/taskDefinition:TaskDefinition", func(r *plan.Resource) {
+		var defs []map[string]any
+		if err := json.Unmarshal([]byte(r.Str("containerDefinitions")), &defs); err != nil {
+			return
+		}
+		for _, d := range defs {
+			edit(d)
+		}
+		raw, _ := json.Marshal(defs)
+		r.Inputs["containerDefinitions"] = resource.NewStringProperty(string(raw))
+	})
 }
 
 func on(typ string, f func(*plan.Resource)) func(*plan.Resource) {
@@ -296,9 +413,19 @@ func TestBreakingTheProgramFiresTheRule(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(rule+"/"+tc.name, func(t *testing.T) {
 				res := mustPlan(t, tc.stack, tc.config, plan.Options{Mutate: tc.mutate})
-				fired := slices.ContainsFunc(res.Violations, func(v rules.Violation) bool { return v.Policy == rule && v.Mandatory() })
+				typeOf := map[string]string{}
+				for _, r := range res.Resources {
+					typeOf[r.URN] = r.Type
+				}
+				fired := slices.ContainsFunc(res.Violations, func(v rules.Violation) bool {
+					return v.Policy == rule && v.Mandatory() && (tc.on == "" || typeOf[v.URN] == tc.on)
+				})
 				if !fired {
-					t.Fatalf("%s must fire as mandatory when %s on %s; got %v", rule, tc.name, tc.stack, res.Violations)
+					where := ""
+					if tc.on != "" {
+						where = " on a " + tc.on + " (the program must create one for this test to break it)"
+					}
+					t.Fatalf("%s must fire as mandatory%s when %s on %s; got %v", rule, where, tc.name, tc.stack, res.Violations)
 				}
 			})
 		}
@@ -316,7 +443,17 @@ func TestEveryMandatoryRuleOnTheProgramHasABreak(t *testing.T) {
 		"ebs-encryption":         {"aws:ebs/volume:Volume", "aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/instance:Instance"},
 		"apigateway-stage-waf":   {"aws:apigateway/stage:Stage"},
 		"alb-waf":                {"aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer", "awsx:lb:ApplicationLoadBalancer"},
-		"no-open-ingress":        {"aws:ec2/securityGroup:SecurityGroup"},
+		"no-open-ingress": {"aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+			"aws:ec2/securityGroupRule:SecurityGroupRule", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"},
+		"nacl-no-admin-ingress":            {"aws:ec2/networkAcl:NetworkAcl", "aws:ec2/networkAclRule:NetworkAclRule", "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl"},
+		"default-security-group-closed":    {"awsx:ec2:Vpc", "aws:ec2/vpc:Vpc", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"},
+		"cloudtrail-s3-data-events":        {"aws:cloudtrail/trail:Trail"},
+		"cloudtrail-bucket-access-logging": {"aws:cloudtrail/trail:Trail"},
+		"cloudtrail-metric-alarms":         {"aws:cloudtrail/trail:Trail"},
+		"s3-account-public-access-block":   {"pulumi:pulumi:Stack"},
+		"alb-http-listener-rules":          {"aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule"},
+		"cloudfront-waf":                   {"aws:cloudfront/distribution:Distribution"},
+		"service-log-groups-declared":      {"aws:lambda/function:Function", "aws:apigateway/methodSettings:MethodSettings"},
 	}
 	created := map[string]bool{}
 	for _, stack := range stacks {

@@ -262,7 +262,16 @@ func newStage(ctx *pulumi.Context, name string, args Args, restAPI *apigateway.R
 	if err != nil {
 		return nil, fmt.Errorf("stage access logs: %w", err)
 	}
-	stageDeps := []pulumi.Resource{accessLogs}
+	// API Gateway writes the stage's execution logs (LoggingLevel below) to
+	// a group it names after the API and the stage and would otherwise
+	// create itself, never expiring and unencrypted: declared first, it is
+	// the program's, with the logs key and cats:logRetentionDays.
+	executionLogs, err := loggroup.NewNamed(ctx, name+"-execution-logs", ExecutionLogGroupName(restAPI.ID()),
+		args.LogRetentionDays, args.LogsKeyArn, parent)
+	if err != nil {
+		return nil, fmt.Errorf("stage execution logs: %w", err)
+	}
+	stageDeps := []pulumi.Resource{accessLogs, executionLogs}
 	if args.ManageAccountSettings {
 		account, err := accountSettings(ctx, name, args, parent)
 		if err != nil {
@@ -298,6 +307,12 @@ func newStage(ctx *pulumi.Context, name string, args Args, restAPI *apigateway.R
 		return nil, err
 	}
 	return stage, nil
+}
+
+// ExecutionLogGroupName is the log group API Gateway writes the stage's
+// execution logs to: API-Gateway-Execution-Logs_{restApiId}/{stage}.
+func ExecutionLogGroupName(restAPIID pulumi.IDOutput) pulumi.StringOutput {
+	return pulumi.Sprintf("API-Gateway-Execution-Logs_%s/%s", restAPIID, StageName)
 }
 
 // protectStage throttles every method of the stage and puts it behind the regional WAF ACL.
@@ -399,11 +414,7 @@ func WriterPolicy(logGroupArn, tableArn, streamArn, dataKeyArn pulumi.StringInpu
 			Actions:   []string{"kms:Decrypt", "kms:GenerateDataKey"},
 			Resources: []pulumi.StringInput{dataKeyArn},
 		},
-		iamdoc.Statement{
-			Sid:       "Tracing",
-			Actions:   []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
-			Resources: []pulumi.StringInput{iamdoc.Str("*")}, // X-Ray has no resource-level permissions
-		},
+		iamdoc.TracingStatement(),
 	)
 }
 

@@ -415,6 +415,12 @@ func task(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOpt
 		ExecutionRoleArn:        execRole.Arn,
 		TaskRoleArn:             taskRole.Arn,
 		ContainerDefinitions:    pulumi.String(containers),
+		Volumes: ecs.TaskDefinitionVolumeArray{&ecs.TaskDefinitionVolumeArgs{
+			Name: pulumi.String(ScratchVolume),
+			DockerVolumeConfiguration: &ecs.TaskDefinitionVolumeDockerVolumeConfigurationArgs{
+				Scope: pulumi.String("task"), Driver: pulumi.String("local"),
+			},
+		}},
 		RuntimePlatform: &ecs.TaskDefinitionRuntimePlatformArgs{
 			OperatingSystemFamily: pulumi.String("LINUX"),
 			CpuArchitecture:       pulumi.String("X86_64"), // t3 hosts
@@ -462,13 +468,30 @@ func taskRoles(ctx *pulumi.Context, name string, args Args, parent pulumi.Resour
 	return execution.Role, app.Role, nil
 }
 
+// ScratchVolume is the task's one writable place, mounted at ScratchPath: a
+// Docker volume on the host that lives as long as the task. The container's
+// root filesystem is read-only (FSBP ECS.5), so an image that writes anywhere
+// else fails at that write, not silently: such an image needs its own
+// mount here.
+const (
+	ScratchVolume = "scratch"
+	ScratchPath   = "/tmp"
+)
+
 // ContainerDefinitions is the task's one container: the configured image on
-// the configured port, logging to its encrypted log group.
+// the configured port, logging to its encrypted log group, unprivileged
+// (FSBP ECS.4) on a read-only root filesystem (FSBP ECS.5) with
+// ScratchVolume writable at ScratchPath.
 func ContainerDefinitions(c config.Compute, logGroup, region string) (string, error) {
 	b, err := json.Marshal([]map[string]any{{
-		"name":      containerName,
-		"image":     c.ContainerImage,
-		"essential": true,
+		"name":                   containerName,
+		"image":                  c.ContainerImage,
+		"essential":              true,
+		"privileged":             false,
+		"readonlyRootFilesystem": true,
+		"mountPoints": []map[string]any{{
+			"sourceVolume": ScratchVolume, "containerPath": ScratchPath, "readOnly": false,
+		}},
 		"portMappings": []map[string]any{{
 			"containerPort": c.ContainerPort, "protocol": "tcp", "appProtocol": "http",
 		}},

@@ -94,12 +94,16 @@ func TestCompute(t *testing.T) {
 				t.Errorf("image %q, want the ECS-optimised AL2023 parameter", lt.Str("imageId"))
 			}
 			md := lt.Input("metadataOptions").ObjectValue()
-			if md["httpTokens"].StringValue() != "required" {
-				t.Error("hosts must require IMDSv2 (FSBP EC2.8)")
+			if md["httpTokens"].StringValue() != "required" || md["httpEndpoint"].StringValue() != "enabled" {
+				t.Error("hosts must require IMDSv2 (FSBP EC2.8 / EC2.170)")
 			}
-			ebs := lt.Input("blockDeviceMappings").ArrayValue()[0].ObjectValue()["ebs"].ObjectValue()
-			if ebs["encrypted"].StringValue() != "true" {
-				t.Error("host volumes must be encrypted (DESIGN.md policy: EBS encryption at rest)")
+			devices := lt.Input("blockDeviceMappings").ArrayValue()
+			root := devices[0].ObjectValue()
+			if len(devices) != 1 || root["deviceName"].StringValue() != "/dev/xvda" {
+				t.Errorf("block devices %v, want the root volume /dev/xvda only", devices)
+			}
+			if root["ebs"].ObjectValue()["encrypted"].StringValue() != "true" {
+				t.Error("the hosts' root volume must be encrypted (FSBP EC2.3 / EC2.7)")
 			}
 			userData, _ := base64.StdEncoding.DecodeString(lt.Str("userData"))
 			if !strings.Contains(string(userData), "ECS_CLUSTER=cats-cluster-"+tc.stack+"\n") {
@@ -133,6 +137,22 @@ func TestCompute(t *testing.T) {
 			}
 			if containers[0]["image"] != "public.ecr.aws/nginx/nginx:stable" {
 				t.Errorf("container image %v, want cats:containerImage (seed §4 タスク定義: Docker)", containers[0]["image"])
+			}
+			if containers[0]["privileged"] != false {
+				t.Errorf("container privileged = %v, want false (FSBP ECS.4)", containers[0]["privileged"])
+			}
+			if containers[0]["readonlyRootFilesystem"] != true {
+				t.Errorf("container readonlyRootFilesystem = %v, want true (FSBP ECS.5)", containers[0]["readonlyRootFilesystem"])
+			}
+			mounts, _ := containers[0]["mountPoints"].([]any)
+			if len(mounts) != 1 || mounts[0].(map[string]any)["sourceVolume"] != compute.ScratchVolume ||
+				mounts[0].(map[string]any)["containerPath"] != compute.ScratchPath || mounts[0].(map[string]any)["readOnly"] != false {
+				t.Errorf("container mounts %v, want the scratch volume writable at %s (the root filesystem is read-only)", mounts, compute.ScratchPath)
+			}
+			volumes := td.Input("volumes").ArrayValue()
+			if len(volumes) != 1 || volumes[0].ObjectValue()["name"].StringValue() != compute.ScratchVolume ||
+				volumes[0].ObjectValue()["dockerVolumeConfiguration"].ObjectValue()["scope"].StringValue() != "task" {
+				t.Errorf("task volumes %v, want the task-scoped scratch volume", volumes)
 			}
 
 			svc := rec.One(t, "aws:ecs/service:Service")
@@ -184,6 +204,9 @@ func TestCompute(t *testing.T) {
 				listeners[l.Input("port").NumberValue()] = l.Inputs.Mappable()
 			}
 			if tc.domain {
+				if alb.Input("dropInvalidHeaderFields").BoolValue() != true {
+					t.Error("ALB must drop invalid header fields (FSBP ELB.4)")
+				}
 				https, ok := listeners[443]
 				if !ok || https["protocol"] != "HTTPS" || https["certificateArn"] != cert || https["sslPolicy"] != compute.TLSPolicy {
 					t.Errorf("HTTPS listener %v, want 443 with the certificate and TLS 1.2+ policy", https)

@@ -89,11 +89,33 @@ func (a *Args) check() error {
 // the bucket exists: the CloudFront distribution of published/ is created
 // first, because the bucket's one policy names it (PublishedReaderArn).
 func RegionalDomainName(namer naming.Namer, region string) (string, error) {
-	bucket, err := namer.Global(lakeBase)
+	bucket, err := BucketName(namer)
 	if err != nil {
 		return "", err
 	}
 	return bucket + ".s3." + region + ".amazonaws.com", nil
+}
+
+// BucketName is the data lake bucket's name, known from the stack's names.
+func BucketName(namer naming.Namer) (string, error) { return namer.Global(lakeBase) }
+
+// ObjectARNPrefixes are the object ARN prefixes the trail of a stack that
+// owns its account's baseline records data events under: its own data lake
+// and, for an environment stack, the data lakes of the municipality stacks
+// that share its account (cats-data-lake-<code>-<env>, a code starts with a
+// digit; the access log buckets, cats-data-lake-logs-…, do not match).
+func ObjectARNPrefixes(namer naming.Namer, environmentStack bool) ([]string, error) {
+	own, err := BucketName(namer)
+	if err != nil {
+		return nil, err
+	}
+	prefixes := []string{"arn:aws:s3:::" + own + "/"}
+	if environmentStack {
+		for digit := '0'; digit <= '9'; digit++ {
+			prefixes = append(prefixes, "arn:aws:s3:::"+lakeBase+"-"+string(digit))
+		}
+	}
+	return prefixes, nil
 }
 
 // Base names of the buckets.
@@ -108,7 +130,7 @@ func NewDataLake(ctx *pulumi.Context, name string, args Args, opts ...pulumi.Res
 	if err := tier.Register(ctx, Type, name, d, args.check, opts...); err != nil {
 		return nil, err
 	}
-	lakeName, err := args.Namer.Global(lakeBase)
+	lakeName, err := BucketName(args.Namer)
 	if err != nil {
 		return nil, fmt.Errorf("name the data lake bucket: %w", err)
 	}
@@ -162,16 +184,7 @@ func accessLogBucket(ctx *pulumi.Context, name string, args Args, lakeName strin
 		Retain:     args.Retain,
 		Parent:     owner,
 		PolicyStatements: func(arn pulumi.StringOutput) []iamdoc.Statement {
-			return []iamdoc.Statement{{
-				Sid:       "S3ServerAccessLogs",
-				Principal: map[string]any{"Service": "logging.s3.amazonaws.com"},
-				Actions:   []string{"s3:PutObject"},
-				Resources: []pulumi.StringInput{pulumi.Sprintf("%s/%s*", arn, accessLogPrefix)},
-				Condition: iamdoc.Condition{
-					"StringEquals": {"aws:SourceAccount": args.AccountID},
-					"ArnLike":      {"aws:SourceArn": "arn:aws:s3:::" + lakeName},
-				},
-			}}
+			return []iamdoc.Statement{storage.ServerAccessLogStatement(arn, accessLogPrefix, args.AccountID, lakeName)}
 		},
 	})
 	if err != nil {

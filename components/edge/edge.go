@@ -12,11 +12,13 @@ import (
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/acm"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudfront"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/route53"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/components/internal/iamdoc"
+	"github.com/cats-analytics/cats-analytics/components/internal/loggroup"
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 	"github.com/cats-analytics/cats-analytics/components/internal/tier"
 )
@@ -194,6 +196,14 @@ type CDNArgs struct {
 	// given: 0 is legal and caches only what the origin's headers allow.
 	DefaultTTLSeconds int
 
+	// The distribution's access logs (standard logging v2, delivered by
+	// CloudWatch Logs): an AWS provider in us-east-1, where CloudFront's log
+	// deliveries must be made, the key of that region that encrypts the
+	// log group, and cats:logRetentionDays.
+	CloudFrontProvider pulumi.ProviderResource
+	LogsKeyArn         pulumi.StringInput
+	LogRetentionDays   int
+
 	// Optional: nil serves on the distribution's cloudfront.net name.
 	Domain *SiteDomain
 }
@@ -213,6 +223,9 @@ func (a *CDNArgs) check() error {
 	c.Require("Namer", a.Namer)
 	c.Require("DataLakeRegionalDomainName (the data lake bucket's regional domain name)", a.DataLakeRegionalDomainName)
 	c.Require("CloudFrontWebACLArn (every distribution is behind WAF)", a.CloudFrontWebACLArn)
+	c.Require("CloudFrontProvider (us-east-1, the access logs)", a.CloudFrontProvider)
+	c.Require("LogsKeyArn (the access logs are encrypted)", a.LogsKeyArn)
+	c.Expect(a.LogRetentionDays > 0, "LogRetentionDays must be positive (cats:logRetentionDays)")
 	c.Expect(a.Domain == nil || (a.Domain.ZoneID != nil && a.Domain.Hostname != "" && a.Domain.CertificateArn != nil),
 		"Domain needs ZoneID, Hostname and CertificateArn")
 	return c.Err()
@@ -247,6 +260,9 @@ func NewCDN(ctx *pulumi.Context, name string, args CDNArgs, opts ...pulumi.Resou
 	}
 	distribution, err := newDistribution(ctx, name, args, oac, cachePolicy, parent)
 	if err != nil {
+		return nil, err
+	}
+	if err := accessLogs(ctx, name, args, distribution, parent); err != nil {
 		return nil, err
 	}
 	c.URL = pulumi.Sprintf("https://%s", distribution.DomainName)
@@ -342,6 +358,50 @@ func newDistribution(ctx *pulumi.Context, name string, args CDNArgs, oac *cloudf
 		return nil, fmt.Errorf("create the distribution: %w", err)
 	}
 	return distribution, nil
+}
+
+// AccessLogGroupName is the log group the distribution's access logs go to.
+func AccessLogGroupName(namer naming.Namer) string {
+	return "/aws/cloudfront/" + namer.PerStack("cats-published")
+}
+
+// accessLogs turns on the distribution's standard logging (FSBP
+// CloudFront.5) of the kind CloudWatch Logs delivers (v2), which needs no
+// bucket ACLs, to an encrypted log group kept cats:logRetentionDays: a
+// delivery source (the distribution), a destination (the group) and the
+// delivery between them, all in us-east-1.
+func accessLogs(ctx *pulumi.Context, name string, args CDNArgs, distribution *cloudfront.Distribution, parent pulumi.ResourceOption) error {
+	inUSEast1 := []pulumi.ResourceOption{parent, pulumi.Provider(args.CloudFrontProvider)}
+	group, err := loggroup.New(ctx, name+"-access-logs", AccessLogGroupName(args.Namer), args.LogRetentionDays, args.LogsKeyArn, inUSEast1...)
+	if err != nil {
+		return fmt.Errorf("the distribution's access logs: %w", err)
+	}
+	logName := args.Namer.PerStack("cats-published")
+	source, err := cloudwatch.NewLogDeliverySource(ctx, name+"-log-source", &cloudwatch.LogDeliverySourceArgs{
+		Name:        pulumi.String(logName),
+		LogType:     pulumi.String("ACCESS_LOGS"),
+		ResourceArn: distribution.Arn,
+	}, inUSEast1...)
+	if err != nil {
+		return fmt.Errorf("make the distribution a log delivery source: %w", err)
+	}
+	destination, err := cloudwatch.NewLogDeliveryDestination(ctx, name+"-log-destination", &cloudwatch.LogDeliveryDestinationArgs{
+		Name:         pulumi.String(logName),
+		OutputFormat: pulumi.String("json"),
+		DeliveryDestinationConfiguration: &cloudwatch.LogDeliveryDestinationDeliveryDestinationConfigurationArgs{
+			DestinationResourceArn: group.Arn,
+		},
+	}, inUSEast1...)
+	if err != nil {
+		return fmt.Errorf("make the access log group a log delivery destination: %w", err)
+	}
+	if _, err := cloudwatch.NewLogDelivery(ctx, name+"-log-delivery", &cloudwatch.LogDeliveryArgs{
+		DeliverySourceName:     source.Name,
+		DeliveryDestinationArn: destination.Arn,
+	}, inUSEast1...); err != nil {
+		return fmt.Errorf("deliver the distribution's access logs: %w", err)
+	}
+	return nil
 }
 
 // aliasRecords point the stack's site name (seed §4 レコードセット) at the

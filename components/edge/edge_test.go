@@ -15,9 +15,10 @@ import (
 )
 
 const (
-	cloudFrontACL  = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/cats-waf-cloudfront-test/1"
-	dataLakeOrigin = "cats-data-lake-test.s3.ap-northeast-1.amazonaws.com"
-	envZone        = "ZENVIRONMENT"
+	cloudFrontACL     = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/cats-waf-cloudfront-test/1"
+	dataLakeOrigin    = "cats-data-lake-test.s3.ap-northeast-1.amazonaws.com"
+	cloudFrontLogsKey = "arn:aws:kms:us-east-1:123456789012:key/cats-logs-cloudfront-test"
+	envZone           = "ZENVIRONMENT"
 )
 
 type stackCase struct {
@@ -56,6 +57,9 @@ func program(t *testing.T, c stackCase) pulumi.RunFunc {
 			DataLakeRegionalDomainName: pulumi.String(dataLakeOrigin),
 			CloudFrontWebACLArn:        pulumi.String(cloudFrontACL),
 			DefaultTTLSeconds:          cfg.Edge.DefaultTTLSeconds,
+			CloudFrontProvider:         usEast1,
+			LogsKeyArn:                 pulumi.String(cloudFrontLogsKey),
+			LogRetentionDays:           cfg.Security.LogRetentionDays,
 		}
 		if c.domain != "" {
 			domainArgs := edge.DomainArgs{
@@ -183,6 +187,16 @@ func checkDistribution(t *testing.T, rec *harness.Recording, c stackCase) {
 	if dist.Str("webAclId") != cloudFrontACL {
 		t.Errorf("distribution WAF %q, want the CLOUDFRONT-scope ACL (seed §7 WAF)", dist.Str("webAclId"))
 	}
+	logs := rec.One(t, "aws:cloudwatch/logGroup:LogGroup")
+	namer, _ := naming.NewNamer(c.stack, "")
+	if logs.Str("name") != edge.AccessLogGroupName(namer) || logs.Str("kmsKeyId") != cloudFrontLogsKey ||
+		logs.Input("retentionInDays").NumberValue() <= 0 || !strings.Contains(logs.Provider, "us-east-1") {
+		t.Errorf("access log group %v through %q, want it encrypted with the given key, kept, in us-east-1 (FSBP CloudFront.5)", logs.Inputs, logs.Provider)
+	}
+	source := rec.One(t, "aws:cloudwatch/logDeliverySource:LogDeliverySource")
+	if source.Str("resourceArn") != dist.Outputs["arn"].StringValue() || !strings.Contains(source.Provider, "us-east-1") {
+		t.Errorf("log delivery source %v through %q, want the distribution in us-east-1", source.Inputs, source.Provider)
+	}
 
 	viewer := dist.Input("viewerCertificate").ObjectValue()
 	if c.domain == "" {
@@ -191,11 +205,29 @@ func checkDistribution(t *testing.T, rec *harness.Recording, c stackCase) {
 		}
 		return
 	}
+	if origin := dist.Input("origins").ArrayValue()[0].ObjectValue(); origin["customOriginConfig"].IsObject() {
+		t.Errorf("origin %v: the data lake is an S3 origin through origin access control, no custom origin", origin)
+	}
 	if viewer["minimumProtocolVersion"].StringValue() != "TLSv1.2_2021" || viewer["sslSupportMethod"].StringValue() != "sni-only" || viewer["acmCertificateArn"].StringValue() == "" {
 		t.Errorf("viewer certificate %v, want the ACM certificate with TLS 1.2 or newer", viewer)
 	}
 	if aliases := dist.Input("aliases").ArrayValue(); len(aliases) != 1 || aliases[0].StringValue() != c.wantSite {
 		t.Errorf("distribution aliases %v, want %s", aliases, c.wantSite)
+	}
+}
+
+func TestCDNArgsAreChecked(t *testing.T) {
+	_, err := harness.Run("dev", nil, func(ctx *pulumi.Context) error {
+		namer, _ := naming.NewNamer("dev", "")
+		_, err := edge.NewCDN(ctx, "cats-cdn", edge.CDNArgs{
+			Namer: namer, DataLakeRegionalDomainName: pulumi.String(dataLakeOrigin), CloudFrontWebACLArn: pulumi.String(cloudFrontACL),
+		})
+		return err
+	})
+	for _, field := range []string{"CloudFrontProvider", "LogsKeyArn", "LogRetentionDays"} {
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("error %v, want one naming %s (the access logs)", err, field)
+		}
 	}
 }
 

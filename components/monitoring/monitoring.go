@@ -1,8 +1,9 @@
 // Package monitoring is the monitoring tier (seed §4 CloudWatch, §8): an
 // encrypted SNS topic for alarms with an optional e-mail subscription, the
 // seed's alarms (CPU, memory, error rate) on the tiers that serve the product,
-// Firehose delivery alarms, an alarm on every on-failure queue, and one
-// CloudWatch dashboard per stack.
+// Firehose delivery alarms, an alarm on every on-failure queue, the CIS
+// benchmark's metric filters and alarms on the trail where the stack owns it,
+// and one CloudWatch dashboard per stack.
 //
 // Each tier to watch is an optional target: a stack alarms on what it runs.
 package monitoring
@@ -78,6 +79,10 @@ type Args struct {
 	// destination of a consumer (e.g. "analysis": the batches the aggregation
 	// gave up on): one message in one is an alarm.
 	FailureQueues map[string]pulumi.StringInput
+	// TrailLogGroupName is the trail's log group where the stack owns the
+	// trail: the CIS AWS Foundations Benchmark's metric filters and alarms
+	// (CISFilters) watch it.
+	TrailLogGroupName pulumi.StringInput
 }
 
 // Monitoring is the monitoring tier.
@@ -135,6 +140,9 @@ func NewMonitoring(ctx *pulumi.Context, name string, args Args, opts ...pulumi.R
 	}
 	for _, label := range sortedKeys(args.FailureQueues) {
 		watchFailureQueue(a, d, label, args.FailureQueues[label])
+	}
+	if args.TrailLogGroupName != nil {
+		watchTrail(a, args.TrailLogGroupName)
 	}
 	if a.err != nil {
 		return nil, a.err
@@ -283,14 +291,14 @@ type alarms struct {
 	err     error
 }
 
-func (a *alarms) create(what string, args *cloudwatch.MetricAlarmArgs) {
+func (a *alarms) create(what string, args *cloudwatch.MetricAlarmArgs, opts ...pulumi.ResourceOption) {
 	if a.err != nil {
 		return
 	}
 	args.Name = pulumi.String(a.namer.PerStack("cats-" + what))
 	args.AlarmActions = pulumi.Array{a.topic}
 	args.OkActions = pulumi.Array{a.topic}
-	alarm, err := cloudwatch.NewMetricAlarm(a.ctx, a.name+"-"+what, args, a.parent)
+	alarm, err := cloudwatch.NewMetricAlarm(a.ctx, a.name+"-"+what, args, append([]pulumi.ResourceOption{a.parent}, opts...)...)
 	if err != nil {
 		a.err = fmt.Errorf("create the alarm %s: %w", what, err)
 		return

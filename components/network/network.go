@@ -46,6 +46,8 @@ type Network struct {
 	ALBSecurityGroupID pulumi.StringOutput      `pulumi:"albSecurityGroupId"`
 	AppSecurityGroupID pulumi.StringOutput      `pulumi:"appSecurityGroupId"`
 	DBSecurityGroupID  pulumi.StringOutput      `pulumi:"dbSecurityGroupId"`
+	// DefaultSecurityGroupID is the VPC's default group, locked: no rules.
+	DefaultSecurityGroupID pulumi.StringOutput `pulumi:"defaultSecurityGroupId"`
 }
 
 func (a *Args) check() error {
@@ -71,6 +73,9 @@ func NewNetwork(ctx *pulumi.Context, name string, args Args, opts ...pulumi.Reso
 	n.PublicSubnetIDs = vpc.PublicSubnetIds
 	n.PrivateSubnetIDs = vpc.PrivateSubnetIds
 	if err := n.securityGroups(ctx, name, args, parent); err != nil {
+		return nil, err
+	}
+	if err := n.lockDefaultSecurityGroup(ctx, name, args, parent); err != nil {
 		return nil, err
 	}
 	if err := n.networkACLs(ctx, name, args, parent); err != nil {
@@ -221,6 +226,23 @@ func appSecurityGroup(ctx *pulumi.Context, name string, args Args, vpcID pulumi.
 	return app, nil
 }
 
+// lockDefaultSecurityGroup takes over the VPC's default security group and
+// removes its rules (CIS 5.4, FSBP EC2.2): AWS creates it allowing all traffic
+// between its members and out, and anything launched without a group of its
+// own would land in it. Nothing of the program uses it.
+func (n *Network) lockDefaultSecurityGroup(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) error {
+	group, err := ec2.NewDefaultSecurityGroup(ctx, name+"-default-sg", &ec2.DefaultSecurityGroupArgs{
+		VpcId: n.VPCID,
+		// No ingress and no egress: the provider removes every rule AWS created.
+		Tags: pulumi.StringMap{"Name": pulumi.String(args.Namer.PerStack("cats-default-sg-locked"))},
+	}, parent)
+	if err != nil {
+		return fmt.Errorf("lock the VPC's default security group: %w", err)
+	}
+	n.DefaultSecurityGroupID = group.ID().ToStringOutput()
+	return nil
+}
+
 // ACLRule is one NACL entry; NACLs are stateless, so return traffic needs its own rule.
 type ACLRule struct {
 	No       int
@@ -234,13 +256,39 @@ func (r ACLRule) String() string {
 	return fmt.Sprintf("%d allow %s %d-%d %s (%s)", r.No, r.Protocol, r.From, r.To, r.CIDR, r.Why)
 }
 
+// AdministrationPorts are SSH and RDP. No NACL entry admits them from the
+// internet (CIS 5.1, FSBP EC2.21): nothing in the VPC serves them (the hosts
+// are reached through Session Manager).
+var AdministrationPorts = []int{22, 3389}
+
+// ephemeral is the ephemeral port range 1024-65535 that replies arrive on,
+// as consecutive entries from no (step 10) that skip AdministrationPorts
+// (DESIGN.md deviation 8): NACLs are stateless, so a reply needs an entry of
+// its own, and one entry for the whole range would admit the internet to
+// RDP. A reply that lands on 3389 is dropped and its connection retried,
+// which a NAT gateway's or a host's port choice makes rare.
+func ephemeral(no int, cidr, why string) []ACLRule {
+	var rules []ACLRule
+	from := 1024
+	for _, port := range AdministrationPorts {
+		if port < from {
+			continue
+		}
+		rules = append(rules, ACLRule{No: no, Protocol: "tcp", CIDR: cidr, From: from, To: port - 1, Why: why})
+		no += 10
+		from = port + 1
+	}
+	return append(rules, ACLRule{No: no, Protocol: "tcp", CIDR: cidr, From: from, To: 65535, Why: why})
+}
+
 // PrivateACLRules is DESIGN.md deviation 5. The seed's private NACL allows only
 // MySQL/Aurora (3306) in and out; that would cut the ECS hosts off from ECR, ECS,
 // CloudWatch and S3 (HTTPS) and drop every reply, since NACLs are stateless.
 // Allowed instead, and nothing else:
 //   - in:  3306 from the VPC (seed), 80/443 and the container port from the VPC
-//     (the ALB), and TCP 1024–65535 from anywhere (replies to the hosts' own
-//     HTTPS calls through the NAT gateway and the S3/DynamoDB endpoints);
+//     (the ALB), and the ephemeral ports but 3389 from anywhere (replies to the
+//     hosts' own HTTPS calls through the NAT gateway and the S3/DynamoDB
+//     endpoints; deviation 8);
 //   - out: 3306 to the VPC (seed), 443 to anywhere (AWS APIs, ECR), and TCP
 //     1024–65535 to the VPC (replies to the ALB's health checks and requests).
 //
@@ -250,11 +298,11 @@ func PrivateACLRules(vpcCidr string, containerPort int) (ingress, egress []ACLRu
 		{No: 100, Protocol: "tcp", CIDR: vpcCidr, From: 3306, To: 3306, Why: "MySQL/Aurora within the VPC (seed §5)"},
 		{No: 110, Protocol: "tcp", CIDR: vpcCidr, From: 80, To: 80, Why: "HTTP from the ALB"},
 		{No: 120, Protocol: "tcp", CIDR: vpcCidr, From: 443, To: 443, Why: "HTTPS from the ALB"},
-		{No: 200, Protocol: "tcp", CIDR: "0.0.0.0/0", From: 1024, To: 65535, Why: "replies to outbound HTTPS"},
 	}
 	if containerPort < 1024 && containerPort != 80 && containerPort != 443 {
 		ingress = append(ingress, ACLRule{No: 130, Protocol: "tcp", CIDR: vpcCidr, From: containerPort, To: containerPort, Why: "container port from the ALB"})
 	}
+	ingress = append(ingress, ephemeral(200, "0.0.0.0/0", "replies to outbound HTTPS")...)
 	egress = []ACLRule{
 		{No: 100, Protocol: "tcp", CIDR: vpcCidr, From: 3306, To: 3306, Why: "MySQL/Aurora within the VPC (seed §5)"},
 		{No: 110, Protocol: "tcp", CIDR: "0.0.0.0/0", From: 443, To: 443, Why: "HTTPS to AWS APIs and ECR"},
@@ -263,14 +311,32 @@ func PrivateACLRules(vpcCidr string, containerPort int) (ingress, egress []ACLRu
 	return ingress, egress
 }
 
-// networkACLs: the public subnets' NACL lets ALL traffic in and out (seed
-// §5; the security groups filter); the private subnets' is PrivateACLRules.
+// PublicACLRules is DESIGN.md deviation 8. The seed lets ALL traffic in and out
+// of the public subnets; in, that admits the internet to SSH and RDP (CIS 5.1,
+// FSBP EC2.21). Allowed in instead: HTTP and HTTPS from anywhere (the ALB),
+// everything from the VPC (the private hosts' traffic through the NAT gateway,
+// the targets' answers to the ALB), and the ephemeral ports but 3389 from
+// anywhere (replies to the NAT gateway and the ALB). Out stays ALL traffic, as
+// the seed says: the security groups filter.
+func PublicACLRules(vpcCidr string) (ingress, egress []ACLRule) {
+	ingress = []ACLRule{
+		{No: 100, Protocol: "tcp", CIDR: "0.0.0.0/0", From: 80, To: 80, Why: "HTTP to the ALB"},
+		{No: 110, Protocol: "tcp", CIDR: "0.0.0.0/0", From: 443, To: 443, Why: "HTTPS to the ALB"},
+		{No: 120, Protocol: "-1", CIDR: vpcCidr, From: 0, To: 0, Why: "the VPC: private hosts through the NAT gateway, replies to the ALB"},
+	}
+	ingress = append(ingress, ephemeral(200, "0.0.0.0/0", "replies to the NAT gateway and the ALB")...)
+	egress = []ACLRule{{No: 100, Protocol: "-1", CIDR: "0.0.0.0/0", From: 0, To: 0, Why: "ALL traffic (seed §5)"}}
+	return ingress, egress
+}
+
+// networkACLs: the public subnets' NACL is PublicACLRules, the private
+// subnets' PrivateACLRules.
 func (n *Network) networkACLs(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) error {
-	everything := []ACLRule{{No: 100, Protocol: "-1", CIDR: "0.0.0.0/0", From: 0, To: 0}}
-	if err := networkACL(ctx, name+"-public-nacl", args.Namer.PerStack("cats-public-nacl"), n.VPCID, n.PublicSubnetIDs, everything, everything, parent); err != nil {
+	in, out := PublicACLRules(args.Network.VpcCidr.String())
+	if err := networkACL(ctx, name+"-public-nacl", args.Namer.PerStack("cats-public-nacl"), n.VPCID, n.PublicSubnetIDs, in, out, parent); err != nil {
 		return err
 	}
-	in, out := PrivateACLRules(args.Network.VpcCidr.String(), args.ContainerPort)
+	in, out = PrivateACLRules(args.Network.VpcCidr.String(), args.ContainerPort)
 	return networkACL(ctx, name+"-private-nacl", args.Namer.PerStack("cats-private-nacl"), n.VPCID, n.PrivateSubnetIDs, in, out, parent)
 }
 

@@ -1,6 +1,7 @@
 package platform_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,5 +62,46 @@ func checkAPIWiring(t *testing.T, rec *harness.Recording, stack, apiURL string, 
 	stage := rec.One(t, "aws:apigateway/stage:Stage")
 	if apiURL == "" || apiURL != stage.Outputs["invokeUrl"].StringValue() {
 		t.Errorf("apiUrl %q, want the stage's invoke URL %q", apiURL, stage.Outputs["invokeUrl"].StringValue())
+	}
+}
+
+// TestAPIExecutionLogsAreDeclared: API Gateway's execution log group
+// (API-Gateway-Execution-Logs_{restApiId}/{stage}) is the program's, with the
+// logs key and the configured retention, before the stage logs to it; the
+// stage is created explicitly, never by a deployment's stageName; the write
+// path traces with X-Ray.
+func TestAPIExecutionLogsAreDeclared(t *testing.T) {
+	for _, kind := range stackKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			rec := run(t, kind.stack, kind.cfg)
+			restAPI := rec.One(t, "aws:apigateway/restApi:RestApi")
+			stage := rec.One(t, "aws:apigateway/stage:Stage")
+			group, ok := rec.Find("aws:cloudwatch/logGroup:LogGroup", "cats-api-execution-logs")
+			if !ok {
+				t.Fatal("no execution log group for the stage")
+			}
+			if want := "API-Gateway-Execution-Logs_" + restAPI.ID + "/" + stage.Str("stageName"); group.Str("name") != want {
+				t.Errorf("execution log group %q, want %q (the name API Gateway writes to)", group.Str("name"), want)
+			}
+			logsKey, _ := rec.Find("aws:kms/key:Key", "cats-security-logs-key")
+			wantRetention := 30.0
+			if strings.HasSuffix(kind.stack, "prod") {
+				wantRetention = 365
+			}
+			if group.Str("kmsKeyId") != out(logsKey, "arn") || num(group.Input("retentionInDays")) != wantRetention {
+				t.Errorf("execution log group = %v, want the logs key and %v days", group.Inputs, wantRetention)
+			}
+			if !slices.Contains(stage.Dependencies, group.URN) {
+				t.Errorf("the stage must wait for its execution log group, or API Gateway creates one itself")
+			}
+			for _, d := range rec.ByType("aws:apigateway/deployment:Deployment") {
+				if d.Str("stageName") != "" {
+					t.Errorf("deployment %s creates stage %q implicitly: stages are created explicitly", d.Name, d.Str("stageName"))
+				}
+			}
+			writer, _ := rec.Find("aws:lambda/function:Function", "cats-api-writer")
+			policy, _ := rec.Find("aws:iam/rolePolicy:RolePolicy", "cats-api-writer-policy")
+			tracesActively(t, writer, policyJSON(policy))
+		})
 	}
 }

@@ -147,3 +147,42 @@ func TestKMSDataLakeLetsTheDistributionDecrypt(t *testing.T) {
 		})
 	}
 }
+
+// TestCDNLogsAccess: the distribution's standard logging (FSBP
+// CloudFront.5), the kind CloudWatch Logs delivers (v2): the distribution as
+// the delivery source, an encrypted log group in us-east-1 as the
+// destination, and the delivery between them.
+func TestCDNLogsAccess(t *testing.T) {
+	for _, kind := range stackKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			rec := run(t, kind.stack, kind.cfg)
+			dist := rec.One(t, "aws:cloudfront/distribution:Distribution")
+			source := rec.One(t, "aws:cloudwatch/logDeliverySource:LogDeliverySource")
+			destination := rec.One(t, "aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination")
+			delivery := rec.One(t, "aws:cloudwatch/logDelivery:LogDelivery")
+			if source.Str("resourceArn") != out(dist, "arn") || source.Str("logType") != "ACCESS_LOGS" {
+				t.Errorf("delivery source = %v, want the distribution's ACCESS_LOGS", source.Inputs)
+			}
+			group, ok := rec.Find("aws:cloudwatch/logGroup:LogGroup", "cats-cdn-access-logs")
+			if !ok {
+				t.Fatal("no access log group for the distribution")
+			}
+			if got := str(in(destination, "deliveryDestinationConfiguration", "destinationResourceArn")); got != out(group, "arn") {
+				t.Errorf("delivery destination %q, want the access log group %q", got, out(group, "arn"))
+			}
+			if delivery.Str("deliverySourceName") != out(source, "name") || delivery.Str("deliveryDestinationArn") != out(destination, "arn") {
+				t.Errorf("delivery = %v, want the distribution's source to the log group's destination", delivery.Inputs)
+			}
+			key, _ := rec.Find("aws:kms/key:Key", "cats-security-cloudfront-logs-key")
+			if group.Str("kmsKeyId") != out(key, "arn") || num(group.Input("retentionInDays")) <= 0 {
+				t.Errorf("access log group = %v, want the us-east-1 logs key and a retention", group.Inputs)
+			}
+			for _, r := range []plan.Resource{source, destination, delivery, group, key} {
+				if !strings.Contains(r.Provider, "cats-us-east-1") {
+					t.Errorf("%s %s is created through %q, want the us-east-1 provider (CloudFront delivers its logs there)", r.Type, r.Name, r.Provider)
+				}
+			}
+			underTier(t, rec, source, "cats:edge:Cdn")
+		})
+	}
+}

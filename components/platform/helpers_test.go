@@ -248,10 +248,14 @@ func statement(t *testing.T, policy, sid string) (found bool, resource any, cond
 	return false, nil, nil
 }
 
-// noWildcards fails on any wildcard action or bare "*" resource in a policy.
+// noWildcards fails on any wildcard action or bare "*" resource in a policy,
+// but X-Ray's: its actions have no resources to name.
 func noWildcards(t *testing.T, policy string) {
 	t.Helper()
 	for _, s := range parsePolicy(t, policy).Statement {
+		if xrayOnly(list(s.Action)) {
+			continue
+		}
 		for _, a := range list(s.Action) {
 			if strings.Contains(a, "*") {
 				t.Errorf("least privilege: wildcard action %q", a)
@@ -262,6 +266,34 @@ func noWildcards(t *testing.T, policy string) {
 				t.Errorf("least privilege: statement on every resource (%v)", s.Action)
 			}
 		}
+	}
+}
+
+func xrayOnly(actions []string) bool {
+	for _, a := range actions {
+		if !strings.HasPrefix(a, "xray:") {
+			return false
+		}
+	}
+	return len(actions) > 0
+}
+
+// tracesActively checks a function's X-Ray active tracing (FSBP Lambda.7)
+// and that its role may send the traces, with nothing more than that.
+func tracesActively(t *testing.T, fn plan.Resource, rolePolicy string) {
+	t.Helper()
+	if got := str(in(fn, "tracingConfig", "mode")); got != "Active" {
+		t.Errorf("%s tracing mode %q, want Active (X-Ray)", fn.Str("name"), got)
+	}
+	var actions []string
+	for _, s := range parsePolicy(t, rolePolicy).Statement {
+		if a := list(s.Action); xrayOnly(a) {
+			actions = append(actions, a...)
+		}
+	}
+	sort.Strings(actions)
+	if !equal(actions, []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}) {
+		t.Errorf("%s may call %v of X-Ray, want exactly PutTraceSegments and PutTelemetryRecords", fn.Str("name"), actions)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"github.com/cats-analytics/cats-analytics/components/monitoring"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
 	"github.com/cats-analytics/cats-analytics/plan"
 )
@@ -60,7 +61,12 @@ func checkAlarmTargets(t *testing.T, rec *harness.Recording, stack string) {
 		// A batch the aggregation gave up on is in its on-failure queue.
 		"cats-failure-queue-analysis-" + stack: {"QueueName", failures},
 	}
-	alarms := rec.ByType("aws:cloudwatch/metricAlarm:MetricAlarm")
+	var alarms []plan.Resource
+	for _, a := range rec.ByType("aws:cloudwatch/metricAlarm:MetricAlarm") {
+		if a.Str("namespace") != monitoring.CISNamespace { // the trail's, TestCISAlarmsOnTheTrail
+			alarms = append(alarms, a)
+		}
+	}
 	if len(alarms) != len(want) {
 		t.Errorf("%d alarms, want %d: ECS CPU and memory, API 5xx, the two functions' error rates, Firehose delivery and freshness, the aggregation's on-failure queue", len(alarms), len(want))
 	}
@@ -81,5 +87,78 @@ func TestAlarmEmailIsSubscribed(t *testing.T) {
 	sub := rec.One(t, "aws:sns/topicSubscription:TopicSubscription")
 	if sub.Str("endpoint") != "ops@example.jp" {
 		t.Errorf("subscription endpoint %q, want cats:alarmEmail", sub.Str("endpoint"))
+	}
+}
+
+// TestCISAlarmsOnTheTrail: the CIS AWS Foundations Benchmark's section 4
+// metric filters on the trail's log group, each with an alarm on the
+// encrypted alarm topic, in the stacks that own the trail and in no other.
+func TestCISAlarmsOnTheTrail(t *testing.T) {
+	for _, kind := range stackKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			rec := run(t, kind.stack, kind.cfg)
+			filters := rec.ByType("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+			if !kind.ownsBaseline {
+				if len(filters) != 0 {
+					t.Errorf("%d metric filters in a stack that does not own the trail", len(filters))
+				}
+				return
+			}
+			trailGroup, ok := rec.Find("aws:cloudwatch/logGroup:LogGroup", "cats-security-trail-logs")
+			if !ok {
+				t.Fatal("no trail log group")
+			}
+			topic := rec.One(t, "aws:sns/topic:Topic")
+			byMetric := map[string]plan.Resource{}
+			for _, f := range filters {
+				if f.Str("logGroupName") != trailGroup.Str("name") {
+					t.Errorf("filter %s reads %q, want the trail's log group %q", f.Name, f.Str("logGroupName"), trailGroup.Str("name"))
+				}
+				m := in(f, "metricTransformation")
+				if str(get(m, "namespace")) != monitoring.CISNamespace || str(get(m, "value")) != "1" {
+					t.Errorf("filter %s publishes %v, want 1 per match in %s", f.Name, m, monitoring.CISNamespace)
+				}
+				byMetric[str(get(m, "name"))] = f
+			}
+			alarms := map[string]plan.Resource{}
+			for _, a := range rec.ByType("aws:cloudwatch/metricAlarm:MetricAlarm") {
+				if a.Str("namespace") == monitoring.CISNamespace {
+					alarms[a.Str("metricName")] = a
+				}
+			}
+			controls := map[string]bool{}
+			for _, want := range monitoring.CISFilters {
+				controls[want.Control] = true
+				f, ok := byMetric[want.Name]
+				if !ok {
+					t.Errorf("no metric filter for CIS %s (%s)", want.Control, want.Name)
+					continue
+				}
+				if f.Str("pattern") != want.Pattern {
+					t.Errorf("CIS %s pattern = %q, want the benchmark's %q", want.Control, f.Str("pattern"), want.Pattern)
+				}
+				a, ok := alarms[want.Name]
+				if !ok {
+					t.Errorf("no alarm on the CIS %s metric", want.Control)
+					continue
+				}
+				if a.Str("comparisonOperator") != "GreaterThanOrEqualToThreshold" || num(a.Input("threshold")) != 1 || a.Str("statistic") != "Sum" {
+					t.Errorf("CIS %s alarm must fire on one matching event: %v", want.Control, a.Inputs)
+				}
+				if got := strs(a.Input("alarmActions")); !equal(got, []string{out(topic, "arn")}) {
+					t.Errorf("CIS %s alarm notifies %v, want the alarm topic", want.Control, got)
+				}
+			}
+			// Root use, unauthorized calls, sign-in without MFA, IAM, CloudTrail,
+			// KMS, S3 policy, Config, security group, NACL, gateway, route table, VPC.
+			for _, c := range []string{"4.1", "4.2", "4.3", "4.4", "4.5", "4.7", "4.8", "4.9", "4.10", "4.11", "4.12", "4.13", "4.14"} {
+				if !controls[c] {
+					t.Errorf("CIS %s has no metric filter", c)
+				}
+			}
+			if len(filters) != len(monitoring.CISFilters) {
+				t.Errorf("%d metric filters, want %d", len(filters), len(monitoring.CISFilters))
+			}
+		})
 	}
 }

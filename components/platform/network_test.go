@@ -87,8 +87,13 @@ func TestNetworkACLs(t *testing.T) {
 	if !ok {
 		t.Fatal("no public NACL")
 	}
-	if got := aclRules(public, "ingress"); !equal(got, []string{"100 allow -1 0-0 0.0.0.0/0"}) {
-		t.Errorf("public NACL ingress = %v, want ALL traffic (seed §5)", got)
+	// DESIGN.md deviation 8: in, the seed's ALL traffic less SSH and RDP from the internet.
+	wantPublicIn := []string{
+		"100 allow tcp 80-80 0.0.0.0/0", "110 allow tcp 443-443 0.0.0.0/0", "120 allow -1 0-0 10.0.0.0/16",
+		"200 allow tcp 1024-3388 0.0.0.0/0", "210 allow tcp 3390-65535 0.0.0.0/0",
+	}
+	if got := aclRules(public, "ingress"); !equal(got, wantPublicIn) {
+		t.Errorf("public NACL ingress = %v, want %v (deviation 8: HTTP/HTTPS, the VPC, replies but RDP)", got, wantPublicIn)
 	}
 	if got := aclRules(public, "egress"); !equal(got, []string{"100 allow -1 0-0 0.0.0.0/0"}) {
 		t.Errorf("public NACL egress = %v, want ALL traffic (seed §5)", got)
@@ -110,7 +115,7 @@ func TestNetworkACLs(t *testing.T) {
 		}
 	}
 	// Deviation 5: what else is open must be exactly what the tiers need.
-	for _, want := range []string{"200 allow tcp 1024-65535 0.0.0.0/0", "120 allow tcp 443-443 10.0.0.0/16"} {
+	for _, want := range []string{"200 allow tcp 1024-3388 0.0.0.0/0", "210 allow tcp 3390-65535 0.0.0.0/0", "120 allow tcp 443-443 10.0.0.0/16"} {
 		if !slices.Contains(in, want) {
 			t.Errorf("private NACL ingress %v lacks %q (DESIGN.md deviation 5)", in, want)
 		}
@@ -122,6 +127,64 @@ func TestNetworkACLs(t *testing.T) {
 		if strings.Contains(r, " -1 ") {
 			t.Errorf("private NACL rule %q allows all protocols; deviation 5 allows only what the tiers need", r)
 		}
+	}
+}
+
+// TestNoACLEntryAdmitsTheInternetToAdministrationPorts: CIS 5.1 / FSBP
+// EC2.21, in every kind of stack and for any container port.
+func TestNoACLEntryAdmitsTheInternetToAdministrationPorts(t *testing.T) {
+	for _, kind := range stackKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			rec := run(t, kind.stack, kind.cfg)
+			acls := rec.ByType("aws:ec2/networkAcl:NetworkAcl")
+			if len(acls) != 2 {
+				t.Fatalf("%d NACLs, want the public and the private one", len(acls))
+			}
+			for _, acl := range acls {
+				for _, r := range acl.Input("ingress").ArrayValue() {
+					o := r.ObjectValue()
+					if o["action"].StringValue() != "allow" || o["cidrBlock"].StringValue() != "0.0.0.0/0" {
+						continue
+					}
+					from, to := o["fromPort"].NumberValue(), o["toPort"].NumberValue()
+					all := o["protocol"].StringValue() == "-1"
+					for _, port := range network.AdministrationPorts {
+						if all || (from <= float64(port) && float64(port) <= to) {
+							t.Errorf("%s entry %v admits the internet to port %d (CIS 5.1, FSBP EC2.21)", acl.Name, o["ruleNo"].NumberValue(), port)
+						}
+					}
+				}
+			}
+		})
+	}
+	for _, port := range []int{22, 80, 81, 3389, 8080} {
+		in, _ := network.PrivateACLRules("10.0.0.0/16", port)
+		pub, _ := network.PublicACLRules("10.0.0.0/16")
+		for _, r := range append(in, pub...) {
+			if r.CIDR == "0.0.0.0/0" && ((r.From <= 22 && 22 <= r.To) || (r.From <= 3389 && 3389 <= r.To) || r.Protocol == "-1") {
+				t.Errorf("container port %d: %s admits the internet to an administration port", port, r)
+			}
+		}
+	}
+}
+
+// TestDefaultSecurityGroupIsLocked: CIS 5.4 / FSBP EC2.2.
+func TestDefaultSecurityGroupIsLocked(t *testing.T) {
+	for _, kind := range stackKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			rec := run(t, kind.stack, kind.cfg)
+			group := rec.One(t, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+			vpc := rec.One(t, "awsx:ec2:Vpc")
+			if group.Str("vpcId") != out(vpc, "vpcId") {
+				t.Errorf("default security group of VPC %q, want the stack's VPC %q", group.Str("vpcId"), out(vpc, "vpcId"))
+			}
+			for _, dir := range []string{"ingress", "egress"} {
+				if v := group.Input(dir); v.IsArray() && len(v.ArrayValue()) > 0 {
+					t.Errorf("default security group %s = %v, want no rules (CIS 5.4, FSBP EC2.2)", dir, v)
+				}
+			}
+			underTier(t, rec, group, network.Type)
+		})
 	}
 }
 

@@ -29,8 +29,9 @@ import (
 // Type is the component's type token.
 const Type = "cats:platform:Platform"
 
-// CloudFrontRegion is where CloudFront's WAF ACLs and certificates must live.
-const CloudFrontRegion = "us-east-1"
+// CloudFrontRegion is where CloudFront's WAF ACLs, certificates and log
+// deliveries must live.
+const CloudFrontRegion = security.CloudFrontRegion
 
 // Args configures the whole product for one stack.
 type Args struct {
@@ -128,7 +129,7 @@ func (p *Platform) build(w wiring) error {
 	if p.Domain, err = w.domain(cloudFront, env); err != nil {
 		return fmt.Errorf("edge tier (domain): %w", err)
 	}
-	if p.CDN, err = w.cdn(p.Security, p.Domain); err != nil {
+	if p.CDN, err = w.cdn(cloudFront, p.Security, p.Domain); err != nil {
 		return fmt.Errorf("edge tier (cdn): %w", err)
 	}
 	if err := w.dataKeyPolicy(p.Security, p.CDN); err != nil {
@@ -221,15 +222,24 @@ func (w wiring) environmentStack() (*pulumi.StackReference, error) {
 }
 
 func (w wiring) security(cloudFront pulumi.ProviderResource, env *pulumi.StackReference) (*security.Security, error) {
+	var lakes []string
+	if w.c.OwnsBaseline() {
+		var err error
+		// The trail records the object events of the data lakes of its account.
+		if lakes, err = datalake.ObjectARNPrefixes(w.namer, !w.c.MunicipalityStack); err != nil {
+			return nil, fmt.Errorf("name the data lake bucket: %w", err)
+		}
+	}
 	args := security.Args{
-		Namer:              w.namer,
-		AccountID:          w.accountID,
-		Region:             w.c.Region,
-		CloudFrontProvider: cloudFront,
-		LogRetentionDays:   w.c.Security.LogRetentionDays,
-		WAFRateLimit:       w.c.Security.WAFRateLimit,
-		OwnsBaseline:       w.c.OwnsBaseline(),
-		Prod:               w.c.IsProd(),
+		DataLakeObjectARNPrefixes: lakes,
+		Namer:                     w.namer,
+		AccountID:                 w.accountID,
+		Region:                    w.c.Region,
+		CloudFrontProvider:        cloudFront,
+		LogRetentionDays:          w.c.Security.LogRetentionDays,
+		WAFRateLimit:              w.c.Security.WAFRateLimit,
+		OwnsBaseline:              w.c.OwnsBaseline(),
+		Prod:                      w.c.IsProd(),
 		// With SSE-KMS the data key's policy names the CloudFront
 		// distribution, which needs this tier's web ACL: dataKeyPolicy.
 		SeparateDataKeyPolicy: w.c.DataLake.Encryption == config.EncryptionKMS,
@@ -275,7 +285,7 @@ func (w wiring) domain(cloudFront pulumi.ProviderResource, env *pulumi.StackRefe
 // cdn is the distribution of the data lake's published/ prefix. Its origin
 // is the data lake bucket's regional domain name, known from the stack's
 // names, so it comes before the data lake, whose bucket policy names it.
-func (w wiring) cdn(sec *security.Security, domain *edge.Domain) (*edge.CDN, error) {
+func (w wiring) cdn(cloudFront pulumi.ProviderResource, sec *security.Security, domain *edge.Domain) (*edge.CDN, error) {
 	origin, err := datalake.RegionalDomainName(w.namer, w.c.Region)
 	if err != nil {
 		return nil, fmt.Errorf("name the data lake bucket: %w", err)
@@ -285,6 +295,9 @@ func (w wiring) cdn(sec *security.Security, domain *edge.Domain) (*edge.CDN, err
 		DataLakeRegionalDomainName: pulumi.String(origin),
 		CloudFrontWebACLArn:        sec.CloudFrontWebACLArn,
 		DefaultTTLSeconds:          w.c.Edge.DefaultTTLSeconds,
+		CloudFrontProvider:         cloudFront,
+		LogsKeyArn:                 sec.CloudFrontLogsKeyArn,
+		LogRetentionDays:           w.c.Security.LogRetentionDays,
 	}
 	if domain != nil {
 		args.Domain = &edge.SiteDomain{ZoneID: domain.ZoneID, Hostname: domain.SiteHost, CertificateArn: domain.SiteCertificateArn}
@@ -428,7 +441,7 @@ func (w wiring) compute(sec *security.Security, net *network.Network, domain *ed
 
 // monitoring alarms on the serving tiers.
 func (w wiring) monitoring(sec *security.Security, rest *api.API, app *compute.Compute, records *streaming.Streaming) (*monitoring.Monitoring, error) {
-	return monitoring.NewMonitoring(w.ctx, w.name+"-monitoring", monitoring.Args{
+	args := monitoring.Args{
 		Namer:      w.namer,
 		AccountID:  w.accountID,
 		Region:     w.c.Region,
@@ -442,7 +455,11 @@ func (w wiring) monitoring(sec *security.Security, rest *api.API, app *compute.C
 		},
 		DeliveryStreams: map[string]pulumi.StringInput{"data-stream": records.FirehoseName},
 		FailureQueues:   map[string]pulumi.StringInput{"analysis": records.AggregatorFailureQueue},
-	}, w.parent)
+	}
+	if w.c.OwnsBaseline() {
+		args.TrailLogGroupName = sec.TrailLogGroupName // the CIS alarms watch the trail where the stack owns it
+	}
+	return monitoring.NewMonitoring(w.ctx, w.name+"-monitoring", args, w.parent)
 }
 
 // LoadConfig reads and validates the stack's configuration from the program's context.

@@ -3,10 +3,14 @@ package platform_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
 	"github.com/cats-analytics/cats-analytics/components/config"
+	"github.com/cats-analytics/cats-analytics/components/security"
 	"github.com/cats-analytics/cats-analytics/internal/harness"
 	"github.com/cats-analytics/cats-analytics/plan"
 )
@@ -45,8 +49,8 @@ func TestEveryKeyRotates(t *testing.T) {
 	for _, env := range environments {
 		rec := run(t, env, nil)
 		keys := rec.ByType("aws:kms/key:Key")
-		if len(keys) != 2 {
-			t.Errorf("%s: %d KMS keys, want the data and logs keys", env, len(keys))
+		if len(keys) != 3 {
+			t.Errorf("%s: %d KMS keys, want the data key and the logs keys of the stack's region and of us-east-1", env, len(keys))
 		}
 		for _, k := range keys {
 			if !k.Input("enableKeyRotation").BoolValue() {
@@ -177,5 +181,172 @@ func TestSharedMunicipalityUsesTheEnvironmentTrail(t *testing.T) {
 	trailArn := runPlatform(t, "131016-prod", nil).outputs["trailArn"]
 	if want := environmentOutput(config.Prod, "trailArn"); trailArn != want || want == "" {
 		t.Errorf("municipality trailArn = %v, want the environment stack's trail %s", trailArn, want)
+	}
+}
+
+// TestTrailRecordsManagementAndDataLakeEvents: FSBP CloudTrail.1 (read and
+// write management events) and S3.22 / S3.23 (the data lakes' object
+// events), where the stack owns the trail.
+func TestTrailRecordsManagementAndDataLakeEvents(t *testing.T) {
+	cases := []struct {
+		name, stack string
+		cfg         map[string]string
+		own         string
+		shared      bool // an environment: its municipalities' data lakes too
+	}{
+		{"dev", "dev", nil, "cats-data-lake-dev", true},
+		{"prod", "prod", nil, "cats-data-lake-prod", true},
+		{"own account", "011002-dev", map[string]string{"cats:tenancy": "account"}, "cats-data-lake-011002-dev", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := run(t, tc.stack, tc.cfg)
+			trail := rec.One(t, "aws:cloudtrail/trail:Trail")
+			if v := trail.Input("eventSelectors"); v.IsArray() && len(v.ArrayValue()) > 0 {
+				t.Errorf("trail has basic event selectors %v: one kind of selector only", v)
+			}
+			selectors := trail.Input("advancedEventSelectors").ArrayValue()
+			var management, data bool
+			for _, sel := range selectors {
+				fields := map[string]resource.PropertyMap{}
+				for _, f := range sel.ObjectValue()["fieldSelectors"].ArrayValue() {
+					fields[f.ObjectValue()["field"].StringValue()] = f.ObjectValue()
+				}
+				if _, ok := fields["readOnly"]; ok {
+					t.Errorf("selector %v filters on readOnly: the trail must record reads and writes (CloudTrail.1)", sel)
+				}
+				switch category := strs(fields["eventCategory"]["equals"]); {
+				case equal(category, []string{"Management"}):
+					management = true
+				case equal(category, []string{"Data"}):
+					if got := strs(fields["resources.type"]["equals"]); !equal(got, []string{"AWS::S3::Object"}) {
+						t.Errorf("data selector resources.type = %v, want S3 objects", got)
+					}
+					prefixes := strs(fields["resources.ARN"]["startsWiths"])
+					if !slices.Contains(prefixes, "arn:aws:s3:::"+tc.own+"/") {
+						t.Errorf("data events under %v, want the stack's data lake %s (S3.22/S3.23)", prefixes, tc.own)
+					}
+					covers := func(bucket string) bool {
+						return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix("arn:aws:s3:::"+bucket+"/raw/x", p) })
+					}
+					if covers("cats-data-lake-131016-prod") != tc.shared {
+						t.Errorf("data events under %v: a shared municipality's data lake covered = %v, want %v", prefixes, !tc.shared, tc.shared)
+					}
+					if covers("cats-data-lake-logs-" + tc.stack) {
+						t.Errorf("data events under %v cover the access log bucket: every log delivery would be an event", prefixes)
+					}
+					data = true
+				}
+			}
+			if !management || !data {
+				t.Errorf("trail selectors %v: management events = %v, data lake events = %v, want both", selectors, management, data)
+			}
+		})
+	}
+}
+
+// TestTrailBucketLogsAccess: FSBP CloudTrail.7 / CIS 3.4, into a bucket that
+// is itself private, encrypted and TLS-only.
+func TestTrailBucketLogsAccess(t *testing.T) {
+	for _, env := range environments {
+		t.Run(env, func(t *testing.T) {
+			rec := run(t, env, nil)
+			trailBucket, _ := rec.Find("aws:s3/bucketV2:BucketV2", "cats-security-trail-bucket")
+			logs, ok := rec.Find("aws:s3/bucketV2:BucketV2", "cats-security-trail-access-logs")
+			if !ok {
+				t.Fatal("no access log bucket for the trail bucket")
+			}
+			assertPrivateBucket(t, rec, "cats-security-trail-access-logs")
+			logging := configuring(rec, "aws:s3/bucketLoggingV2:BucketLoggingV2", "bucket", trailBucket.ID)
+			if len(logging) != 1 || logging[0].Str("targetBucket") != logs.Str("bucket") || logging[0].Str("targetPrefix") != "trail-bucket/" {
+				t.Fatalf("trail bucket logging = %v, want its access logs in %s under trail-bucket/", logging, logs.Str("bucket"))
+			}
+			policy, _ := rec.Find("aws:s3/bucketPolicy:BucketPolicy", "cats-security-trail-access-logs-policy")
+			found, _, condition := statement(t, policyJSON(policy), "S3ServerAccessLogs")
+			if !found || condition["ArnLike"]["aws:SourceArn"] != "arn:aws:s3:::"+trailBucket.Str("bucket") {
+				t.Errorf("the access log bucket must admit the trail bucket's log delivery only: %s", policyJSON(policy))
+			}
+			underTier(t, rec, logs, security.Type)
+		})
+	}
+}
+
+// TestAccountPublicAccessBlock: S3.1 / CIS 2.1.4, in the stacks that own
+// their account's baseline and in no other.
+func TestAccountPublicAccessBlock(t *testing.T) {
+	for _, kind := range stackKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			rec := run(t, kind.stack, kind.cfg)
+			blocks := rec.ByType("aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock")
+			if !kind.ownsBaseline {
+				if len(blocks) != 0 {
+					t.Errorf("a shared municipality stack sets its environment account's public access block")
+				}
+				return
+			}
+			if len(blocks) != 1 {
+				t.Fatalf("%d account public access blocks, want one (CIS 2.1.4, FSBP S3.1)", len(blocks))
+			}
+			for _, p := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
+				if !boolean(blocks[0].Input(p)) {
+					t.Errorf("account public access block %s is off", p)
+				}
+			}
+			if blocks[0].Str("accountId") != plan.AccountID {
+				t.Errorf("account public access block of %q, want the stack's account", blocks[0].Str("accountId"))
+			}
+		})
+	}
+}
+
+// TestWebACLsLog: FSBP WAF.11, each ACL to a KMS-encrypted aws-waf-logs-
+// group of its own region.
+func TestWebACLsLog(t *testing.T) {
+	for _, kind := range stackKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			rec := run(t, kind.stack, kind.cfg)
+			groups := map[string]plan.Resource{}
+			for _, g := range rec.ByType("aws:cloudwatch/logGroup:LogGroup") {
+				groups[out(g, "arn")] = g
+			}
+			keys := map[string]plan.Resource{}
+			for _, k := range rec.ByType("aws:kms/key:Key") {
+				keys[out(k, "arn")] = k
+			}
+			configs := rec.ByType("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration")
+			logged := map[string]bool{}
+			for _, c := range configs {
+				dests := strs(c.Input("logDestinationConfigs"))
+				if len(dests) != 1 {
+					t.Fatalf("%s logs to %v, want one log group", c.Name, dests)
+				}
+				group, ok := groups[dests[0]]
+				if !ok {
+					t.Fatalf("%s logs to %s, not a log group of the stack", c.Name, dests[0])
+				}
+				if !strings.HasPrefix(group.Str("name"), security.WAFLogGroupPrefix) {
+					t.Errorf("WAF log group %q must start with %s", group.Str("name"), security.WAFLogGroupPrefix)
+				}
+				key, ok := keys[group.Str("kmsKeyId")]
+				if !ok {
+					t.Errorf("WAF log group %s is not encrypted with a key of the stack", group.Str("name"))
+				}
+				if key.Provider != group.Provider || c.Provider != group.Provider {
+					t.Errorf("%s: logging %q, group %q and key %q must share a region", c.Name, c.Provider, group.Provider, key.Provider)
+				}
+				if num(group.Input("retentionInDays")) <= 0 {
+					t.Errorf("WAF log group %s keeps its logs forever", group.Str("name"))
+				}
+				logged[c.Str("resourceArn")] = true
+			}
+			for _, acl := range rec.ByType("aws:wafv2/webAcl:WebAcl") {
+				if !logged[out(acl, "arn")] {
+					t.Errorf("web ACL %s does not log (FSBP WAF.11)", acl.Str("name"))
+				}
+			}
+			if len(configs) != 2 {
+				t.Errorf("%d WAF logging configurations, want one per web ACL", len(configs))
+			}
+		})
 	}
 }

@@ -187,6 +187,7 @@ func TestAggregationLambda(t *testing.T) {
 				t.Errorf("least privilege: metrics go out as EMF log lines and the log group exists: %s", pol)
 			}
 			noWildcards(t, pol)
+			tracesActively(t, fn, pol)
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cfg"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudtrail"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kms"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -21,24 +22,59 @@ import (
 
 func trailName(args Args) string { return args.Namer.PerStack("cats-trail") }
 
-// trailBucket is the private bucket CloudTrail and AWS Config deliver to.
+// TrailAccessLogPrefix is where the trail bucket's server access logs land
+// in their bucket.
+const TrailAccessLogPrefix = "trail-bucket/"
+
+// trailBucket is the private bucket CloudTrail and AWS Config deliver to,
+// with its server access logs (FSBP CloudTrail.7, CIS 3.4) in a bucket of
+// their own.
 func trailBucket(ctx *pulumi.Context, name string, args Args, logsKey *kms.Key, owner pulumi.Resource) (*storage.PrivateBucket, error) {
 	bucketName, err := args.Namer.Global("cats-trail-logs")
 	if err != nil {
 		return nil, fmt.Errorf("name the trail bucket: %w", err)
 	}
+	accessLogs, err := trailAccessLogBucket(ctx, name, args, bucketName, owner)
+	if err != nil {
+		return nil, err
+	}
 	trailArn := fmt.Sprintf("arn:aws:cloudtrail:%s:%s:trail/%s", args.Region, args.AccountID, trailName(args))
 	bucket, err := storage.NewPrivateBucket(ctx, name+"-trail-bucket", storage.PrivateBucketArgs{
-		BucketName: bucketName,
-		KMSKeyArn:  logsKey.Arn,
-		Retain:     args.Prod,
-		Parent:     owner,
+		BucketName:      bucketName,
+		KMSKeyArn:       logsKey.Arn,
+		Retain:          args.Prod,
+		Parent:          owner,
+		AccessLogBucket: accessLogs.Bucket.Bucket,
+		AccessLogPrefix: TrailAccessLogPrefix,
 		PolicyStatements: func(arn pulumi.StringOutput) []iamdoc.Statement {
 			return trailBucketStatements(arn, trailArn, args.AccountID)
 		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create the trail bucket: %w", err)
+	}
+	return bucket, nil
+}
+
+// trailAccessLogBucket receives the trail bucket's server access logs:
+// private, versioned, TLS-only and encrypted like every bucket of the
+// program, with SSE-S3 because S3 delivers server access logs to no other
+// kind of encryption; only the trail bucket of this account may deliver.
+func trailAccessLogBucket(ctx *pulumi.Context, name string, args Args, trailBucketName string, owner pulumi.Resource) (*storage.PrivateBucket, error) {
+	bucketName, err := args.Namer.Global("cats-trail-access")
+	if err != nil {
+		return nil, fmt.Errorf("name the trail bucket's access log bucket: %w", err)
+	}
+	bucket, err := storage.NewPrivateBucket(ctx, name+"-trail-access-logs", storage.PrivateBucketArgs{
+		BucketName: bucketName,
+		Retain:     args.Prod,
+		Parent:     owner,
+		PolicyStatements: func(arn pulumi.StringOutput) []iamdoc.Statement {
+			return []iamdoc.Statement{storage.ServerAccessLogStatement(arn, TrailAccessLogPrefix, args.AccountID, trailBucketName)}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create the trail bucket's access log bucket: %w", err)
 	}
 	return bucket, nil
 }
@@ -75,11 +111,38 @@ func trailBucketStatements(bucketArn pulumi.StringOutput, trailArn, accountID st
 	}
 }
 
+// TrailEventSelectors are what the trail records: every management event,
+// read and write (FSBP CloudTrail.1, CIS 3.1), and the object-level reads and
+// writes of the data lakes under objectARNPrefixes (FSBP S3.22 / S3.23, CIS
+// 3.8 / 3.9): who read or changed residents' reports.
+func TrailEventSelectors(objectARNPrefixes []string) cloudtrail.TrailAdvancedEventSelectorArray {
+	equals := func(field string, values ...string) *cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs {
+		return &cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs{Field: pulumi.String(field), Equals: pulumi.ToStringArray(values)}
+	}
+	return cloudtrail.TrailAdvancedEventSelectorArray{
+		// No readOnly selector: both read and write events.
+		&cloudtrail.TrailAdvancedEventSelectorArgs{
+			Name:           pulumi.String("Management events, read and write"),
+			FieldSelectors: cloudtrail.TrailAdvancedEventSelectorFieldSelectorArray{equals("eventCategory", "Management")},
+		},
+		&cloudtrail.TrailAdvancedEventSelectorArgs{
+			Name: pulumi.String("Data lake object reads and writes"),
+			FieldSelectors: cloudtrail.TrailAdvancedEventSelectorFieldSelectorArray{
+				equals("eventCategory", "Data"),
+				equals("resources.type", "AWS::S3::Object"),
+				&cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs{
+					Field: pulumi.String("resources.ARN"), StartsWiths: pulumi.ToStringArray(objectARNPrefixes),
+				},
+			},
+		},
+	}
+}
+
 // newTrail is the multi-region trail, with its CloudWatch Logs delivery.
-func newTrail(ctx *pulumi.Context, name string, args Args, bucket *storage.PrivateBucket, logsKey *kms.Key, parent pulumi.ResourceOption) (*cloudtrail.Trail, error) {
+func newTrail(ctx *pulumi.Context, name string, args Args, bucket *storage.PrivateBucket, logsKey *kms.Key, parent pulumi.ResourceOption) (*cloudtrail.Trail, *cloudwatch.LogGroup, error) {
 	logGroup, err := loggroup.New(ctx, name+"-trail-logs", "/aws/cloudtrail/"+trailName(args), args.LogRetentionDays, logsKey.Arn, parent)
 	if err != nil {
-		return nil, fmt.Errorf("trail: %w", err)
+		return nil, nil, fmt.Errorf("trail: %w", err)
 	}
 	// No condition: CloudTrail documents that its CloudWatch Logs role supports
 	// neither aws:SourceArn nor aws:SourceAccount
@@ -95,7 +158,7 @@ func newTrail(ctx *pulumi.Context, name string, args Args, bucket *storage.Priva
 		PolicyName: name + "-trail-role-policy",
 	}, parent)
 	if err != nil {
-		return nil, fmt.Errorf("trail's CloudWatch Logs delivery: %w", err)
+		return nil, nil, fmt.Errorf("trail's CloudWatch Logs delivery: %w", err)
 	}
 	trail, err := cloudtrail.NewTrail(ctx, name+"-trail", &cloudtrail.TrailArgs{
 		Name:                       pulumi.String(trailName(args)),
@@ -107,11 +170,12 @@ func newTrail(ctx *pulumi.Context, name string, args Args, bucket *storage.Priva
 		CloudWatchLogsGroupArn:     pulumi.Sprintf("%s:*", logGroup.Arn), // FSBP CloudTrail.5
 		CloudWatchLogsRoleArn:      role.Role.Arn,
 		EnableLogging:              pulumi.Bool(true),
+		AdvancedEventSelectors:     TrailEventSelectors(args.DataLakeObjectARNPrefixes),
 	}, parent, pulumi.DependsOn([]pulumi.Resource{bucket.Policy, role.Policy}))
 	if err != nil {
-		return nil, fmt.Errorf("create the trail: %w", err)
+		return nil, nil, fmt.Errorf("create the trail: %w", err)
 	}
-	return trail, nil
+	return trail, logGroup, nil
 }
 
 // configRules are the AWS Config managed rules that watch what the policy pack

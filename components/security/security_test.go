@@ -25,6 +25,7 @@ func TestArgsCheckedBeforeAnyRegistration(t *testing.T) {
 		{"no us-east-1 provider", security.Args{Namer: namer, AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "CloudFrontProvider"},
 		{"shared stack without the environment's trail", security.Args{Namer: namer, AccountID: "1", Region: "ap-northeast-1"}, "EnvironmentTrailArn is required"},
 		{"no namer", security.Args{AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "Namer is required"},
+		{"a trail without the data lakes", security.Args{Namer: namer, AccountID: "1", Region: "ap-northeast-1", OwnsBaseline: true}, "DataLakeObjectARNPrefixes is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +58,7 @@ func TestSeparateDataKeyPolicy(t *testing.T) {
 			_, err = security.NewSecurity(ctx, "sec", security.Args{
 				Namer: namer, AccountID: plan.AccountID, Region: "ap-northeast-1", CloudFrontProvider: east,
 				OwnsBaseline: true, SeparateDataKeyPolicy: separate,
+				DataLakeObjectARNPrefixes: []string{"arn:aws:s3:::cats-data-lake-dev/"},
 			})
 			return err
 		})

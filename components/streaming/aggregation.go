@@ -86,6 +86,7 @@ func newAggregation(ctx *pulumi.Context, name string, args Args, stream *kinesis
 			"DATA_LAKE_BUCKET": args.DataLakeBucket,
 			"WINDOW_SECONDS":   pulumi.String(fmt.Sprint(args.WindowSeconds)),
 		},
+		Tracing:          true, // X-Ray active tracing (FSBP Lambda.7)
 		LogFormat:        "Text",
 		LogRetentionDays: args.LogRetentionDays,
 		LogsKeyArn:       args.LogsKeyArn,
@@ -133,7 +134,8 @@ func sourceMapping(ctx *pulumi.Context, name string, args Args, stream *kinesis.
 }
 
 // aggregatorStatements are the aggregation's whole permission set. Least
-// privilege: no wildcard actions, every resource named. Metrics go out as
+// privilege: no wildcard actions, every resource named (but X-Ray's, which
+// has no resources). Metrics go out as
 // embedded metric format log lines, so no cloudwatch:PutMetricData.
 func aggregatorStatements(args Args, stream *kinesis.Stream, logGroupArn pulumi.StringOutput, failures *sqs.Queue) []iamdoc.Statement {
 	statements := append(readStreamStatements(stream, args), []iamdoc.Statement{
@@ -150,6 +152,7 @@ func aggregatorStatements(args Args, stream *kinesis.Stream, logGroupArn pulumi.
 			Actions:   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
 			Resources: []pulumi.StringInput{pulumi.Sprintf("%s:log-stream:*", logGroupArn)},
 		},
+		iamdoc.TracingStatement(),
 		{
 			// The event source mapping sends a failed batch's description with
 			// the function's role.

@@ -48,8 +48,9 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-5 }
 //	network     NAT gateway      n × 730 h × $0.062            = n × 45.26
 //	            its public IPv4  n × 730 h × $0.005            = n × 3.65
 //	security    2 KMS keys       2 × $1.00                     = 2.00
+//	            logs key of us-east-1 (CloudFront's logs) $1.00 = 1.00
 //	            regional WAF     $5.00 + 5 rules × $1.00       = 10.00
-//	            CloudFront WAF   (us-east-1) $5.00 + 5 × $1.00 = 10.00     → 22.00
+//	            CloudFront WAF   (us-east-1) $5.00 + 5 × $1.00 = 10.00     → 23.00
 //	compute     t3.medium        m × 730 h × $0.0544           = m × 39.712
 //	            gp3 root volume  30 GB × m × $0.096            = m × 2.88
 //	            detailed monit.  7 metrics × m × $0.30         = m × 2.10
@@ -58,14 +59,17 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-5 }
 //	streaming   Kinesis on-demand stream 730 h × $0.052        = 37.96
 //	monitoring  alarms: 5 of one metric + 3 metric-math of two = 11 alarm metrics × $0.10 = 1.10
 //	            dashboard        $3.00                                                    → 4.10
+//	            where the stack owns the trail, 13 CIS alarms × $0.10 = 1.30              → 5.40
+//	            (their metric filters publish only on a match: usage, not fixed)
 //	edge        hosted zone      $0.50 (stacks that own their zone)
 //
 // with n NAT gateways (1 single, 2 per-az) and m = cats:minInstances (2).
 func TestCostAgainstHandComputedFigures(t *testing.T) {
 	const (
-		security   = 22.00
+		security   = 23.00
 		streaming  = 37.96
-		monitoring = 4.10
+		monitoring = 4.10 // a stack that does not own the trail
+		trailOwner = 5.40 // with the CIS alarms on the trail
 	)
 	cases := []struct {
 		name, stack string
@@ -74,33 +78,41 @@ func TestCostAgainstHandComputedFigures(t *testing.T) {
 		total       float64
 	}{
 		{
-			// dev: one NAT gateway, two hosts, its own zone.
-			// 48.91 + 22.00 + 114.423 + 37.96 + 4.10 + 0.50 = 227.893
+			// dev: one NAT gateway, two hosts, its own zone and trail.
+			// 48.91 + 23.00 + 114.423 + 37.96 + 5.40 + 0.50 = 230.193
 			name: "dev", stack: "dev",
-			tiers: map[string]float64{"network": 48.91, "security": security, "compute": 114.423, "streaming": streaming, "monitoring": monitoring, "edge": 0.50},
-			total: 227.893,
+			tiers: map[string]float64{"network": 48.91, "security": security, "compute": 114.423, "streaming": streaming, "monitoring": trailOwner, "edge": 0.50},
+			total: 230.193,
 		},
 		{
-			// prod: a NAT gateway per zone (2): 97.82 + 22.00 + 114.423 + 37.96 + 4.10 + 0.50 = 276.803
+			// prod: a NAT gateway per zone (2): 97.82 + 23.00 + 114.423 + 37.96 + 5.40 + 0.50 = 279.103
 			name: "prod", stack: "prod",
-			tiers: map[string]float64{"network": 97.82, "security": security, "compute": 114.423, "streaming": streaming, "monitoring": monitoring, "edge": 0.50},
-			total: 276.803,
+			tiers: map[string]float64{"network": 97.82, "security": security, "compute": 114.423, "streaming": streaming, "monitoring": trailOwner, "edge": 0.50},
+			total: 279.103,
 		},
 		{
 			// a shared municipality in prod: per-az NAT, its own keys and web
-			// ACLs, the environment's zone (no edge charge):
-			// 97.82 + 22.00 + 114.423 + 37.96 + 4.10 = 276.303
+			// ACLs, the environment's zone and trail (no edge charge, no CIS alarms):
+			// 97.82 + 23.00 + 114.423 + 37.96 + 4.10 = 277.303
 			name: "municipality", stack: "131016-prod",
 			tiers: map[string]float64{"network": 97.82, "security": security, "compute": 114.423, "streaming": streaming, "monitoring": monitoring},
-			total: 276.303,
+			total: 277.303,
 		},
 		{
 			// a municipality with four hosts and one NAT gateway:
-			// compute 4 × 44.692 + 25.039 = 203.807; 48.91 + 22.00 + 203.807 + 37.96 + 4.10 = 316.777
+			// compute 4 × 44.692 + 25.039 = 203.807; 48.91 + 23.00 + 203.807 + 37.96 + 4.10 = 317.777
 			name: "municipality, 4 hosts, single NAT", stack: "131016-prod",
 			config: map[string]string{"cats:minInstances": "4", "cats:natGateways": "single"},
 			tiers:  map[string]float64{"network": 48.91, "security": security, "compute": 203.807, "streaming": streaming, "monitoring": monitoring},
-			total:  316.777,
+			total:  317.777,
+		},
+		{
+			// a municipality with its own account owns its zone and trail:
+			// 48.91 (dev: one NAT) + 23.00 + 114.423 + 37.96 + 5.40 + 0.50 = 230.193
+			name: "municipality with its own account", stack: "011002-dev",
+			config: map[string]string{"cats:tenancy": "account"},
+			tiers:  map[string]float64{"network": 48.91, "security": security, "compute": 114.423, "streaming": streaming, "monitoring": trailOwner, "edge": 0.50},
+			total:  230.193,
 		},
 	}
 	c := catalog(t)

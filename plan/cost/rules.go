@@ -51,9 +51,10 @@ var pricings = map[string]pricing{
 	// network
 	"awsx:ec2:Vpc": {fixed: vpcNATGateways,
 		usage: "NAT gateway data processing per GB; data transfer out"},
-	"aws:ec2/securityGroup:SecurityGroup": free("security groups are free"),
-	"aws:ec2/networkAcl:NetworkAcl":       free("network ACLs are free"),
-	"aws:ec2/flowLog:FlowLog":             usage("flow log delivery to CloudWatch Logs (vended log ingestion per GB)"),
+	"aws:ec2/securityGroup:SecurityGroup":               free("security groups are free"),
+	"aws:ec2/networkAcl:NetworkAcl":                     free("network ACLs are free"),
+	"aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": free("security groups are free"),
+	"aws:ec2/flowLog:FlowLog":                           usage("flow log delivery to CloudWatch Logs (vended log ingestion per GB)"),
 	// Gateway endpoints are free; interface endpoints are billed by the hour.
 	"aws:ec2/vpcEndpoint:VpcEndpoint": {fixed: vpcEndpoint},
 
@@ -64,7 +65,9 @@ var pricings = map[string]pricing{
 	"aws:kms/keyPolicy:KeyPolicy": free("part of a key"),
 	"aws:wafv2/webAcl:WebAcl": {fixed: webACL,
 		usage: "requests inspected, per million"},
-	"aws:wafv2/webAclAssociation:WebAclAssociation": free("associations are free: the web ACL is priced"),
+	"aws:wafv2/webAclAssociation:WebAclAssociation":                   free("associations are free: the web ACL is priced"),
+	"aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": usage("WAF logs delivered to CloudWatch Logs (vended log ingestion per GB; storage is billed on the log group)"),
+	"aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock":        free("an account setting"),
 	"aws:cloudtrail/trail:Trail": usage("the account's first copy of management events is free; data and Insights events, " +
 		"further copies of management events, S3 storage and CloudWatch Logs delivery are billed by volume"),
 	"aws:cfg/recorder:Recorder":               usage("configuration items recorded"),
@@ -103,6 +106,12 @@ var pricings = map[string]pricing{
 	"aws:sqs/queue:Queue":                                       usage("requests, per million"),
 	"aws:cloudwatch/logGroup:LogGroup":                          usage(usageLogs),
 	"aws:cloudwatch/logStream:LogStream":                        free("events are billed on the log group"),
+	// A metric filter without a default value publishes only when an event
+	// matches, and a custom metric is billed by the hours it is published.
+	"aws:cloudwatch/logMetricFilter:LogMetricFilter":               usage("a custom metric, prorated by the hours in which an event matches (no default value)"),
+	"aws:cloudwatch/logDeliverySource:LogDeliverySource":           free("part of a log delivery"),
+	"aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination": free("part of a log delivery"),
+	"aws:cloudwatch/logDelivery:LogDelivery":                       usage("logs delivered to CloudWatch Logs (vended log ingestion per GB; storage is billed on the log group)"),
 
 	// api
 	"aws:apigateway/restApi:RestApi":                         usage("REST API requests per million; data transfer out"),

@@ -156,23 +156,34 @@ func (s *Server) Configure(_ context.Context, req *pulumirpc.ConfigureAnalyzerRe
 // stack references: the engine sends the stack's configuration here but
 // never the StackReference reads themselves (rules.Evaluator.References).
 func (s *Server) ConfigureStack(_ context.Context, req *pulumirpc.AnalyzerStackConfigureRequest) (*pulumirpc.AnalyzerStackConfigureResponse, error) {
-	refs := references(req.GetOrganization(), req.GetProject(), req.GetStack(), req.GetConfig())
+	refs, stack := references(req.GetOrganization(), req.GetProject(), req.GetStack(), req.GetConfig())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.evaluator = &rules.Evaluator{Rules: s.evaluator.Rules, Config: s.evaluator.Config, DryRun: req.GetDryRun(), References: refs}
+	s.evaluator = &rules.Evaluator{Rules: s.evaluator.Rules, Config: s.evaluator.Config, DryRun: req.GetDryRun(),
+		References: refs, StackContext: stack}
 	return &pulumirpc.AnalyzerStackConfigureResponse{}, nil
 }
 
 // references are the stacks the program references for this stack's
 // configuration, read as the program reads it (components/config): a
-// shared-tenancy municipality stack references its environment stack. A
-// configuration the program refuses references nothing.
-func references(org, project, stack string, values map[string]string) []string {
+// shared-tenancy municipality stack references its environment stack. The
+// stack context says which stack this is and whether it owns its account's
+// baseline (cats:tenancy account). A configuration the program refuses
+// references nothing and describes nothing: the rules then read the
+// resources alone.
+func references(org, project, stack string, values map[string]string) ([]string, *rules.StackContext) {
 	c, err := config.Parse(org, project, stack, config.FromMap(values))
-	if err != nil || c.OwnsBaseline() {
-		return nil
+	if err != nil {
+		return nil, nil
 	}
-	return []string{c.EnvironmentStack}
+	if org == "" {
+		org = config.DefaultOrganization
+	}
+	sc := &rules.StackContext{Organization: org, Project: project, Stack: stack, Environment: c.Environment, OwnsBaseline: c.OwnsBaseline()}
+	if c.OwnsBaseline() {
+		return nil, sc
+	}
+	return []string{c.EnvironmentStack}, sc
 }
 
 // Analyze runs the resource rules on one resource.

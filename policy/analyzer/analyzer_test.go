@@ -148,7 +148,14 @@ func TestTheEnvironmentReferenceComesFromTheStacksConfig(t *testing.T) {
 		wantTrail bool
 	}{
 		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1"}, false},
-		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:environmentStack": "acme/cats-analytics/prod"}, false},
+		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:environmentStack": "organization/cats-analytics/prod"}, false},
+		// Only this project's environment stack of the same environment
+		// counts: another organization's, the other environment's, or a
+		// staging stack does not.
+		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:environmentStack": "acme/cats-analytics/prod"}, true},
+		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:environmentStack": "organization/cats-analytics/dev"}, true},
+		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:environmentStack": "organization/cats-analytics/staging"}, true},
+		{"131016-dev", map[string]string{"aws:region": "ap-northeast-1"}, false},
 		{"131016-prod", map[string]string{"aws:region": "ap-northeast-1", "cats:tenancy": "account"}, true},
 		{"prod", map[string]string{"aws:region": "ap-northeast-1"}, true},
 	} {
@@ -172,5 +179,56 @@ func TestTheEnvironmentReferenceComesFromTheStacksConfig(t *testing.T) {
 			t.Errorf("%s with %v: cloudtrail-enabled reported %v, want %v (FSBP CloudTrail.1: a shared municipality uses its environment's trail, a stack that owns its baseline needs its own)",
 				tt.stack, tt.config, found, tt.wantTrail)
 		}
+	}
+}
+
+// TestTheStacksConfigDescribesTheStack: ConfigureStack tells the rules which
+// stack they judge. A cats:tenancy account municipality owns its account's
+// baseline, so it needs the account-level public access block, which a
+// shared municipality leaves to its environment stack; a prod municipality
+// keeps logs at the prod minimum.
+func TestTheStacksConfigDescribesTheStack(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		config  map[string]string
+		wantPAB bool
+	}{
+		{map[string]string{"aws:region": "ap-northeast-1"}, false},
+		{map[string]string{"aws:region": "ap-northeast-1", "cats:tenancy": "account"}, true},
+	} {
+		srv := NewServer()
+		if _, err := srv.ConfigureStack(ctx, &pulumirpc.AnalyzerStackConfigureRequest{Stack: "131016-prod", Project: "cats-analytics",
+			Organization: "organization", Config: tt.config}); err != nil {
+			t.Fatal(err)
+		}
+		stackURN := "urn:pulumi:131016-prod::cats-analytics::pulumi:pulumi:Stack::cats-analytics-131016-prod"
+		resp, err := srv.AnalyzeStack(ctx, &pulumirpc.AnalyzeStackRequest{Resources: []*pulumirpc.AnalyzerResource{
+			{Type: "pulumi:pulumi:Stack", Urn: stackURN, Name: "cats-analytics-131016-prod", Properties: props(t, resource.PropertyMap{})},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, d := range resp.GetDiagnostics() {
+			found = found || d.GetPolicyName() == "s3-account-public-access-block"
+		}
+		if found != tt.wantPAB {
+			t.Errorf("%v: s3-account-public-access-block reported %v, want %v (FSBP S3.1 belongs to the stack that owns the account)", tt.config, found, tt.wantPAB)
+		}
+	}
+	// The log group's URN names a stack the retention rule could not place;
+	// the configuration says it is prod.
+	srv := NewServer()
+	if _, err := srv.ConfigureStack(ctx, &pulumirpc.AnalyzerStackConfigureRequest{Stack: "131016-prod", Project: "cats-analytics", Organization: "organization",
+		Config: map[string]string{"aws:region": "ap-northeast-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Analyze(ctx, &pulumirpc.AnalyzeRequest{Type: "aws:cloudwatch/logGroup:LogGroup", Urn: "urn:pulumi:x::cats-analytics::aws:cloudwatch/logGroup:LogGroup::lg", Name: "lg",
+		Properties: props(t, resource.PropertyMap{"retentionInDays": resource.NewNumberProperty(30), "kmsKeyId": resource.NewStringProperty("k")})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := resp.GetDiagnostics(); len(d) != 1 || d[0].GetPolicyName() != "log-group-retention" {
+		t.Fatalf("30 days in a prod stack must fail the prod minimum of 365: %v", d)
 	}
 }

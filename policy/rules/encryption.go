@@ -44,13 +44,24 @@ func encryptionRules() []Rule {
 				}
 				bucketsWith(c, rs, sseConfigTypes,
 					func(b policyx.AnalyzerResource) (bool, *val) {
-						// The deprecated inline block still counts when set.
-						rules, unknown := get(b.Properties, "serverSideEncryptionConfiguration", "rule").items()
-						if unknown {
-							return false, nil
+						// The deprecated inline blocks still count when set: BucketV2's
+						// serverSideEncryptionConfigurations[].rules[].applyServerSideEncryptionByDefaults[]
+						// and the v5 Bucket's serverSideEncryptionConfiguration.rule.
+						var defaults []val
+						configs, _ := get(b.Properties, "serverSideEncryptionConfigurations").items()
+						for _, cfg := range configs {
+							rules, _ := cfg.at("rules").items()
+							for _, r := range rules {
+								ds, _ := r.at("applyServerSideEncryptionByDefaults").items()
+								defaults = append(defaults, ds...)
+							}
 						}
+						rules, _ := get(b.Properties, "serverSideEncryptionConfiguration", "rule").items()
 						for _, r := range rules {
-							if p, unk := algorithmOK(r.at("applyServerSideEncryptionByDefault", "sseAlgorithm")); p == "" && unk == nil {
+							defaults = append(defaults, r.at("applyServerSideEncryptionByDefault"))
+						}
+						for _, d := range defaults {
+							if p, unk := algorithmOK(d.at("sseAlgorithm")); p == "" && unk == nil {
 								return true, nil
 							}
 						}
@@ -79,13 +90,23 @@ func encryptionRules() []Rule {
 			},
 		},
 		{
-			Name:        "dynamodb-table-encryption",
-			Description: "DynamoDB tables (cats-info, seed §4) are encrypted with a KMS key the account controls.",
-			Control:     "AWS Config DYNAMODB_TABLE_ENCRYPTED_KMS (FSBP has no table-level control)",
-			Level:       policyx.EnforcementLevelMandatory,
-			Types:       []string{"aws:dynamodb/table:Table"},
+			Name: "dynamodb-table-encryption",
+			Description: "DynamoDB tables (cats-info, seed §4) are encrypted with a customer managed KMS key " +
+				"(serverSideEncryption.enabled and its kmsKeyArn; the AWS owned and AWS managed keys are not the account's to audit or revoke).",
+			Control: "AWS Config DYNAMODB_TABLE_ENCRYPTED_KMS (FSBP has no table-level control)",
+			Level:   policyx.EnforcementLevelMandatory,
+			Types:   []string{"aws:dynamodb/table:Table"},
 			Resource: func(c *Check, r policyx.AnalyzerResource) {
-				requireSSE(c, r, "table", " (an AWS-owned key is not auditable)")
+				if !requireSSE(c, r, "table", " (an AWS-owned key is not auditable)") {
+					return
+				}
+				key := get(r.Properties, "serverSideEncryption", "kmsKeyArn")
+				switch {
+				case key.unknown:
+					c.Unknown(r.URN, key, "table "+display(r))
+				case !key.nonEmpty() || strings.HasSuffix(strOr(key, ""), "alias/aws/dynamodb"):
+					c.Fail(r.URN, "table %s: serverSideEncryption.kmsKeyArn must name a customer managed key (without it DynamoDB uses the AWS managed aws/dynamodb key)", display(r))
+				}
 			},
 		},
 		{
@@ -124,7 +145,7 @@ func encryptionRules() []Rule {
 				if source.present() {
 					return // kinesis-stream-encryption checks the source stream
 				}
-				requireSSE(c, r, "delivery stream", "")
+				_ = requireSSE(c, r, "delivery stream", "")
 			},
 		},
 		{
@@ -171,16 +192,21 @@ func encryptionRules() []Rule {
 		},
 		{
 			Name: "ebs-encryption",
-			Description: "EBS volumes, instance and launch template block devices are encrypted; a template or instance " +
-				"that relies on the AMI's devices needs account-wide EBS encryption by default in the stack.",
-			Control: "FSBP EC2.3 / EC2.7",
+			Description: "EBS volumes, instance and launch template block devices are encrypted, the root volume included; a template " +
+				"or instance that relies on the AMI's devices needs account-wide EBS encryption by default in the stack.",
+			Control: "FSBP EC2.3 / EC2.7, CIS 2.2.1",
 			Level:   policyx.EnforcementLevelMandatory,
-			Stack:   ebsEncryption,
+			Properties: map[string]map[string]any{
+				"rootDeviceNames": {"type": "array", "items": map[string]any{"type": "string"}, "default": []any{"/dev/xvda", "/dev/sda1"},
+					"description": "Device names an AMI's root volume uses (Amazon Linux /dev/xvda, Ubuntu /dev/sda1)."},
+			},
+			Stack: ebsEncryption,
 		},
 	}
 }
 
 func ebsEncryption(c *Check, rs []policyx.AnalyzerResource) {
+	rootDevices := c.Config.Strings("rootDeviceNames")
 	byDefault := false
 	for _, r := range rs {
 		if typeIs(r, "aws:ebs/encryptionByDefault:EncryptionByDefault") {
@@ -210,15 +236,22 @@ func ebsEncryption(c *Check, rs []policyx.AnalyzerResource) {
 				c.Unknown(r.URN, get(r.Properties, "blockDeviceMappings"), "launch template "+display(r))
 				continue
 			}
-			withEBS := 0
+			withEBS, root := 0, false
 			for _, m := range mappings {
 				if ebs := m.at("ebs"); ebs.present() || ebs.unknown {
 					withEBS++
 					device(r, ebs, "launch template "+display(r))
+					name := m.at("deviceName")
+					root = root || name.unknown || strIn(name, rootDevices...)
 				}
 			}
-			if withEBS == 0 && !byDefault {
+			switch {
+			case byDefault:
+			case withEBS == 0:
 				c.Fail(r.URN, "launch template %s: no block device mapping sets encrypted, and the stack does not enable EBS encryption by default (aws:ebs/encryptionByDefault)", display(r))
+			case !root:
+				c.Fail(r.URN, "launch template %s: no block device mapping covers the root volume (%s), so it comes unencrypted from the AMI; map it with encrypted true or enable EBS encryption by default",
+					display(r), strings.Join(rootDevices, " or "))
 			}
 		case "aws:ec2/instance:Instance":
 			root := get(r.Properties, "rootBlockDevice")
@@ -248,14 +281,18 @@ func requireKey(c *Check, r policyx.AnalyzerResource, prop, what string) {
 
 // requireSSE checks serverSideEncryption.enabled, the switch DynamoDB and
 // Firehose share; why is added to the failure.
-func requireSSE(c *Check, r policyx.AnalyzerResource, what, why string) {
+// It reports whether encryption is on.
+func requireSSE(c *Check, r policyx.AnalyzerResource, what, why string) bool {
 	enabled := get(r.Properties, "serverSideEncryption", "enabled")
 	switch {
 	case enabled.unknown:
 		c.Unknown(r.URN, enabled, what+" "+display(r))
 	case !enabled.isTrue():
 		c.Fail(r.URN, "%s %s: serverSideEncryption.enabled must be true%s", what, display(r), why)
+	default:
+		return true
 	}
+	return false
 }
 
 func strEq(v val, want string) bool {

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
@@ -64,6 +65,27 @@ func dependsOn(r policyx.AnalyzerResource, prop string, on ...policyx.AnalyzerRe
 	return r
 }
 
+// inStack moves resources to a stack: their URNs (and the URNs their
+// dependencies name) carry the stack's name, as the engine's do.
+func inStack(stack string, rs ...policyx.AnalyzerResource) []policyx.AnalyzerResource {
+	move := func(urn string) string {
+		return strings.Replace(urn, "urn:pulumi:test::", "urn:pulumi:"+stack+"::", 1)
+	}
+	out := make([]policyx.AnalyzerResource, len(rs))
+	for i, r := range rs {
+		r.URN, r.Parent = move(r.URN), move(r.Parent)
+		deps := map[string][]string{}
+		for k, urns := range r.PropertyDependencies {
+			for _, u := range urns {
+				deps[k] = append(deps[k], move(u))
+			}
+		}
+		r.PropertyDependencies = deps
+		out[i] = r
+	}
+	return out
+}
+
 func bucket(name string) policyx.AnalyzerResource {
 	return res("aws:s3/bucketV2:BucketV2", name, map[string]any{"bucket": name + "-physical"})
 }
@@ -85,7 +107,7 @@ func pab(b policyx.AnalyzerResource, flags map[string]any) policyx.AnalyzerResou
 }
 
 const tlsOnlyPolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"DenyInsecureTransport","Effect":"Deny",
-"Principal":{"AWS":"*"},"Action":["s3:*"],"Resource":["arn:aws:s3:::b","arn:aws:s3:::b/*"],
+"Principal":{"AWS":"*"},"Action":["s3:*"],"Resource":["arn:aws:s3:::data-lake-physical","arn:aws:s3:::data-lake-physical/*"],
 "Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`
 
 func bucketPolicy(b policyx.AnalyzerResource, doc any) policyx.AnalyzerResource {
@@ -120,6 +142,8 @@ func ingress(port int, cidr string) map[string]any {
 func alb(name string, props map[string]any) policyx.AnalyzerResource {
 	return res("aws:lb/loadBalancer:LoadBalancer", name, props)
 }
+
+const regionalACL = "arn:aws:wafv2:ap-northeast-1:123456789012:regional/webacl/cats-waf-regional/abc"
 
 func association(target policyx.AnalyzerResource, acl any) policyx.AnalyzerResource {
 	a := res(webACLAssociationType, target.Name+"-waf", map[string]any{"resourceArn": unknown, "webAclArn": acl})

@@ -9,7 +9,7 @@ func keyRules() []Rule {
 		Name: "kms-key-rotation",
 		Description: "Customer managed symmetric KMS keys rotate their key material yearly " +
 			"(asymmetric and HMAC keys cannot rotate and are skipped).",
-		Control: "FSBP KMS.4",
+		Control: "FSBP KMS.4, CIS 3.6",
 		Level:   policyx.EnforcementLevelMandatory,
 		Types:   []string{"aws:kms/key:Key"},
 		Resource: func(c *Check, r policyx.AnalyzerResource) {

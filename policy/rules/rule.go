@@ -153,6 +153,9 @@ type Check struct {
 	// references are the stacks the stack references by its configuration
 	// (Evaluator.References).
 	references []string
+	// stack is what the stack's configuration says about it
+	// (Evaluator.StackContext), nil when the pack has no configuration.
+	stack *StackContext
 }
 
 type finding struct {
@@ -243,6 +246,23 @@ type Evaluator struct {
 	// offline plan and `pulumi policy analyze --file` pass the references as
 	// resources and leave this empty.
 	References []string
+	// Stack is the stack being analysed as its configuration describes it
+	// (set from ConfigureStack); nil when the pack sees resources only
+	// (`pulumi policy analyze --file`, the offline plan), where the rules
+	// read the same facts from the resources (the root stack's URN, a trail
+	// or a Config recorder for a stack that owns its account's baseline).
+	StackContext *StackContext
+}
+
+// StackContext is what a stack's configuration says about it.
+type StackContext struct {
+	Organization, Project, Stack string
+	// Environment is dev or prod.
+	Environment string
+	// OwnsBaseline: an environment stack, or a municipality with its own AWS
+	// account (cats:tenancy account), owns its account's baseline (trail,
+	// Config recorder, account-level public access block).
+	OwnsBaseline bool
 }
 
 // NewEvaluator evaluates the pack's rules with a configuration.
@@ -327,7 +347,7 @@ func (e *Evaluator) run(r Rule, defaultURN string, body func(*Check)) (out []Vio
 	if level == policyx.EnforcementLevelDisabled {
 		return nil
 	}
-	c := &Check{rule: r, references: e.References}
+	c := &Check{rule: r, references: e.References, stack: e.StackContext}
 	var props map[string]any
 	if pc, ok := e.Config[r.Name]; ok {
 		props = pc.Properties
@@ -375,12 +395,17 @@ func All() []Rule {
 	return slices.Concat(
 		encryptionRules(),
 		transitRules(),
+		transitRulesMore(),
 		wafRules(),
+		webACLRules(),
 		trailRules(),
 		bucketRules(),
 		networkRules(),
 		keyRules(),
 		logRules(),
+		accessRules(),
+		tracingRules(),
+		alarmRules(),
 	)
 }
 

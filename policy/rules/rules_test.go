@@ -22,6 +22,8 @@ type ruleCase struct {
 	kind      kind
 	resources []policyx.AnalyzerResource
 	config    map[string]any
+	level     *policyx.EnforcementLevel // a level set by the pack config
+	stack     string                    // the stack's name ("test" unless set)
 	wantFail  bool
 	wantText  string // a substring of one message when wantFail
 }
@@ -31,6 +33,12 @@ func c(name string, k kind, fail bool, text string, rs ...policyx.AnalyzerResour
 }
 
 func (rc ruleCase) with(config map[string]any) ruleCase { rc.config = config; return rc }
+
+// at sets the pack config's level for the rule.
+func (rc ruleCase) at(l policyx.EnforcementLevel) ruleCase { rc.level = &l; return rc }
+
+// on names the stack the resources belong to (their URNs say so).
+func (rc ruleCase) on(stack string) ruleCase { rc.stack = stack; return rc }
 
 var (
 	b1  = bucket("data-lake")
@@ -70,6 +78,9 @@ var ruleCases = map[string][]ruleCase{
 	},
 	"dynamodb-table-encryption": {
 		c("KMS encryption", compliant, false, "", res("aws:dynamodb/table:Table", "cats-info", map[string]any{"serverSideEncryption": map[string]any{"enabled": true, "kmsKeyArn": key}})),
+		c("AWS managed key", violation, true, "customer managed key", res("aws:dynamodb/table:Table", "cats-info", map[string]any{"serverSideEncryption": map[string]any{"enabled": true}})),
+		c("aws/dynamodb alias", violation, true, "customer managed key", res("aws:dynamodb/table:Table", "cats-info", map[string]any{"serverSideEncryption": map[string]any{"enabled": true, "kmsKeyArn": "arn:aws:kms:ap-northeast-1:1:alias/aws/dynamodb"}})),
+		c("unknown key", unknowns, true, "unknown", res("aws:dynamodb/table:Table", "cats-info", map[string]any{"serverSideEncryption": map[string]any{"enabled": true, "kmsKeyArn": unknown}})),
 		c("no serverSideEncryption", violation, true, "serverSideEncryption.enabled", res("aws:dynamodb/table:Table", "cats-info", nil)),
 		c("disabled", violation, true, "serverSideEncryption.enabled", res("aws:dynamodb/table:Table", "cats-info", map[string]any{"serverSideEncryption": map[string]any{"enabled": false}})),
 		c("unknown enabled", unknowns, true, "unknown", res("aws:dynamodb/table:Table", "cats-info", map[string]any{"serverSideEncryption": map[string]any{"enabled": unknown}})),
@@ -165,43 +176,60 @@ var ruleCases = map[string][]ruleCase{
 		c("exempted listener", override, false, "", res("aws:lb/listener:Listener", "l", map[string]any{"protocol": "HTTP"})).with(map[string]any{"exemptResources": []any{"l"}}),
 	},
 	"cloudfront-waf": {
-		c("web ACL set", compliant, false, "", res("aws:cloudfront/distribution:Distribution", "cdn", map[string]any{"webAclId": "arn:aws:wafv2:us-east-1:1:global/webacl/x/y"})),
+		c("web ACL set", compliant, false, "", res("aws:cloudfront/distribution:Distribution", "cdn", map[string]any{"webAclId": cloudFrontACL})),
 		c("no web ACL", violation, true, "webAclId", res("aws:cloudfront/distribution:Distribution", "cdn", nil)),
 		c("unknown web ACL", unknowns, true, "unknown", res("aws:cloudfront/distribution:Distribution", "cdn", map[string]any{"webAclId": unknown})),
 		c("exempted distribution", override, false, "", res("aws:cloudfront/distribution:Distribution", "cdn", nil)).with(map[string]any{"exemptResources": []any{"cdn"}}),
 	},
 	"apigateway-stage-waf": {
-		c("associated by dependency", compliant, false, "", stage(), association(stage(), "arn:acl")),
+		c("associated by dependency", compliant, false, "", stage(), association(stage(), regionalACL)),
 		c("associated by ARN", compliant, false, "", stage(), res(webACLAssociationType, "a", map[string]any{
-			"resourceArn": "arn:aws:apigateway:ap-northeast-1::/restapis/api123/stages/v1", "webAclArn": "arn:acl"})),
+			"resourceArn": "arn:aws:apigateway:ap-northeast-1::/restapis/api123/stages/v1", "webAclArn": regionalACL})),
 		c("no association", violation, true, "no WAFv2 web ACL association", stage()),
 		c("association without web ACL", violation, true, "no WAFv2 web ACL association", stage(), association(stage(), "")),
-		c("unknown target", unknowns, true, "unknown", stage(), res(webACLAssociationType, "a", map[string]any{"resourceArn": unknown, "webAclArn": "arn:acl"})),
+		c("unknown target", unknowns, true, "unknown", stage(), res(webACLAssociationType, "a", map[string]any{"resourceArn": unknown, "webAclArn": regionalACL})),
 		c("exempted stage", override, false, "", stage()).with(map[string]any{"exemptResources": []any{"v1"}}),
 	},
 	"alb-waf": {
-		c("public ALB associated", compliant, false, "", alb("alb", nil), association(alb("alb", nil), "arn:acl")),
-		c("internal ALB", compliant, false, "", alb("alb", map[string]any{"internal": true})),
+		c("public ALB associated", compliant, false, "", alb("alb", nil), association(alb("alb", nil), regionalACL)),
+		c("internal ALB associated", compliant, false, "", alb("alb", map[string]any{"internal": true}), association(alb("alb", map[string]any{"internal": true}), regionalACL)),
 		c("network load balancer", compliant, false, "", alb("nlb", map[string]any{"loadBalancerType": "network"})),
 		c("public ALB without WAF", violation, true, "no WAFv2 web ACL association", alb("alb", nil)),
+		c("internal ALB without WAF (ELB.16 covers every ALB)", violation, true, "no WAFv2 web ACL association", alb("alb", map[string]any{"internal": true})),
 		c("public awsx ALB without WAF", violation, true, "no WAFv2 web ACL association", res(awsxALBType, "alb", nil)),
-		c("unknown internal", unknowns, true, "unknown", alb("alb", map[string]any{"internal": unknown})),
+		c("unknown load balancer type", unknowns, true, "unknown", alb("alb", map[string]any{"loadBalancerType": unknown})),
 		c("exempted ALB", override, false, "", alb("alb", nil)).with(map[string]any{"exemptResources": []any{"alb"}}),
 	},
 	"cloudtrail-enabled": {
 		c("compliant trail", compliant, false, "", trail(nil)),
-		c("environment reference with trailArn", compliant, false, "", stackRef("organization/cats-analytics/prod", map[string]any{"trailArn": "arn:aws:cloudtrail:ap-northeast-1:1:trail/t"})),
-		c("environment reference, inputs only", compliant, false, "", stackRef("organization/cats-analytics/dev", nil)),
+		c("environment reference with trailArn", compliant, false, "", stackRef("organization/cats-analytics/prod", map[string]any{"trailArn": "arn:aws:cloudtrail:ap-northeast-1:1:trail/t"})).on("131016-prod"),
+		c("environment reference, inputs only", compliant, false, "", stackRef("organization/cats-analytics/dev", nil)).on("131016-dev"),
 		c("no trail, no reference", violation, true, "no CloudTrail trail", res("aws:s3/bucketV2:BucketV2", "b", nil)),
 		c("single-region trail", violation, true, "isMultiRegionTrail", trail(map[string]any{"isMultiRegionTrail": false})),
 		c("no log validation", violation, true, "enableLogFileValidation", trail(map[string]any{"enableLogFileValidation": false})),
 		c("no KMS", violation, true, "kmsKeyId", trail(map[string]any{"kmsKeyId": nil})),
 		c("logging off", violation, true, "enableLogging", trail(map[string]any{"enableLogging": false})),
 		c("no CloudWatch Logs", violation, true, "cloudWatchLogsGroupArn", trail(map[string]any{"cloudWatchLogsGroupArn": nil})),
-		c("reference to another stack", violation, true, "no CloudTrail trail", stackRef("organization/other/qa", nil)),
-		c("environment without trailArn", violation, true, "exports no trailArn", stackRef("organization/cats-analytics/prod", map[string]any{"vpcId": "v"})),
+		c("reference to another project", violation, true, "organization/other/prod is not it", stackRef("organization/other/prod", nil)).on("131016-prod"),
+		c("reference to the other environment", violation, true, "does not reference cats-analytics/prod", stackRef("organization/cats-analytics/dev", nil)).on("131016-prod"),
+		c("reference to a staging stack", violation, true, "is not it", stackRef("acme/cats-analytics/staging", nil)).on("131016-prod"),
+		c("environment stack with a reference instead of a trail", violation, true, "owns its account's baseline", stackRef("organization/cats-analytics/prod", nil)).on("prod"),
+		c("account-tenancy municipality (Config recorder) with a reference", violation, true, "owns its account's baseline",
+			stackRef("organization/cats-analytics/prod", nil), res(configRecorderType, "recorder", nil)).on("131016-prod"),
+		c("environment without trailArn", violation, true, "exports no trailArn", stackRef("organization/cats-analytics/prod", map[string]any{"vpcId": "v"})).on("131016-prod"),
+		c("read-only management events", violation, true, "read and write management events", trail(map[string]any{
+			"eventSelectors": []any{map[string]any{"readWriteType": "ReadOnly", "includeManagementEvents": true}}})),
+		c("management events excluded", violation, true, "read and write management events", trail(map[string]any{
+			"eventSelectors": []any{map[string]any{"readWriteType": "All", "includeManagementEvents": false}}})),
+		c("advanced selectors for data events only", violation, true, "read and write management events", trail(map[string]any{
+			"advancedEventSelectors": []any{map[string]any{"fieldSelectors": []any{map[string]any{"field": "eventCategory", "equals": []any{"Data"}}}}}})),
 		c("unknown validation", unknowns, true, "unknown", trail(map[string]any{"enableLogFileValidation": unknown})),
-		c("pattern accepts a staging environment", override, false, "", stackRef("acme/cats-analytics/staging", nil)).with(map[string]any{"environmentStackPattern": "/(dev|staging|prod)$"}),
+		c("advanced selectors for all management events", compliant, false, "", trail(map[string]any{
+			"advancedEventSelectors": []any{map[string]any{"fieldSelectors": []any{map[string]any{"field": "eventCategory", "equals": []any{"Management"}}}}}})),
+		c("read and write selectors together", compliant, false, "", trail(map[string]any{
+			"eventSelectors": []any{map[string]any{"readWriteType": "ReadOnly"}, map[string]any{"readWriteType": "WriteOnly"}}})),
+		c("unknown event selectors", unknowns, true, "unknown", trail(map[string]any{"eventSelectors": unknown})),
+		c("advisory by pack config", override, true, "no CloudTrail trail", res("aws:s3/bucketV2:BucketV2", "b", nil)).at(policyx.EnforcementLevelAdvisory),
 		c("CloudWatch Logs not required", override, false, "", trail(map[string]any{"cloudWatchLogsGroupArn": nil})).with(map[string]any{"requireCloudWatchLogs": false}),
 	},
 	"s3-public-access-block": {
@@ -218,7 +246,7 @@ var ruleCases = map[string][]ruleCase{
 		c("SSH from the VPC", compliant, false, "", sg("app-sg", ingress(22, "10.0.0.0/16"))),
 		c("SSH from the internet", violation, true, "opens port 22", sg("app-sg", ingress(22, "0.0.0.0/0"))),
 		c("all traffic from IPv6", violation, true, "all protocols", sg("app-sg", map[string]any{"protocol": "-1", "fromPort": 0, "toPort": 0, "ipv6CidrBlocks": []any{"::/0"}})),
-		c("port range rule resource", violation, true, "opens port 81", res(securityGroupRuleType, "r", map[string]any{
+		c("port range rule resource", violation, true, "opens port 3389", res(securityGroupRuleType, "r", map[string]any{
 			"type": "ingress", "protocol": "tcp", "fromPort": 80, "toPort": 8080, "cidrBlocks": []any{"0.0.0.0/0"}})),
 		c("vpc ingress rule", violation, true, "opens port 3306", res(ingressRuleType, "r", map[string]any{"ipProtocol": "tcp", "fromPort": 3306, "toPort": 3306, "cidrIpv4": "0.0.0.0/0"})),
 		c("HTTPS open without a load balancer", violation, true, "no internet-facing load balancer", sg("alb-sg", ingress(443, "0.0.0.0/0"))),
@@ -257,10 +285,14 @@ func TestRules(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(name+"/"+tc.name, func(t *testing.T) {
+				stack := tc.stack
+				if stack == "" {
+					stack = "test"
+				}
 				for _, dryRun := range []bool{false, true} {
-					e := &Evaluator{Rules: []Rule{rule}, Config: map[string]PolicyConfig{name: {Properties: tc.config}}, DryRun: dryRun}
+					e := &Evaluator{Rules: []Rule{rule}, Config: map[string]PolicyConfig{name: {Properties: tc.config, EnforcementLevel: tc.level}}, DryRun: dryRun}
 					// Every stack has its root resource, which stack-wide findings name.
-					vs := e.All(append([]policyx.AnalyzerResource{res(stackType, "cats-analytics-test", nil)}, tc.resources...))
+					vs := e.All(inStack(stack, append([]policyx.AnalyzerResource{res(stackType, "cats-analytics-"+stack, nil)}, tc.resources...)...))
 					if !tc.wantFail {
 						if len(vs) > 0 {
 							t.Fatalf("%s must pass (%s), got %v", name, tc.kind, vs)
@@ -274,7 +306,10 @@ func TestRules(t *testing.T) {
 						t.Errorf("%s: no message contains %q: %v", name, tc.wantText, vs)
 					}
 					want := rule.Level
-					if tc.kind == unknowns && dryRun {
+					if tc.level != nil {
+						want = *tc.level
+					}
+					if tc.kind == unknowns && dryRun && want == policyx.EnforcementLevelMandatory {
 						// A preview cannot know the value: reported, but it does
 						// not block; `pulumi up` checks the real value.
 						want = policyx.EnforcementLevelAdvisory

@@ -16,14 +16,14 @@ import (
 )
 
 // TestPlanCost: the table and the JSON plan carry the same estimate (dev:
-// $227.893, hand-computed in plan/cost's tests).
+// $230.193, hand-computed in plan/cost's tests).
 func TestPlanCost(t *testing.T) {
 	var table bytes.Buffer
 	if err := run(context.Background(), []string{"plan", "--stack", "dev"}, env(projectDir), &table); err != nil {
 		t.Fatalf("%v\n%s", err, table.String())
 	}
 	for _, want := range []string{
-		`Estimated fixed monthly cost: \$227\.89 \(¥35,323\), at ¥155/USD`,
+		`Estimated fixed monthly cost: \$230\.19 \(¥35,680\), at ¥155/USD`,
 		`(?m)^network +\$48\.91 +¥7,581$`,
 		`(?m)^network +cats-network-vpc +NAT gateways \(1\) +730 hours +\$0\.062/hour\* +\$45\.26$`,
 		`Not included, usage-based`,
@@ -47,7 +47,7 @@ func TestPlanCost(t *testing.T) {
 	if err := json.Unmarshal(doc.Bytes(), &plan); err != nil {
 		t.Fatal(err)
 	}
-	if math.Abs(plan.Cost.MonthlyUSD-227.893) > 1e-6 || math.Abs(plan.Cost.MonthlyJPY-22789.3) > 1e-4 || len(plan.Cost.NotIncluded) == 0 {
+	if math.Abs(plan.Cost.MonthlyUSD-230.193) > 1e-6 || math.Abs(plan.Cost.MonthlyJPY-23019.3) > 1e-4 || len(plan.Cost.NotIncluded) == 0 {
 		t.Fatalf("--json must carry the estimate the table prints, converted at --usd-jpy: %+v", plan.Cost)
 	}
 }
@@ -62,14 +62,14 @@ func writeCodes(t *testing.T, codes ...string) string {
 }
 
 // TestPlanAllMunicipalitiesCost: the fleet total is the sum of the stacks'
-// (3 × $276.303 = $828.909).
+// (3 × $277.303 = $831.909).
 func TestPlanAllMunicipalitiesCost(t *testing.T) {
 	list := writeCodes(t, "131016", "011002", "472018")
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"plan", "--all-municipalities", list, "--env", "prod"}, env(projectDir), &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "Estimated fixed monthly cost of the 3 stacks: $828.91 (¥128,481), $276.30 each") {
+	if !strings.Contains(out.String(), "Estimated fixed monthly cost of the 3 stacks: $831.91 (¥128,946), $277.30 each") {
 		t.Fatalf("the fleet total is missing or wrong:\n%s", out.String())
 	}
 }
@@ -122,7 +122,7 @@ func TestPlanDiffFleet(t *testing.T) {
 	for _, want := range []string{
 		"## Offline plan diff: 3 stacks, 3 changed",
 		"- update `aws:lambda/function:Function` `cats-streaming-aggregator` (`cats-data-analysis-{stack}`) in all 3 municipality stacks (prod)\n  - `memorySize`: `1024` → `2048`\n",
-		"| estimated fixed monthly cost | $828.91 → $828.91 (+$0.00) |",
+		"| estimated fixed monthly cost | $831.91 → $831.91 (+$0.00) |",
 		"<details><summary><code>472018-prod</code>: 1 × update",
 	} {
 		if !strings.Contains(md.String(), want) {

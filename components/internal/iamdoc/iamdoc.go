@@ -156,3 +156,14 @@ func DenyInsecureTransport(bucketArn pulumi.StringInput) Statement {
 		Condition: map[string]map[string]any{"Bool": {"aws:SecureTransport": "false"}},
 	}
 }
+
+// TracingStatement lets a function with X-Ray active tracing send its
+// segments (the AWSXRayDaemonWriteAccess actions a function needs). X-Ray
+// has no resource-level permissions, hence the one resource "*".
+func TracingStatement() Statement {
+	return Statement{
+		Sid:       "Tracing",
+		Actions:   []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
+		Resources: []pulumi.StringInput{Str("*")},
+	}
+}

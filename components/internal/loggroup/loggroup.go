@@ -14,13 +14,23 @@ import (
 // New registers the log group groupName (e.g. /aws/lambda/<function>) as
 // the logical resource name.
 func New(ctx *pulumi.Context, name, groupName string, retentionDays int, logsKeyArn pulumi.StringInput, opts ...pulumi.ResourceOption) (*cloudwatch.LogGroup, error) {
+	group, err := NewNamed(ctx, name, pulumi.String(groupName), retentionDays, logsKeyArn, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create the log group %s: %w", groupName, err)
+	}
+	return group, nil
+}
+
+// NewNamed is New for a group whose name is known only once another
+// resource exists (API Gateway's API-Gateway-Execution-Logs_{restApiId}/{stage}).
+func NewNamed(ctx *pulumi.Context, name string, groupName pulumi.StringInput, retentionDays int, logsKeyArn pulumi.StringInput, opts ...pulumi.ResourceOption) (*cloudwatch.LogGroup, error) {
 	group, err := cloudwatch.NewLogGroup(ctx, name, &cloudwatch.LogGroupArgs{
-		Name:            pulumi.String(groupName),
+		Name:            groupName,
 		RetentionInDays: pulumi.Int(retentionDays),
 		KmsKeyId:        logsKeyArn,
 	}, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("create the log group %s: %w", groupName, err)
+		return nil, fmt.Errorf("create the log group %s: %w", name, err)
 	}
 	return group, nil
 }

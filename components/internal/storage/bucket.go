@@ -124,6 +124,22 @@ func (b *PrivateBucket) configure(ctx *pulumi.Context, name string, args Private
 	return nil
 }
 
+// ServerAccessLogStatement lets S3 deliver the server access logs of
+// sourceBucket (of this account) into the log bucket under prefix, and
+// nothing else (docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html).
+func ServerAccessLogStatement(logBucketArn pulumi.StringOutput, prefix, accountID, sourceBucket string) iamdoc.Statement {
+	return iamdoc.Statement{
+		Sid:       "S3ServerAccessLogs",
+		Principal: map[string]any{"Service": "logging.s3.amazonaws.com"},
+		Actions:   []string{"s3:PutObject"},
+		Resources: []pulumi.StringInput{pulumi.Sprintf("%s/%s*", logBucketArn, prefix)},
+		Condition: iamdoc.Condition{
+			"StringEquals": {"aws:SourceAccount": accountID},
+			"ArnLike":      {"aws:SourceArn": "arn:aws:s3:::" + sourceBucket},
+		},
+	}
+}
+
 // encryptionRule is SSE-KMS with kmsKeyArn and a bucket key, or SSE-S3
 // AES-256 when kmsKeyArn is nil.
 func encryptionRule(kmsKeyArn pulumi.StringInput) *s3.BucketServerSideEncryptionConfigurationV2RuleArgs {
