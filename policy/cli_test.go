@@ -102,9 +102,18 @@ func analyze(t *testing.T, state string, extra ...string) (string, error) {
 
 func writeState(t *testing.T, stack string, mutate func(*plan.Resource)) (string, *plan.Result) {
 	t.Helper()
+	return writeStateWith(t, stack, nil, mutate)
+}
+
+// writeStateWith plans stack with its configuration changed by config first.
+func writeStateWith(t *testing.T, stack string, config func(map[string]string), mutate func(*plan.Resource)) (string, *plan.Result) {
+	t.Helper()
 	cfg, err := plan.StackConfig(repoRoot, stack)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if config != nil {
+		config(cfg)
 	}
 	res, err := plan.Run(context.Background(), platform.Program, plan.Options{Stack: stack, Config: cfg, Mutate: mutate})
 	if err != nil {
@@ -125,9 +134,17 @@ func writeState(t *testing.T, stack string, mutate func(*plan.Resource)) (string
 // file, reports no mandatory violation where the in-process plan reports
 // none, and exactly the advisory findings the plan reports.
 func TestPolicyAnalyzeAgreesWithThePlan(t *testing.T) {
-	for _, stack := range []string{"dev", "prod", "131016-prod"} {
-		t.Run(stack, func(t *testing.T) {
-			state, res := writeState(t, stack, nil)
+	ownAccount := func(cfg map[string]string) { cfg["cats:tenancy"] = "account" }
+	for _, tc := range []struct {
+		name, stack string
+		config      func(map[string]string)
+	}{
+		{"dev", "dev", nil}, {"prod", "prod", nil}, {"131016-prod", "131016-prod", nil},
+		{"011002-dev with its own account", "011002-dev", ownAccount},
+	} {
+		stack := tc.stack
+		t.Run(tc.name, func(t *testing.T) {
+			state, res := writeStateWith(t, stack, tc.config, nil)
 			if res.MandatoryViolations() != 0 {
 				t.Errorf("in-process plan of %s has mandatory violations: %v", stack, res.Violations)
 			}
