@@ -85,9 +85,7 @@ type Analytics struct {
 }
 
 func (a *Args) check() error {
-	c := tier.NewCheck("analytics")
-	c.Require("Namer", a.Namer)
-	c.Require("AccountID and Region", a.AccountID, a.Region)
+	c := tier.NewAccountCheck("analytics", a.Namer, a.AccountID, a.Region)
 	c.Expect(a.DataLakeBucket != nil && a.DataLakeArn != nil, "the data lake (DataLakeBucket, DataLakeArn) is required")
 	c.ExpectConfig(a.Encryption != config.EncryptionKMS || a.DataLakeKMSKey != nil,
 		"cats:dataLakeEncryption: aws:kms needs the data lake's key for Athena results (DataLakeKMSKey)")

@@ -93,9 +93,7 @@ type API struct {
 }
 
 func (a *Args) check() error {
-	c := tier.NewCheck("api")
-	c.Require("Namer", a.Namer)
-	c.Require("AccountID and Region", a.AccountID, a.Region)
+	c := tier.NewAccountCheck("api", a.Namer, a.AccountID, a.Region)
 	c.Require("TableName", a.TableName)
 	c.Require("TableArn", a.TableArn)
 	c.Require("StreamName", a.StreamName)

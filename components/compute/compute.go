@@ -112,9 +112,7 @@ type Compute struct {
 }
 
 func (a *Args) check() error {
-	c := tier.NewCheck("compute")
-	c.Require("Namer", a.Namer)
-	c.Require("AccountID and Region", a.AccountID, a.Region)
+	c := tier.NewAccountCheck("compute", a.Namer, a.AccountID, a.Region)
 	c.Require("VPCID", a.VPCID)
 	c.Require("PublicSubnetIDs", a.PublicSubnetIDs)
 	c.Require("PrivateSubnetIDs", a.PrivateSubnetIDs)

@@ -95,9 +95,7 @@ type Monitoring struct {
 }
 
 func (a *Args) check() error {
-	c := tier.NewCheck("monitoring")
-	c.Require("Namer", a.Namer)
-	c.Require("AccountID and Region", a.AccountID, a.Region)
+	c := tier.NewAccountCheck("monitoring", a.Namer, a.AccountID, a.Region)
 	c.Expect(a.DataKeyArn != nil, "DataKeyArn is required (the alarm topic is encrypted)")
 	c.Expect(a.ECS == nil || (a.ECS.ClusterName != nil && a.ECS.ServiceName != nil), "ECS needs ClusterName and ServiceName")
 	c.Expect(a.API == nil || (a.API.APIName != nil && a.API.StageName != nil), "API needs APIName and StageName")

@@ -51,9 +51,7 @@ type Network struct {
 }
 
 func (a *Args) check() error {
-	c := tier.NewCheck("network")
-	c.Require("Namer", a.Namer)
-	c.Require("AccountID and Region", a.AccountID, a.Region)
+	c := tier.NewAccountCheck("network", a.Namer, a.AccountID, a.Region)
 	c.Expect(a.LogsKeyArn != nil, "LogsKeyArn is required (flow logs are encrypted)")
 	return c.Err()
 }

@@ -87,9 +87,7 @@ type Streaming struct {
 }
 
 func (a *Args) check() error {
-	c := tier.NewCheck("streaming")
-	c.Require("Namer", a.Namer)
-	c.Require("AccountID and Region", a.AccountID, a.Region)
+	c := tier.NewAccountCheck("streaming", a.Namer, a.AccountID, a.Region)
 	c.Require("DataKeyArn and LogsKeyArn (security tier)", a.DataKeyArn, a.LogsKeyArn)
 	c.Expect(a.DataLakeBucket != nil && a.DataLakeArn != nil, "the data lake (DataLakeBucket, DataLakeArn) is required")
 	c.Expect(a.GlueDatabaseName != nil && a.GlueTableName != nil,

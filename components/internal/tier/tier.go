@@ -21,6 +21,15 @@ type Check struct {
 // NewCheck starts the check of a tier's arguments; tier prefixes its messages.
 func NewCheck(tier string) *Check { return &Check{tier: tier} }
 
+// NewAccountCheck starts the check of a tier that names its resources and
+// builds ARNs: it requires the namer and the account and region.
+func NewAccountCheck(tier string, namer, accountID, region any) *Check {
+	c := NewCheck(tier)
+	c.Require("Namer", namer)
+	c.Require("AccountID and Region", accountID, region)
+	return c
+}
+
 // Require records "<tier>: <names> is required" ("are", for several values)
 // unless every value is set: not nil and not its type's zero value ("", a
 // zero naming.Namer, an output never assigned).

@@ -41,6 +41,20 @@ func TestCheckNamesEveryProblemInOrder(t *testing.T) {
 	}
 }
 
+func TestAccountCheckRequiresTheNamerAccountAndRegion(t *testing.T) {
+	namer, err := naming.NewNamer("dev", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "compute: Namer is required\ncompute: AccountID and Region are required"
+	if got := tier.NewAccountCheck("compute", naming.Namer{}, "123456789012", "").Err(); got == nil || got.Error() != want {
+		t.Errorf("check error %v, want\n%s", got, want)
+	}
+	if err := tier.NewAccountCheck("compute", namer, "123456789012", "ap-northeast-1").Err(); err != nil {
+		t.Errorf("a tier with its namer, account and region fails: %v", err)
+	}
+}
+
 type component struct {
 	pulumi.ResourceState
 
