@@ -27,7 +27,7 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", redact(config), err)
 	}
-	s := &DB{DB: db, dialect: postgres, hub: newHub(), listenConfig: config}
+	s := &DB{DB: db, dialect: postgres, hub: newHub(), listenConfig: config, url: url}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate the database at %s: %w", redact(config), err)
@@ -38,6 +38,10 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 	}
 	return s, nil
 }
+
+// URL is the PostgreSQL database's URL (empty for SQLite): what another
+// process (a replica, cats token) opens to share it.
+func (s *DB) URL() string { return s.url }
 
 // redact names a database without its password.
 func redact(c *pgx.ConnConfig) string {

@@ -42,6 +42,7 @@ type DB struct {
 	// listenConfig and stopListener: PostgreSQL's notification listener.
 	listenConfig *pgx.ConnConfig
 	stopListener func()
+	url          string
 }
 
 // SQLite is the name DB had while SQLite was its only database.
