@@ -92,3 +92,12 @@ func NewDatabase(t testing.TB) string {
 	u.Path = "/" + name
 	return u.String()
 }
+
+// Each runs test once on SQLite and once on PostgreSQL, as subtests named for
+// the database, with the function that opens a new database of that kind
+// (for tests that need several).
+func Each(t *testing.T, test func(t *testing.T, open func(testing.TB) *store.DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { test(t, OpenSQLite) })
+	t.Run("postgres", func(t *testing.T) { test(t, OpenPostgres) })
+}
