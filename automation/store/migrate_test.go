@@ -53,4 +53,3 @@ func TestOpenAddsTheCLIColumnsToAnOlderDatabase(t *testing.T) {
 		t.Errorf("the older database keeps no reason: %+v", j)
 	}
 }
-

@@ -86,6 +86,11 @@ func (h *hub) publishAll() {
 // subscription.
 func (s *DB) Subscribe(topic string) (<-chan struct{}, func()) { return s.hub.subscribe(topic) }
 
+// SubscribeJob returns a channel woken when a job has new events or ends.
+func (s *DB) SubscribeJob(jobID int64) (<-chan struct{}, func()) {
+	return s.hub.subscribe(TopicEvents(jobID))
+}
+
 // notify wakes the topic's subscribers. On PostgreSQL it goes through
 // pg_notify on ex, so inside a transaction it is delivered at the commit,
 // to every replica; on SQLite (one server) it stays in this process.

@@ -304,7 +304,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		if err := os.MkdirAll(state, 0o700); err != nil {
 			return fmt.Errorf("create the state directory %s: %w", state, err)
 		}
-		o.Backend = "file://" + state
+		o.Backend = fileBackend(state)
 	}
 	// On SQLite this server is the only one of its data directory; on
 	// PostgreSQL, replicas share the database and each has its own directory.
@@ -361,6 +361,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Tokens:         st,
 		AuditLog:       st,
 		Sessions:       st,
+		JobEvents:      st,
 		Queue:          queue,
 		Logger:         o.Logger,
 		ValidateConfig: func(stack string, values map[string]string) error {
@@ -413,3 +414,13 @@ func databaseKind(database string) string {
 	}
 	return "postgres"
 }
+
+// fileBackend is the URL of the file state backend in dir. metadata=skip
+// tells the backend's blob library (gocloud.dev fileblob) not to keep a
+// ".attrs" file beside each state file: it writes that file in place
+// (truncate, then write), so a CLI killed at that moment, or a reader
+// between the two steps, leaves or sees an empty one, and every later read of
+// the stack's checkpoint fails with "failed to load checkpoint: EOF". The
+// state files themselves are written to a temporary file and renamed, and
+// Pulumi needs none of the attributes.
+func fileBackend(dir string) string { return "file://" + dir + "?metadata=skip" }
