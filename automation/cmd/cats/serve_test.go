@@ -46,6 +46,14 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		opts := testOptions(dir, cli, delay, 2)
+		// A replica of the several-replicas test: its shared database and
+		// state backend, and a short lease so that its death is seen soon.
+		opts.Database = os.Getenv("CATS_TEST_DATABASE")
+		if b := os.Getenv("CATS_TEST_BACKEND"); b != "" {
+			opts.Backend = b
+		}
+		opts.LeaseTTL, _ = time.ParseDuration(os.Getenv("CATS_TEST_LEASE"))
+		opts.OrphanWait, _ = time.ParseDuration(os.Getenv("CATS_TEST_ORPHAN_WAIT"))
 		if os.Getenv("CATS_TEST_PROGRAM") == "platform" {
 			platformOptions(&opts)
 		}
