@@ -89,22 +89,25 @@ func TestThreeReplicasSurviveTheLossOfOne(t *testing.T) {
 		replicas = append(replicas, startReplica(t, database, backend, tokens))
 	}
 	var codes []string
+	var names = map[string]municipality.Municipality{}
 	for _, m := range municipality.All() {
 		if !m.IsPrefecture() && len(codes) < 30 {
 			codes = append(codes, m.Code)
+			names[m.Code] = m
 		}
 	}
 	requests := 0
 	var ups []int64
 	for i, code := range codes {
 		r := replicas[i%3].ts
-		r.register(code, "x", "y", "dev", nil)
+		r.register(code, names[code].Name, names[code].Prefecture, "dev", nil)
 		ups = append(ups, r.submit(code, "dev", runner.Up))
 		requests += 2
 	}
 	// Kill the replica running an up, once that up's CLI holds the lock.
 	var victim *replica
 	var killedJob int64
+	var victimID string
 	deadline := time.Now().Add(5 * time.Minute)
 	for victim == nil {
 		if time.Now().After(deadline) {
@@ -118,7 +121,7 @@ func TestThreeReplicasSurviveTheLossOfOne(t *testing.T) {
 			}
 			for _, r := range replicas {
 				if strings.Contains(replicaID, fmt.Sprintf("-%d-", r.cmd.Process.Pid)) {
-					victim, killedJob = r, id
+					victim, killedJob, victimID = r, id, replicaID
 				}
 			}
 			if victim != nil {
@@ -136,7 +139,23 @@ func TestThreeReplicasSurviveTheLossOfOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = victim.cmd.Wait()
-	t.Logf("killed replica pid %d while it ran job %d", victim.cmd.Process.Pid, killedJob)
+	// The jobs the dead replica was running: another replica takes them over
+	// only once its lease has expired, seconds from now.
+	interrupted := map[int64]bool{}
+	rows, err := st.DB.QueryContext(ctx, `SELECT id FROM jobs WHERE state = 'running' AND replica_id = ?`, victimID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		_ = rows.Scan(&id)
+		interrupted[id] = true
+	}
+	rows.Close()
+	if !interrupted[killedJob] {
+		t.Fatalf("the killed replica's up %d is not among its running jobs %v", killedJob, interrupted)
+	}
+	t.Logf("killed replica pid %d while it ran jobs %v", victim.cmd.Process.Pid, interrupted)
 
 	// A job run by another replica, streamed from the survivor.
 	var streamed int
@@ -172,9 +191,9 @@ func TestThreeReplicasSurviveTheLossOfOne(t *testing.T) {
 		j := survivor.ts.wait(id)
 		byStack[j.Stack] = append(byStack[j.Stack], j)
 		switch {
-		case id == killedJob:
+		case interrupted[id]:
 			if j.State != store.JobFailed || j.Reason != string(runner.ReasonInterrupted) || j.Attempts != 1 {
-				t.Errorf("killed up %d = %s %s after %d attempts (%s); want failed, interrupted, never run again", id, j.State, j.Reason, j.Attempts, j.Error)
+				t.Errorf("job %d of the killed replica = %s %s after %d attempts (%s); want failed, interrupted, never run again", id, j.State, j.Reason, j.Attempts, j.Error)
 			}
 		case j.State != store.JobSucceeded:
 			t.Errorf("job %d (%s %s) = %s %s: %s", id, j.Operation, j.Stack, j.State, j.Reason, j.Error)
@@ -196,10 +215,15 @@ func TestThreeReplicasSurviveTheLossOfOne(t *testing.T) {
 			}
 		}
 	}
-	// No stack is left locked: a refresh of the killed up's stack, and of
-	// two others, succeeds at its first attempt (a lock would make it retry).
-	killed, _ := st.GetJob(ctx, killedJob)
-	for _, stack := range []string{killed.Stack, codes[0] + "-dev", codes[29] + "-dev"} {
+	// No stack is left locked: a refresh of each stack the killed replica
+	// was running, and of two others, succeeds at its first attempt (a lock
+	// would make it retry).
+	stacks := []string{codes[0] + "-dev", codes[29] + "-dev"}
+	for id := range interrupted {
+		j, _ := st.GetJob(ctx, id)
+		stacks = append(stacks, j.Stack)
+	}
+	for _, stack := range stacks {
 		code, env, _ := strings.Cut(stack, "-")
 		id := survivor.ts.submit(code, env, runner.Refresh)
 		requests++
