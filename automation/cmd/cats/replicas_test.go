@@ -84,6 +84,13 @@ func TestThreeReplicasSurviveTheLossOfOne(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	tokens["platform"] = lines[len(lines)-1]
 
+	// The CLI creates the backend's table on its first use, checking for it
+	// first: CLIs of several replicas using a new backend together can race
+	// on it. The README says to log in once before the replicas' first start.
+	env := clitest.NewEnv(t)
+	env.Vars = append(env.Vars, "PULUMI_BACKEND_URL="+backend)
+	env.Run(t, t.TempDir(), "stack", "ls", "--all", "--json")
+
 	replicas := []*replica{}
 	for range 3 {
 		replicas = append(replicas, startReplica(t, database, backend, tokens))
