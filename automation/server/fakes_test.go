@@ -169,12 +169,12 @@ func (f *fakeStore) Audit(_ context.Context, e store.AuditEntry) error {
 
 // finish puts a job in a final state with its result and events, as the
 // queue would have.
-func (f *fakeStore) finish(id int64, state string, result any, events ...any) {
+func (f *fakeStore) finish(id int64, state store.JobState, result any, events ...any) {
 	f.fail(id, state, "", "", result, events...)
 }
 
 // fail finishes a job with a reason and a message, as the queue would have.
-func (f *fakeStore) fail(id int64, state, reason, message string, result any, events ...any) {
+func (f *fakeStore) fail(id int64, state store.JobState, reason, message string, result any, events ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	j := &f.jobs[id-1]

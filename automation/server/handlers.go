@@ -121,7 +121,7 @@ func (s *server) listMunicipalities(w http.ResponseWriter, r *http.Request) {
 		// A municipality token lists its own municipality; any other scope, none.
 		t, _ := tokenFrom(r.Context())
 		var ok bool
-		if code, ok = strings.CutPrefix(t.Scope, store.MunicipalityScope("")); !ok || code == "" {
+		if code, ok = t.Scope.Municipality(); !ok || code == "" {
 			writeJSON(w, http.StatusForbidden, apiError{Error: "this token may not list municipalities"})
 			return
 		}
@@ -173,7 +173,7 @@ func (s *server) stackView(r *http.Request, m store.Municipality) (StackView, er
 	if err != nil {
 		return v, err
 	}
-	v.LastUpdate = &LastUpdate{Job: last.ID, Operation: last.Operation, State: last.State, Reason: last.Reason, FinishedAt: last.FinishedAt}
+	v.LastUpdate = &LastUpdate{Job: last.ID, Operation: last.Operation, State: string(last.State), Reason: last.Reason, FinishedAt: last.FinishedAt}
 	var result runner.Result
 	if len(last.Result) > 0 && json.Unmarshal(last.Result, &result) == nil {
 		v.Resources = result.Resources

@@ -38,7 +38,7 @@ func newTestAPI(t *testing.T) *testAPI {
 	t.Helper()
 	f := newFakeStore()
 	a := &testAPI{t: t, store: f, queue: &fakeQueue{store: f}, checker: apitest.NewChecker(t, OpenAPI()), tokens: map[string]string{}}
-	for role, scope := range map[string]string{
+	for role, scope := range map[string]store.Scope{
 		"platform": store.ScopePlatform, "owner": store.MunicipalityScope("131016"),
 		"other": store.MunicipalityScope("011002"), "revoked": store.MunicipalityScope("131016"),
 	} {

@@ -90,6 +90,17 @@ type Deps struct {
 	// behind a TLS-terminating proxy that sets it: session cookies are then
 	// Secure. Leave it off when clients reach the server directly.
 	TrustForwardedProto bool
+	// JobEvents wakes event streams when a job has new events or ends, on
+	// whichever replica it runs; nil: streams poll the store.
+	JobEvents JobEventNotifier
+}
+
+// JobEventNotifier tells of a job's new events and of its end
+// (store.DB: LISTEN/NOTIFY on PostgreSQL, in process on SQLite).
+type JobEventNotifier interface {
+	// SubscribeJob returns a channel woken when the job has new events or
+	// ends, and the function that ends the subscription.
+	SubscribeJob(jobID int64) (<-chan struct{}, func())
 }
 
 type server struct {

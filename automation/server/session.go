@@ -186,8 +186,8 @@ type SessionView struct {
 }
 
 func sessionView(t store.Token, sess *store.Session) SessionView {
-	v := SessionView{Scope: t.Scope, TokenID: t.ID, Description: t.Description}
-	if code, ok := strings.CutPrefix(t.Scope, store.MunicipalityScope("")); ok {
+	v := SessionView{Scope: string(t.Scope), TokenID: t.ID, Description: t.Description}
+	if code, ok := t.Scope.Municipality(); ok {
 		v.Municipality = code
 	}
 	if sess != nil {

@@ -12,9 +12,13 @@ import (
 	"github.com/cats-analytics/cats-analytics/automation/store"
 )
 
-// pollInterval is how often a stream looks for new events. Polling the store
-// works the same with one replica or several.
+// pollInterval is how often a stream looks for new events when nothing tells
+// it of them (no JobEventNotifier).
 const pollInterval = 200 * time.Millisecond
+
+// wakeFallback is how often a stream with a JobEventNotifier looks all the
+// same: a notification lost with a database connection delays it no longer.
+const wakeFallback = 5 * time.Second
 
 // jobEvents streams a job's events as Server-Sent Events: the stored ones
 // first (after Last-Event-ID when a client reconnects), then new ones as they
@@ -56,7 +60,16 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		return "engine"
 	}
 	ctx := r.Context()
-	ticker := time.NewTicker(pollInterval)
+	var wake <-chan struct{}
+	interval := pollInterval
+	if s.JobEvents != nil {
+		// Subscribed before the first read, so no event falls between the two.
+		var unsubscribe func()
+		wake, unsubscribe = s.JobEvents.SubscribeJob(job.ID)
+		defer unsubscribe()
+		interval = wakeFallback
+	}
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	heartbeat := time.NewTicker(15 * time.Second)
 	defer heartbeat.Stop()
@@ -90,6 +103,7 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		case <-heartbeat.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
 		case <-ticker.C:
+		case <-wake:
 		}
 	}
 }

@@ -42,7 +42,10 @@ func dataDir(getenv func(string) string) string {
 
 // ServeOptions are the server's settings.
 type ServeOptions struct {
-	DataDir     string
+	DataDir string
+	// Database is the server's PostgreSQL database (a postgres:// URL),
+	// shared by its replicas; empty: SQLite in DataDir, one server.
+	Database    string
 	Addr        string
 	Concurrency int
 	Backend     string // state backend; file://<data>/state by default
@@ -69,7 +72,10 @@ type ServeOptions struct {
 	// OrphanWait bounds the wait, at start, for the CLIs of a killed server to
 	// stop by themselves before they are killed (1 minute when zero).
 	OrphanWait time.Duration
-	Logger     *slog.Logger
+	// LeaseTTL is how long a replica is taken for alive after its last
+	// heartbeat (15 s when zero).
+	LeaseTTL time.Duration
+	Logger   *slog.Logger
 	// Ready is called with the listening address once the server accepts requests.
 	Ready func(addr string)
 	// TrustForwardedProto: the server is behind a TLS-terminating proxy that
@@ -77,7 +83,7 @@ type ServeOptions struct {
 	TrustForwardedProto bool
 }
 
-const serveHelp = `usage: cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
+const serveHelp = `usage: cats serve [--data DIR] [--database URL] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
                   [--policy-pack PATH] [--policy-config FILE] [--cloud aws|standin] [--standin-plugins DIR]
 
 Runs the automation server (on Linux): one Pulumi stack per municipality,
@@ -108,7 +114,17 @@ The Pulumi CLI is the first of these that is set or exists (never built here):
   pulumi on PATH
 It is checked at start (` + "`pulumi version`" + ` against the Automation API's minimum).
 
+Several replicas: start each with the same --database postgres://… (the jobs,
+municipalities, events, tokens and audit log), the same --backend postgres://…
+(Pulumi's state, so any replica runs any stack), the same CATS_PASSPHRASE, and
+its own --data directory and --addr. Each replica runs up to --concurrency
+operations; one stack's operations run one at a time, in order, on whichever
+replica. A replica that dies is noticed by the others when its lease expires:
+its running jobs fail with the reason interrupted and its queued ones run on
+the survivors.
+
 Environment:
+  CATS_DATABASE_URL  the PostgreSQL database when --database is not given
   CATS_PASSPHRASE    protects the stacks' secrets (required; or PULUMI_CONFIG_PASSPHRASE)
   CATS_DATA          the data directory when --data is not given
   PULUMI             the Pulumi CLI when --pulumi is not given
@@ -122,8 +138,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs := flag.NewFlagSet("cats serve", flag.ContinueOnError)
 	quiet(fs)
 	data := fs.String("data", dataDir(getenv), "data directory: SQLite database, state backend, workspaces ($CATS_DATA, else "+defaultDataDir+")")
+	database := fs.String("database", getenv(databaseEnv), databaseUsage)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	concurrency := fs.Int("concurrency", 4, "operations running at once across all stacks")
+	concurrency := fs.Int("concurrency", 4, "operations this replica runs at once across all stacks")
 	backend := fs.String("backend", "", "state backend URL (default file://<data>/state)")
 	cliPath := fs.String("pulumi", "", "the Pulumi CLI (default $PULUMI, else ./bin/pulumi, else pulumi on PATH)")
 	trustProto := fs.Bool("trust-forwarded-proto", false, "behind a TLS-terminating proxy: take X-Forwarded-Proto: https as TLS (Secure session cookies)")
@@ -139,6 +156,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("cats serve takes no arguments, got %v (see cats serve --help)", fs.Args())
+	}
+	if err := checkDatabaseURL(*database); err != nil {
+		return err
+	}
+	if *concurrency <= 0 {
+		return fmt.Errorf("--concurrency %d: give the number of operations this replica may run at once, 1 or more", *concurrency)
 	}
 	if runtime.GOOS != "linux" {
 		return fmt.Errorf("cats serve runs on Linux, not %s: it finds its Pulumi CLI processes again through /proc after a crash, "+
@@ -179,14 +202,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, nil))
 	return Serve(ctx, ServeOptions{
-		DataDir: abs, Addr: *addr, Concurrency: *concurrency, Backend: *backend, CLI: cli,
+		DataDir: abs, Database: *database, Addr: *addr, Concurrency: *concurrency, Backend: *backend, CLI: cli,
 		Cloud: *cloud, StandinPlugins: plugins, PolicyPack: pack, PolicyConfig: policy,
 		Passphrase: passphrase, Project: config.Project,
 		Program:    func(string) pulumi.RunFunc { return platform.Program },
 		BaseConfig: baseConfig(),
 		Logger:     logger,
 		Ready: func(addr string) {
-			logger.Info("listening", "addr", addr, "data", abs, "pulumi", cli.Path, "pulumiVersion", cli.Version().String(),
+			logger.Info("listening", "addr", addr, "data", abs, "database", databaseKind(*database), "pulumi", cli.Path, "pulumiVersion", cli.Version().String(),
 				"cloud", cmp.Or(*cloud, runner.CloudAWS), "policyPack", pack, "policyConfig", *policyConfig)
 		},
 		TrustForwardedProto: *trustProto,
@@ -281,8 +304,10 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		if err := os.MkdirAll(state, 0o700); err != nil {
 			return fmt.Errorf("create the state directory %s: %w", state, err)
 		}
-		o.Backend = "file://" + state
+		o.Backend = fileBackend(state)
 	}
+	// On SQLite this server is the only one of its data directory; on
+	// PostgreSQL, replicas share the database and each has its own directory.
 	unlock, err := store.LockServer(o.DataDir)
 	if err != nil {
 		return err
@@ -304,7 +329,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		o.Logger.Warn("cloud=standin: the stand-in AWS provider plugins serve every preview, up, refresh and destroy; nothing is created in AWS",
 			"cloud", cloud, "plugins", pluginDirs[0], "standinDir", cloudEnv[standin.DirEnv])
 	}
-	st, err := store.Open(ctx, o.DataDir)
+	st, err := openDatabase(ctx, o.Database, o.DataDir)
 	if err != nil {
 		return err
 	}
@@ -313,10 +338,17 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Cloud: cloud, PluginDirs: pluginDirs, Env: cloudEnv, PolicyPack: pack, PolicyConfig: policyConfig}
 	// Every job's log lines say which cloud served it.
 	queue, err := jobs.New(ctx, jobs.Config{Store: st, Runner: stacks, Planner: o.Planner, Logger: o.Logger.With("cloud", cloud),
-		Concurrency: o.Concurrency, BaseConfig: o.BaseConfig, RetryBase: o.RetryBase, OrphanWait: o.OrphanWait})
+		Concurrency: o.Concurrency, BaseConfig: o.BaseConfig, RetryBase: o.RetryBase, OrphanWait: o.OrphanWait,
+		LeaseTTL: o.LeaseTTL, Exclusive: !st.Postgres()})
 	if err != nil {
 		return fmt.Errorf("create the job queue: %w", err)
 	}
+	stopped := false
+	defer func() {
+		if !stopped { // an error before the end: hand the jobs back all the same
+			_ = queue.Stop(context.WithoutCancel(ctx))
+		}
+	}()
 	if _, err := queue.Recover(ctx); err != nil {
 		return fmt.Errorf("recover interrupted jobs: %w", err)
 	}
@@ -329,6 +361,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Tokens:         st,
 		AuditLog:       st,
 		Sessions:       st,
+		JobEvents:      st,
 		Queue:          queue,
 		Logger:         o.Logger,
 		ValidateConfig: func(stack string, values map[string]string) error {
@@ -367,8 +400,27 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx) // streams end with their clients or the timeout
+	stopped = true
 	if err := queue.Stop(shutdownCtx); err != nil {
 		return fmt.Errorf("stop the job queue: %w", err)
 	}
 	return nil
 }
+
+// databaseKind names the server's database for its log, without credentials.
+func databaseKind(database string) string {
+	if database == "" {
+		return "sqlite"
+	}
+	return "postgres"
+}
+
+// fileBackend is the URL of the file state backend in dir. metadata=skip
+// tells the backend's blob library (gocloud.dev fileblob) not to keep a
+// ".attrs" file beside each state file: it writes that file in place
+// (truncate, then write), so a CLI killed at that moment, or a reader
+// between the two steps, leaves or sees an empty one, and every later read of
+// the stack's checkpoint fails with "failed to load checkpoint: EOF". The
+// state files themselves are written to a temporary file and renamed, and
+// Pulumi needs none of the attributes.
+func fileBackend(dir string) string { return "file://" + dir + "?metadata=skip" }
