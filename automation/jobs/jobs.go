@@ -353,7 +353,7 @@ func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
 	switch {
 	case runErr == nil:
 		if job.RemoveStack {
-			if err := s.DeleteMunicipality(bg, job.Code, job.Environment); err != nil {
+			if _, err := s.DeleteMunicipality(bg, job.Code, job.Environment, job.Generation); err != nil {
 				return finish(store.JobFailed, runner.ReasonServerError, "stack destroyed and removed, but removing the registration failed: "+err.Error())
 			}
 		}
@@ -387,6 +387,11 @@ func (q *Queue) execute(ctx context.Context, job store.Job, log *slog.Logger) (a
 	m, err := q.cfg.Store.GetMunicipality(ctx, job.Code, job.Environment)
 	if err != nil {
 		return nil, fmt.Errorf("read the configuration of %s: %w", job.Stack, err)
+	}
+	if job.RemoveStack && (m.Generation != job.Generation || m.State != store.MunicipalityDeleting) {
+		// A destroy queued for an earlier registration of the stack: the
+		// stack now belongs to another one, which it must not destroy.
+		return nil, fmt.Errorf("destroy %s: the registration this destroy was queued for is gone (the stack was registered again); nothing was destroyed", job.Stack)
 	}
 	cfg := maps.Clone(q.cfg.BaseConfig)
 	if cfg == nil {

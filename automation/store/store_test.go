@@ -68,7 +68,11 @@ func TestStartKeepsOneOperationPerStackInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	second, _ := s.CreateJob(ctx, Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: "refresh", CreatedBy: "t"}, noQueue)
-	other, _ := s.CreateJob(ctx, Job{Stack: "011002-dev", Code: "011002", Environment: "dev", Operation: "up", CreatedBy: "t"}, noQueue)
+	sapporo := Municipality{Code: "011002", Environment: "dev", Name: "札幌市", Prefecture: "北海道", Config: map[string]string{}}
+	_, other, err := s.CreateMunicipality(ctx, sapporo, Job{Stack: "011002-dev", Code: "011002", Environment: "dev", Operation: "up", CreatedBy: "t"}, noQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	if _, ok, _ := s.Start(ctx, second.ID); ok {
 		t.Fatal("the second job started before the first: operations on a stack must run in order")
