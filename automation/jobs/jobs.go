@@ -11,7 +11,9 @@ package jobs
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,8 +40,9 @@ var Operations = []string{Plan, runner.Preview, runner.Up, runner.Refresh, runne
 // Runner performs CLI operations (runner.Stacks in production).
 type Runner interface {
 	Run(ctx context.Context, op runner.Operation) (runner.Result, error)
-	// Unlock releases a stack's lock (pulumi cancel).
-	Unlock(ctx context.Context, stack string) error
+	// ReleaseLock removes the lock one ended CLI of this server left on a
+	// stack, and no other (runner.Stacks.ReleaseLock).
+	ReleaseLock(ctx context.Context, stack string, cli process.Identity) (int, error)
 	// SettleCLI waits for a CLI an earlier server started to end, killing
 	// that very process at the deadline.
 	SettleCLI(ctx context.Context, cli process.Identity, deadline time.Time) (process.Outcome, error)
@@ -160,7 +163,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 
 // Recover finishes the jobs a previous process left running (it was killed):
 // each is marked failed with the reason, never run twice, and its stack is
-// left unlocked. Call it before Start.
+// left unlocked (of the locks its CLI held). Call it before Start.
 //
 // The CLI of such a job got SIGINT when its server died (the parent-death
 // signal) and normally stops by itself, releasing the stack's lock as on a
@@ -213,16 +216,25 @@ func (q *Queue) releaseInterrupted(ctx context.Context, j store.Job, deadline ti
 	if outcome == process.DiedWithMachine {
 		why = fmt.Sprintf("its Pulumi CLI (%s) ended with the machine", cli)
 	}
-	return why + "; " + q.unlock(ctx, j.Stack)
+	return why + "; " + q.unlock(ctx, j.Stack, &cli)
 }
 
-// unlock releases a stack's lock and says how it went.
-func (q *Queue) unlock(ctx context.Context, stack string) string {
-	if err := q.cfg.Runner.Unlock(ctx, stack); err != nil {
-		q.cfg.Logger.Error("release the stack's lock", "stack", stack, "err", err)
-		return "releasing the stack's lock (pulumi cancel) failed: " + err.Error()
+// unlock releases the lock a killed CLI of this server left on a stack,
+// never another holder's (pulumi cancel would remove them all), and says how
+// it went.
+func (q *Queue) unlock(ctx context.Context, stack string, cli *process.Identity) string {
+	if cli == nil {
+		return "its Pulumi CLI was not recorded, so no lock was removed; if the stack stays locked, run pulumi cancel once no other update runs"
 	}
-	return "the stack's lock was released (pulumi cancel)"
+	n, err := q.cfg.Runner.ReleaseLock(ctx, stack, *cli)
+	if err != nil {
+		q.cfg.Logger.Error("release the lock of the job's Pulumi CLI", "stack", stack, "cli", cli.String(), "err", err)
+		return "the lock its Pulumi CLI left could not be released (" + err.Error() + "); if the stack stays locked, run pulumi cancel once no other update runs"
+	}
+	if n == 0 {
+		return "its Pulumi CLI left no lock on the stack"
+	}
+	return "the stack's lock its Pulumi CLI held was released; other holders' locks were left"
 }
 
 // releaseClaims makes River's entries that the previous process held
@@ -348,7 +360,11 @@ func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
 	// every lock of the stack, whoever holds it.
 	lockNote := ""
 	if errors.Is(runErr, runner.ErrCLIKilled) {
-		lockNote = "; the Pulumi CLI was killed: " + q.unlock(bg, job.Stack)
+		var cli *process.Identity
+		if recorded, err := s.GetJob(bg, id); err == nil {
+			cli = recorded.CLI
+		}
+		lockNote = "; the Pulumi CLI was killed: " + q.unlock(bg, job.Stack, cli)
 	}
 	switch {
 	case runErr == nil:
@@ -376,11 +392,26 @@ func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
 		return runErr
 	default:
 		reason, message := runner.Explain(runErr)
+		if reason == runner.ReasonServerError || reason == runner.ReasonCLIError {
+			// The client gets the reason and a short message; the detail
+			// goes to the log (and the CLI's output to the events) under a
+			// correlation id the message names.
+			ref := correlationID()
+			log.Error("job failed", "correlation", ref, "reason", reason, "err", runErr)
+			message += " (correlation id " + ref + ": the server's log has the detail)"
+		}
 		if err := finish(store.JobFailed, reason, message+lockNote); err != nil {
 			return err
 		}
 		return river.JobCancel(runErr) // a failed program or config does not fix itself
 	}
+}
+
+// correlationID names one failure in the job's message and the server's log.
+func correlationID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (q *Queue) execute(ctx context.Context, job store.Job, log *slog.Logger) (any, error) {
