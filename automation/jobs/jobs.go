@@ -37,8 +37,9 @@ var Operations = []string{Plan, runner.Preview, runner.Up, runner.Refresh, runne
 // Runner performs CLI operations (runner.Stacks in production).
 type Runner interface {
 	Run(ctx context.Context, op runner.Operation) (runner.Result, error)
-	// Unlock releases a stack's lock (pulumi cancel).
-	Unlock(ctx context.Context, stack string) error
+	// ReleaseLock removes the lock one ended CLI of this server left on a
+	// stack, and no other (runner.Stacks.ReleaseLock).
+	ReleaseLock(ctx context.Context, stack string, cli process.Identity) (int, error)
 	// SettleCLI waits for a CLI an earlier server started to end, killing
 	// that very process at the deadline.
 	SettleCLI(ctx context.Context, cli process.Identity, deadline time.Time) (process.Outcome, error)
@@ -206,7 +207,7 @@ func (q *Queue) cancelAll(cause error) {
 // signal) and normally stops by itself, releasing the stack's lock as on a
 // cancellation. Recover waits for it (until OrphanWait) and kills it if it
 // still runs then; only a CLI that did not stop by itself leaves a lock to
-// release, through pulumi cancel.
+// release: that CLI's own lock, never another holder's.
 func (q *Queue) Recover(ctx context.Context) ([]store.Job, error) {
 	return q.reap(ctx, q.cfg.Exclusive)
 }
@@ -261,22 +262,31 @@ func (q *Queue) releaseInterrupted(ctx context.Context, j store.Job, deadline ti
 			return "the server stopped before the stack's lock could be checked; if it stays locked, run pulumi cancel"
 		case <-time.After(time.Until(deadline)):
 		}
-		return fmt.Sprintf("its Pulumi CLI (%s) ran on another host, whose replica had lost its lease %s before; ", cli, q.cfg.OrphanWait) + q.unlock(ctx, j.Stack)
+		return fmt.Sprintf("its Pulumi CLI (%s) ran on another host, whose replica had lost its lease %s before; ", cli, q.cfg.OrphanWait) + q.unlock(ctx, j.Stack, &cli)
 	}
 	why := fmt.Sprintf("its Pulumi CLI (%s) did not stop within %s and was killed", cli, q.cfg.OrphanWait)
 	if outcome == process.DiedWithMachine {
 		why = fmt.Sprintf("its Pulumi CLI (%s) ended with the machine", cli)
 	}
-	return why + "; " + q.unlock(ctx, j.Stack)
+	return why + "; " + q.unlock(ctx, j.Stack, &cli)
 }
 
-// unlock releases a stack's lock and says how it went.
-func (q *Queue) unlock(ctx context.Context, stack string) string {
-	if err := q.cfg.Runner.Unlock(ctx, stack); err != nil {
-		q.cfg.Logger.Error("release the stack's lock", "stack", stack, "err", err)
-		return "releasing the stack's lock (pulumi cancel) failed: " + err.Error()
+// unlock releases the lock a killed CLI of this server left on a stack,
+// never another holder's (pulumi cancel would remove them all), and says how
+// it went.
+func (q *Queue) unlock(ctx context.Context, stack string, cli *process.Identity) string {
+	if cli == nil {
+		return "its Pulumi CLI was not recorded, so no lock was removed; if the stack stays locked, run pulumi cancel once no other update runs"
 	}
-	return "the stack's lock was released (pulumi cancel)"
+	n, err := q.cfg.Runner.ReleaseLock(ctx, stack, *cli)
+	if err != nil {
+		q.cfg.Logger.Error("release the lock of the job's Pulumi CLI", "stack", stack, "cli", cli.String(), "err", err)
+		return "the lock its Pulumi CLI left could not be released (" + err.Error() + "); if the stack stays locked, run pulumi cancel once no other update runs"
+	}
+	if n == 0 {
+		return "its Pulumi CLI left no lock on the stack"
+	}
+	return "the stack's lock its Pulumi CLI held was released; other holders' locks were left"
 }
 
 // Start starts claiming and working jobs, up to Concurrency at a time.
@@ -448,11 +458,15 @@ func (q *Queue) work(jobCtx context.Context, job store.Job) error {
 	}
 	cause := context.Cause(jobCtx)
 	// An interrupted CLI releases the stack's lock itself; a killed one could
-	// not, and only then is the lock released here: pulumi cancel removes
-	// every lock of the stack, whoever holds it.
+	// not, and only then is its own lock released here (never another
+	// holder's).
 	lockNote := ""
 	if errors.Is(runErr, runner.ErrCLIKilled) && !errors.Is(cause, errLeaseLost) {
-		lockNote = "; the Pulumi CLI was killed: " + q.unlock(bg, job.Stack)
+		var cli *process.Identity
+		if recorded, err := s.GetJob(bg, id); err == nil {
+			cli = recorded.CLI
+		}
+		lockNote = "; the Pulumi CLI was killed: " + q.unlock(bg, job.Stack, cli)
 	}
 	switch {
 	case errors.Is(cause, errLeaseLost):
@@ -461,7 +475,7 @@ func (q *Queue) work(jobCtx context.Context, job store.Job) error {
 		return nil
 	case runErr == nil:
 		if job.RemoveStack {
-			if err := s.DeleteMunicipality(bg, job.Code, job.Environment); err != nil {
+			if _, err := s.DeleteMunicipality(bg, job.Code, job.Environment, job.Generation); err != nil {
 				return finish(store.JobFailed, runner.ReasonServerError, "stack destroyed and removed, but removing the registration failed: "+err.Error())
 			}
 		}
@@ -479,14 +493,34 @@ func (q *Queue) work(jobCtx context.Context, job store.Job) error {
 		return s.RequeueAfter(bg, id, q.replica, time.Now().Add(q.retryDelay(job.Attempts)), "stack busy, retrying: "+message)
 	default:
 		reason, message := runner.Explain(runErr)
+		if reason == runner.ReasonServerError || reason == runner.ReasonCLIError {
+			// The client gets the reason and a short message; the detail
+			// goes to the log (and the CLI's output to the events) under a
+			// correlation id the message names.
+			ref := correlationID()
+			log.Error("job failed", "correlation", ref, "reason", reason, "err", runErr)
+			message += " (correlation id " + ref + ": the server's log has the detail)"
+		}
 		return finish(store.JobFailed, reason, message+lockNote)
 	}
+}
+
+// correlationID names one failure in the job's message and the server's log.
+func correlationID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (q *Queue) execute(ctx context.Context, job store.Job, log *slog.Logger) (any, error) {
 	m, err := q.cfg.Store.GetMunicipality(ctx, job.Code, job.Environment)
 	if err != nil {
 		return nil, fmt.Errorf("read the configuration of %s: %w", job.Stack, err)
+	}
+	if job.RemoveStack && (m.Generation != job.Generation || m.State != store.MunicipalityDeleting) {
+		// A destroy queued for an earlier registration of the stack: the
+		// stack now belongs to another one, which it must not destroy.
+		return nil, fmt.Errorf("destroy %s: the registration this destroy was queued for is gone (the stack was registered again); nothing was destroyed", job.Stack)
 	}
 	cfg := maps.Clone(q.cfg.BaseConfig)
 	if cfg == nil {

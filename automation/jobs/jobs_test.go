@@ -55,11 +55,11 @@ func (r *fakeRunner) Run(ctx context.Context, op runner.Operation) (runner.Resul
 	return runner.Result{}, err
 }
 
-func (r *fakeRunner) Unlock(_ context.Context, stack string) error {
+func (r *fakeRunner) ReleaseLock(_ context.Context, stack string, cli process.Identity) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.unlocked = append(r.unlocked, stack)
-	return nil
+	r.unlocked = append(r.unlocked, stack+" "+cli.String())
+	return 1, nil
 }
 
 func (r *fakeRunner) SettleCLI(_ context.Context, cli process.Identity, _ time.Time) (process.Outcome, error) {
@@ -214,8 +214,8 @@ func testRecoverReleasesTheLockOnlyWhenTheCLICouldNot(t *testing.T, open func(te
 		reason     string
 	}{
 		{"CLI stopped by itself", &orphanCLI, process.Exited, false, "stopped by itself and released the stack's lock"},
-		{"CLI killed after the wait", &orphanCLI, process.Killed, true, "was killed; the stack's lock was released (pulumi cancel)"},
-		{"CLI ended with the machine", &orphanCLI, process.DiedWithMachine, true, "ended with the machine; the stack's lock was released"},
+		{"CLI killed after the wait", &orphanCLI, process.Killed, true, "was killed; the stack's lock its Pulumi CLI held was released"},
+		{"CLI ended with the machine", &orphanCLI, process.DiedWithMachine, true, "ended with the machine; the stack's lock its Pulumi CLI held was released"},
 		{"CLI on another host", &orphanCLI, process.Unknown, true, "ran on another host, whose replica had lost its lease"},
 		{"no CLI started yet", nil, process.Exited, false, "no Pulumi CLI had started"},
 	}
@@ -276,8 +276,11 @@ func testCancelReleasesTheLockOnlyWhenTheCLIWasKilled(t *testing.T, open func(te
 			if j.State != store.JobCancelled || j.Reason != string(runner.ReasonCancelled) {
 				t.Fatalf("cancelled up = %s %s %q, want cancelled with its reason", j.State, j.Reason, j.Error)
 			}
-			if killed && (len(unlocked) != 1 || !strings.Contains(j.Error, "lock was released")) {
+			if killed && (len(unlocked) != 1 || !strings.Contains(j.Error, "lock its Pulumi CLI held was released")) {
 				t.Errorf("a killed CLI: unlocked %v, reason %q; want the lock released and said so", unlocked, j.Error)
+			}
+			if killed && len(unlocked) == 1 && unlocked[0] != "131016-dev "+orphanCLI.String() {
+				t.Errorf("released %q, want only the lock of the job's own CLI (%s): a stack-wide cancel removes another host's", unlocked[0], orphanCLI)
 			}
 			if !killed && len(unlocked) != 0 {
 				t.Errorf("a CLI that stopped on its interrupt: unlocked %v; it released its own lock, and pulumi cancel would remove anyone's", unlocked)
@@ -355,7 +358,8 @@ func testAFailedJobKeepsItsReasonAndResult(t *testing.T, open func(testing.TB) *
 	}{
 		{"a policy violation", &runner.Failure{Reason: runner.ReasonPolicyViolation, Message: "up of 131016-dev: 1 mandatory policy violations",
 			Err: errors.New("failed to run update\nstdout: the whole output")}, runner.ReasonPolicyViolation, "up of 131016-dev: 1 mandatory policy violations"},
-		{"the server's own", errors.New("read the configuration of 131016-dev: disk I/O error"), runner.ReasonServerError, "read the configuration of 131016-dev: disk I/O error"},
+		{"the server's own", errors.New("read the configuration of 131016-dev: open /srv/cats/cats.db: disk I/O error"), runner.ReasonServerError,
+			runner.ServerErrorMessage + " (correlation id "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -372,7 +376,7 @@ func testAFailedJobKeepsItsReasonAndResult(t *testing.T, open func(testing.TB) *
 			if err := json.Unmarshal(j.Result, &result); err != nil {
 				t.Fatalf("failed job's result %s: %v", j.Result, err)
 			}
-			if j.State != store.JobFailed || j.Reason != string(tt.reason) || j.Error != tt.msg || j.Attempts != 1 {
+			if j.State != store.JobFailed || j.Reason != string(tt.reason) || !strings.HasPrefix(j.Error, tt.msg) || j.Attempts != 1 {
 				t.Errorf("failed up = %s %s %q after %d attempts; want failed, %s, %q, not retried", j.State, j.Reason, j.Error, j.Attempts, tt.reason, tt.msg)
 			}
 			if len(result.Violations) != 1 || result.Violations[0].Level != "mandatory" || result.Cloud != runner.CloudStandin {

@@ -88,12 +88,18 @@ func (f *fakeStore) GetMunicipality(_ context.Context, code, environment string)
 func (f *fakeStore) MarkDeleting(_ context.Context, code, environment string, destroy store.Job, enqueue store.Enqueue) (store.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	stack := store.StackName(code, environment)
+	m, ok := f.municipalities[stack]
+	if !ok {
+		return store.Job{}, store.ErrNotFound
+	}
+	if m.State != store.MunicipalityActive {
+		return store.Job{}, store.ErrNotActive
+	}
 	job, err := f.insertJob(destroy, enqueue)
 	if err != nil {
 		return store.Job{}, err
 	}
-	stack := store.StackName(code, environment)
-	m := f.municipalities[stack]
 	m.State, m.UpdatedAt = store.MunicipalityDeleting, fakeNow()
 	f.municipalities[stack] = m
 	return job, nil
@@ -102,6 +108,13 @@ func (f *fakeStore) MarkDeleting(_ context.Context, code, environment string, de
 func (f *fakeStore) CreateJob(_ context.Context, j store.Job, enqueue store.Enqueue) (store.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	m, ok := f.municipalities[store.StackName(j.Code, j.Environment)]
+	if !ok {
+		return store.Job{}, store.ErrNotFound
+	}
+	if m.State != store.MunicipalityActive {
+		return store.Job{}, store.ErrNotActive
+	}
 	return f.insertJob(j, enqueue)
 }
 

@@ -16,14 +16,12 @@ func OpenAPI() []byte { return openAPI }
 // routes lists every route of the API in one place.
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
-	route := func(pattern string, h http.HandlerFunc) {
-		mux.HandleFunc(pattern, s.instrument(pattern, h))
-	}
+	route := mux.HandleFunc
 	authed := func(pattern string, h http.HandlerFunc) { route(pattern, s.authenticate(h)) }
 
 	route("GET /healthz", s.healthz)
 	route("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", s.metricsHandler())
+	authed("GET /metrics", s.metricsEndpoint)
 	route("GET /v1/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(openAPI)
@@ -51,5 +49,5 @@ func (s *server) routes() http.Handler {
 		route("GET "+page, console.Page)
 	}
 	route("GET /assets/{file...}", console.Asset)
-	return mux
+	return s.instrument(mux)
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -33,6 +34,17 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "stream events", fmt.Errorf("response writer cannot flush"))
 		return
 	}
+	t, _ := tokenFrom(r.Context())
+	release, ok := s.streams.acquire(t.ID)
+	if !ok {
+		w.Header().Set("Retry-After", "30")
+		writeJSON(w, http.StatusTooManyRequests, apiError{Error: fmt.Sprintf(
+			"this token has %d event streams open, the most it may: close one, or poll GET /v1/jobs/{id}", s.MaxStreamsPerToken)})
+		return
+	}
+	defer release()
+	s.metrics.streams.Inc()
+	defer s.metrics.streams.Dec()
 	last := 0
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		n, err := strconv.Atoi(id)
@@ -42,9 +54,16 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		last = n
 	}
+	// The server's read timeout is for requests, not for a stream that
+	// outlives it; each write gets its own deadline instead, so a client
+	// that stops reading is dropped.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	beforeWrite := func() { _ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) }
 	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
+	beforeWrite()
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
 
@@ -59,7 +78,17 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return "engine"
 	}
-	ctx := r.Context()
+	ctx, cancel := context.WithTimeout(r.Context(), s.MaxStreamDuration)
+	defer cancel()
+	// A client that hangs up (or a stream at its maximum duration) is
+	// normal: debug, not an error.
+	ended := func(what string, err error) {
+		if ctx.Err() != nil {
+			s.Logger.Debug("event stream ended", "job", job.ID, "cause", context.Cause(ctx))
+			return
+		}
+		s.Logger.Error(what, "job", job.ID, "err", err)
+	}
 	var wake <-chan struct{}
 	interval := pollInterval
 	if s.JobEvents != nil {
@@ -78,14 +107,15 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		// finishes are all seen by the read that follows.
 		current, err := s.Jobs.GetJob(ctx, job.ID)
 		if err != nil {
-			s.Logger.Error("stream events: job", "job", job.ID, "err", err)
+			ended("stream events: job", err)
 			return
 		}
 		events, err := s.Jobs.Events(ctx, job.ID, last)
 		if err != nil {
-			s.Logger.Error("stream events", "job", job.ID, "err", err)
+			ended("stream events", err)
 			return
 		}
+		beforeWrite()
 		for _, e := range events {
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, kind(e), e.Event)
 			last = e.Seq
@@ -99,8 +129,10 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		flusher.Flush()
 		select {
 		case <-ctx.Done():
+			ended("", nil)
 			return
 		case <-heartbeat.C:
+			beforeWrite()
 			fmt.Fprint(w, ": keep-alive\n\n")
 		case <-ticker.C:
 		case <-wake:

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -65,6 +66,9 @@ type execer interface {
 // the queue and the server from tripping over SQLITE_BUSY.
 func Open(ctx context.Context, dir string) (*DB, error) {
 	path := filepath.Join(dir, "cats.db")
+	if err := tightenFiles(dir, path); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -89,6 +93,28 @@ func OpenURL(ctx context.Context, database string) (*DB, error) {
 
 // Postgres reports whether the database is PostgreSQL (shared by replicas).
 func (s *DB) Postgres() bool { return s.dialect == postgres }
+
+// tightenFiles makes the data directory 0700 and the database 0600, also
+// when they existed with looser modes: the database holds token hashes, the
+// audit log and every stack's configuration. The database file is created
+// here with 0600 before SQLite opens it, and SQLite gives its -wal and -shm
+// files the database file's mode; existing ones are tightened too.
+func tightenFiles(dir, path string) error {
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("restrict the data directory %s to its owner: %w", dir, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("restrict %s to its owner: %w", p, err)
+		}
+	}
+	return nil
+}
 
 // Close closes the database.
 func (s *DB) Close() error {
@@ -133,6 +159,10 @@ type Municipality struct {
 	State       string            `json:"state"`
 	CreatedAt   string            `json:"createdAt"`
 	UpdatedAt   string            `json:"updatedAt"`
+	// Generation tells registrations of the same stack apart: a stack
+	// deleted and registered again gets a new one, and every job belongs to
+	// the generation it was queued for. It stays on the server.
+	Generation int64 `json:"-"`
 }
 
 // StackName is the stack of a municipality in an environment: <code>-<env>.
@@ -146,7 +176,9 @@ var ErrExists = errors.New("already registered")
 type Enqueue func(tx *sql.Tx, jobID int64) error
 
 // CreateMunicipality registers a municipality and queues its first job in one
-// transaction.
+// transaction. The registration's generation is its first job's id: unique
+// for ever, so a destroy queued for an earlier registration of the same
+// stack never touches this one.
 func (s *DB) CreateMunicipality(ctx context.Context, m Municipality, job Job, enqueue Enqueue) (_ Municipality, _ Job, err error) {
 	defer wrap(&err, "register %s", StackName(m.Code, m.Environment))
 	cfg, err := json.Marshal(m.Config)
@@ -158,27 +190,46 @@ func (s *DB) CreateMunicipality(ctx context.Context, m Municipality, job Job, en
 		return Municipality{}, Job{}, err
 	}
 	defer tx.Rollback()
-	var exists int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM municipalities WHERE code = ? AND environment = ?`, m.Code, m.Environment).Scan(&exists); err != nil {
-		return Municipality{}, Job{}, err
-	}
-	if exists > 0 {
-		return Municipality{}, Job{}, ErrExists
-	}
-	m.State, m.CreatedAt, m.UpdatedAt = MunicipalityActive, now(), now()
-	m.Stack = StackName(m.Code, m.Environment)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO municipalities (code, environment, name, prefecture, config, state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, m.Code, m.Environment, m.Name, m.Prefecture, string(cfg), m.State, m.CreatedAt, m.UpdatedAt); err != nil {
-		return Municipality{}, Job{}, err
-	}
 	job, err = insertJob(ctx, tx, job, enqueue)
 	if err != nil {
 		return Municipality{}, Job{}, err
 	}
+	m.State, m.CreatedAt, m.UpdatedAt = MunicipalityActive, now(), now()
+	m.Stack, m.Generation = StackName(m.Code, m.Environment), job.ID
+	inserted, err := insertRegistration(ctx, tx, m, string(cfg))
+	if err != nil {
+		return Municipality{}, Job{}, err
+	}
+	if !inserted {
+		return Municipality{}, Job{}, ErrExists
+	}
+	if err := setJobGeneration(ctx, tx, job.ID, m.Generation); err != nil {
+		return Municipality{}, Job{}, err
+	}
+	job.Generation = m.Generation
 	return m, job, tx.Commit()
 }
 
-const municipalityColumns = `code, environment, name, prefecture, config, state, created_at, updated_at`
+// insertRegistration inserts a registration unless its stack is registered
+// already (also by a concurrent transaction: the primary key decides, not a
+// read before the insert). Portable SQL: SQLite 3.24+ and PostgreSQL.
+func insertRegistration(ctx context.Context, tx *sql.Tx, m Municipality, cfg string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO municipalities (code, environment, name, prefecture, config, state, created_at, updated_at, generation)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code, environment) DO NOTHING`,
+		m.Code, m.Environment, m.Name, m.Prefecture, cfg, m.State, m.CreatedAt, m.UpdatedAt, m.Generation)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func setJobGeneration(ctx context.Context, tx *sql.Tx, id, generation int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET generation = ? WHERE id = ?`, generation, id)
+	return err
+}
+
+const municipalityColumns = `code, environment, name, prefecture, config, state, created_at, updated_at, generation`
 
 // rowScanner is a *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(...any) error }
@@ -209,7 +260,7 @@ func queryAll[T any](ctx context.Context, db querier, scan func(rowScanner) (T, 
 func scanMunicipality(row rowScanner) (Municipality, error) {
 	var m Municipality
 	var cfg string
-	if err := row.Scan(&m.Code, &m.Environment, &m.Name, &m.Prefecture, &cfg, &m.State, &m.CreatedAt, &m.UpdatedAt); err != nil {
+	if err := row.Scan(&m.Code, &m.Environment, &m.Name, &m.Prefecture, &cfg, &m.State, &m.CreatedAt, &m.UpdatedAt, &m.Generation); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return m, ErrNotFound
 		}
@@ -241,11 +292,18 @@ func (s *DB) GetMunicipality(ctx context.Context, code, environment string) (_ M
 	return scanMunicipality(s.DB.QueryRowContext(ctx, `SELECT `+municipalityColumns+` FROM municipalities WHERE code = ? AND environment = ?`, code, environment))
 }
 
-// DeleteMunicipality removes the registration (after its stack is destroyed and removed).
-func (s *DB) DeleteMunicipality(ctx context.Context, code, environment string) (err error) {
+// DeleteMunicipality removes the registration its destroy job belongs to,
+// after the stack is destroyed and removed: a registration made again since
+// (another generation) stays. It reports whether a registration was removed.
+func (s *DB) DeleteMunicipality(ctx context.Context, code, environment string, generation int64) (_ bool, err error) {
 	defer wrap(&err, "remove the registration of %s", StackName(code, environment))
-	_, err = s.DB.ExecContext(ctx, `DELETE FROM municipalities WHERE code = ? AND environment = ?`, code, environment)
-	return err
+	res, err := s.DB.ExecContext(ctx, `DELETE FROM municipalities WHERE code = ? AND environment = ? AND generation = ? AND state = ?`,
+		code, environment, generation, MunicipalityDeleting)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // JobState is where a job is in its life: queued, running, then one of the
@@ -288,12 +346,15 @@ type Job struct {
 	// when none has started): after a crash, recovery finds it by this
 	// identity. It stays on the server.
 	CLI *process.Identity `json:"-"`
+	// Generation is the registration of the stack the job was queued for
+	// (Municipality.Generation); a destroy removes only that one.
+	Generation int64 `json:"-"`
 }
 
 func insertJob(ctx context.Context, tx *sql.Tx, j Job, enqueue Enqueue) (Job, error) {
 	j.State, j.CreatedAt = JobQueued, now()
-	if err := tx.QueryRowContext(ctx, `INSERT INTO jobs (stack, code, environment, operation, remove_stack, state, created_by, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, j.Stack, j.Code, j.Environment, j.Operation, j.RemoveStack, j.State, j.CreatedBy, j.CreatedAt).Scan(&j.ID); err != nil {
+	if err := tx.QueryRowContext(ctx, `INSERT INTO jobs (stack, code, environment, operation, remove_stack, state, created_by, created_at, generation)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, j.Stack, j.Code, j.Environment, j.Operation, j.RemoveStack, j.State, j.CreatedBy, j.CreatedAt, j.Generation).Scan(&j.ID); err != nil {
 		return Job{}, fmt.Errorf("record the %s job: %w", j.Operation, err)
 	}
 	if err := enqueue(tx, j.ID); err != nil {
@@ -302,7 +363,15 @@ func insertJob(ctx context.Context, tx *sql.Tx, j Job, enqueue Enqueue) (Job, er
 	return j, nil
 }
 
-// CreateJob records a job and its queue entry in one transaction.
+// ErrNotActive is returned for a job or a destroy on a stack that is being
+// deleted.
+var ErrNotActive = errors.New("is being deleted")
+
+// CreateJob records a job and its queue entry in one transaction, for an
+// active registration only: ErrNotFound when the stack is not registered,
+// ErrNotActive while it is being deleted. The check and the insert are one
+// transaction that holds the registration's row, so a destroy queued at the
+// same moment either sees this job ahead of it or this job is refused.
 func (s *DB) CreateJob(ctx context.Context, j Job, enqueue Enqueue) (_ Job, err error) {
 	defer wrap(&err, "create a %s job on %s", j.Operation, j.Stack)
 	tx, err := s.DB.BeginTx(ctx, nil)
@@ -310,6 +379,9 @@ func (s *DB) CreateJob(ctx context.Context, j Job, enqueue Enqueue) (_ Job, err 
 		return Job{}, err
 	}
 	defer tx.Rollback()
+	if j.Generation, err = holdActiveRegistration(ctx, tx, j.Code, j.Environment); err != nil {
+		return Job{}, err
+	}
 	j, err = insertJob(ctx, tx, j, enqueue)
 	if err != nil {
 		return Job{}, err
@@ -317,7 +389,37 @@ func (s *DB) CreateJob(ctx context.Context, j Job, enqueue Enqueue) (_ Job, err 
 	return j, tx.Commit()
 }
 
-// MarkDeleting flags a municipality as being deleted and queues its destroy job.
+// holdActiveRegistration returns the generation of an active registration and
+// holds its row until the transaction ends: the no-op update takes the row's
+// write lock on PostgreSQL (SQLite has one writer anyway), so no concurrent
+// MarkDeleting can slip between this check and the caller's insert.
+func holdActiveRegistration(ctx context.Context, tx *sql.Tx, code, environment string) (int64, error) {
+	var generation int64
+	err := tx.QueryRowContext(ctx, `UPDATE municipalities SET state = state WHERE code = ? AND environment = ? AND state = ? RETURNING generation`,
+		code, environment, MunicipalityActive).Scan(&generation)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, registrationMissing(ctx, tx, code, environment)
+	}
+	return generation, err
+}
+
+// registrationMissing says why a conditional update on an active
+// registration found none: ErrNotActive when it exists in another state.
+func registrationMissing(ctx context.Context, tx *sql.Tx, code, environment string) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM municipalities WHERE code = ? AND environment = ?`, code, environment).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return ErrNotActive
+	}
+	return ErrNotFound
+}
+
+// MarkDeleting flags an active registration as being deleted and queues its
+// destroy job, which belongs to that registration's generation, in one
+// transaction. The flag is a conditional update: of concurrent calls exactly
+// one succeeds, the others get ErrNotActive (ErrNotFound when unregistered).
 func (s *DB) MarkDeleting(ctx context.Context, code, environment string, j Job, enqueue Enqueue) (_ Job, err error) {
 	defer wrap(&err, "mark %s deleting", StackName(code, environment))
 	tx, err := s.DB.BeginTx(ctx, nil)
@@ -325,8 +427,7 @@ func (s *DB) MarkDeleting(ctx context.Context, code, environment string, j Job, 
 		return Job{}, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE municipalities SET state = ?, updated_at = ? WHERE code = ? AND environment = ?`,
-		MunicipalityDeleting, now(), code, environment); err != nil {
+	if j.Generation, err = markDeleting(ctx, tx, code, environment); err != nil {
 		return Job{}, err
 	}
 	j, err = insertJob(ctx, tx, j, enqueue)
@@ -336,8 +437,39 @@ func (s *DB) MarkDeleting(ctx context.Context, code, environment string, j Job, 
 	return j, tx.Commit()
 }
 
+// markDeleting moves a registration from active to deleting and returns its
+// generation. Portable SQL (UPDATE … RETURNING: SQLite 3.35+, PostgreSQL).
+func markDeleting(ctx context.Context, tx *sql.Tx, code, environment string) (int64, error) {
+	var generation int64
+	err := tx.QueryRowContext(ctx, `UPDATE municipalities SET state = ?, updated_at = ? WHERE code = ? AND environment = ? AND state = ? RETURNING generation`,
+		MunicipalityDeleting, now(), code, environment, MunicipalityActive).Scan(&generation)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, registrationMissing(ctx, tx, code, environment)
+	}
+	return generation, err
+}
+
+// reactivate returns the registration a destroy job belonged to from
+// deleting to active, when that destroy ends without removing it (failed,
+// cancelled, interrupted): the platform team may retry, the municipality may
+// queue jobs again. Another generation, or a registration already removed,
+// is left alone.
+func reactivate(ctx context.Context, tx *sql.Tx, id int64) error {
+	var code, environment string
+	var removeStack bool
+	var generation int64
+	err := tx.QueryRowContext(ctx, `SELECT code, environment, remove_stack, generation FROM jobs WHERE id = ?`, id).
+		Scan(&code, &environment, &removeStack, &generation)
+	if err != nil || !removeStack {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE municipalities SET state = ?, updated_at = ? WHERE code = ? AND environment = ? AND generation = ? AND state = ?`,
+		MunicipalityActive, now(), code, environment, generation, MunicipalityDeleting)
+	return err
+}
+
 const jobColumns = `id, stack, code, environment, operation, remove_stack, state, attempts, reason, error, result, created_by, created_at, started_at, finished_at,
-	cli_pid, cli_start_time, cli_boot_id, cli_host`
+	cli_pid, cli_start_time, cli_boot_id, cli_host, generation`
 
 func scanJob(row rowScanner) (Job, error) {
 	var j Job
@@ -345,7 +477,7 @@ func scanJob(row rowScanner) (Job, error) {
 	var cli process.Identity
 	if err := row.Scan(&j.ID, &j.Stack, &j.Code, &j.Environment, &j.Operation, &j.RemoveStack, &j.State, &j.Attempts,
 		&j.Reason, &j.Error, &result, &j.CreatedBy, &j.CreatedAt, &j.StartedAt, &j.FinishedAt,
-		&cli.PID, &cli.StartTime, &cli.BootID, &cli.Host); err != nil {
+		&cli.PID, &cli.StartTime, &cli.BootID, &cli.Host, &j.Generation); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return j, ErrNotFound
 		}
@@ -412,13 +544,25 @@ func (s *DB) Finish(ctx context.Context, id int64, state JobState, reason, errTe
 		}
 		resultJSON = string(b)
 	}
-	res, err := s.DB.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, error = ?, result = ?, finished_at = ? WHERE id = ? AND state IN (?, ?)`,
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, error = ?, result = ?, finished_at = ? WHERE id = ? AND state IN (?, ?)`,
 		state, reason, errText, resultJSON, now(), id, JobQueued, JobRunning)
 	if err != nil {
 		return false, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil || n != 1 {
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return false, err
+	}
+	if state != JobSucceeded {
+		if err := reactivate(ctx, tx, id); err != nil {
+			return false, fmt.Errorf("return the stack to active: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
 		return false, err
 	}
 	// The stack's next job may now be claimable; streams of this job end.
@@ -429,13 +573,23 @@ func (s *DB) Finish(ctx context.Context, id int64, state JobState, reason, errTe
 // message. It returns false when the job is running or finished.
 func (s *DB) CancelQueued(ctx context.Context, id int64, reason, message string) (_ bool, err error) {
 	defer wrap(&err, "cancel queued job %d", id)
-	res, err := s.DB.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, error = ?, finished_at = ? WHERE id = ? AND state = ?`,
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, error = ?, finished_at = ? WHERE id = ? AND state = ?`,
 		JobCancelled, reason, message, now(), id, JobQueued)
 	if err != nil {
 		return false, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil || n != 1 {
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return false, err
+	}
+	if err := reactivate(ctx, tx, id); err != nil {
+		return false, fmt.Errorf("return the stack to active: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return false, err
 	}
 	return true, errors.Join(s.notify(ctx, s.DB, TopicEvents(id)), s.WakeWorkers(ctx, nil))
@@ -615,4 +769,12 @@ func (s *DB) AuditLog(ctx context.Context) (_ []AuditEntry, err error) {
 		err := row.Scan(&e.ID, &e.At, &e.TokenID, &e.Scope, &e.Method, &e.Path, &e.Status, &e.Detail)
 		return e, err
 	}, `SELECT id, at, token_id, scope, method, path, status, detail FROM audit ORDER BY id`)
+}
+
+// TokenIDOf returns the id a plain token claims, whether or not it
+// authenticates (for the audit of a failed attempt); ok is false when it is
+// not shaped as a token of this project.
+func TokenIDOf(plain string) (id string, ok bool) {
+	id, _, ok = parseToken(plain)
+	return id, ok
 }

@@ -80,7 +80,11 @@ func testClaimKeepsOneOperationPerStackInOrder(t *testing.T, s *store.DB) {
 		t.Fatal(err)
 	}
 	second, _ := s.CreateJob(ctx, store.Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: "refresh", CreatedBy: "t"}, noQueue)
-	other, _ := s.CreateJob(ctx, store.Job{Stack: "011002-dev", Code: "011002", Environment: "dev", Operation: "up", CreatedBy: "t"}, noQueue)
+	sapporo := store.Municipality{Code: "011002", Environment: "dev", Name: "札幌市", Prefecture: "北海道", Config: map[string]string{}}
+	_, other, err := s.CreateMunicipality(ctx, sapporo, store.Job{Stack: "011002-dev", Code: "011002", Environment: "dev", Operation: "up", CreatedBy: "t"}, noQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	if j, ok := claim(t, s, "a"); !ok || j.ID != first.ID || j.State != store.JobRunning || j.Attempts != 1 {
 		t.Fatalf("first claim = %+v, %v; want the stack's first job, running", j, ok)

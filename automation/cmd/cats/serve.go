@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/automation/jobs"
@@ -81,6 +82,13 @@ type ServeOptions struct {
 	// TrustForwardedProto: the server is behind a TLS-terminating proxy that
 	// sets X-Forwarded-Proto (console session cookies are then Secure).
 	TrustForwardedProto bool
+	// MetricsAddr, when set, serves /metrics there without authentication
+	// (for a scraper on loopback or a private network); on Addr, /metrics
+	// takes the platform team's token.
+	MetricsAddr string
+	// Limits are the HTTP server's connection limits (server.DefaultLimits
+	// when zero).
+	Limits server.Limits
 }
 
 const serveHelp = `usage: cats serve [--data DIR] [--database URL] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
@@ -143,6 +151,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	concurrency := fs.Int("concurrency", 4, "operations this replica runs at once across all stacks")
 	backend := fs.String("backend", "", "state backend URL (default file://<data>/state)")
 	cliPath := fs.String("pulumi", "", "the Pulumi CLI (default $PULUMI, else ./bin/pulumi, else pulumi on PATH)")
+	metricsAddr := fs.String("metrics-addr", "", "also serve /metrics here, without a token (loopback or a private network only); on --addr it takes the platform token")
 	trustProto := fs.Bool("trust-forwarded-proto", false, "behind a TLS-terminating proxy: take X-Forwarded-Proto: https as TLS (Secure session cookies)")
 	packPath := fs.String("policy-pack", "", "the policy pack binary (default $CATS_POLICY_PACK, else ./"+runner.PolicyPackFile+")")
 	policyConfig := fs.String("policy-config", "", "policy pack config applied to every plan, preview and up (the JSON --policy-pack-config takes)")
@@ -213,6 +222,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 				"cloud", cmp.Or(*cloud, runner.CloudAWS), "policyPack", pack, "policyConfig", *policyConfig)
 		},
 		TrustForwardedProto: *trustProto,
+		MetricsAddr:         *metricsAddr,
 	})
 }
 
@@ -355,7 +365,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err := queue.Start(ctx); err != nil {
 		return fmt.Errorf("start the job queue: %w", err)
 	}
+	registry := prometheus.NewRegistry()
 	handler := server.NewServer(server.Deps{
+		Registry:       registry,
 		Municipalities: st,
 		Jobs:           st,
 		Tokens:         st,
@@ -385,9 +397,26 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Addr, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
+	limits := o.Limits
+	if limits == (server.Limits{}) {
+		limits = server.DefaultLimits
+	}
+	srv := server.NewHTTPServer(handler, limits)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if o.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", o.MetricsAddr)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("listen on %s (--metrics-addr): %w", o.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", server.MetricsHandler(registry))
+		msrv := server.NewHTTPServer(mux, limits)
+		go func() { errc <- msrv.Serve(mln) }()
+		defer msrv.Close()
+		o.Logger.Info("metrics without a token", "addr", mln.Addr().String())
+	}
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}
