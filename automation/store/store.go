@@ -153,7 +153,7 @@ func (s *SQLite) migrate(ctx context.Context) error {
 			return fmt.Errorf("add column %s.%s: %w", c.table, c.column, err)
 		}
 	}
-	return nil
+	return s.migrateFleet(ctx)
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
