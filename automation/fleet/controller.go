@@ -210,6 +210,10 @@ func mandatoryIn(j store.Job) (mandatory, advisory int) {
 		return 0, 0
 	}
 	for _, v := range res.Violations {
+		// The level travels as text: EnforcementLevel is not in the JSON.
+		if l, err := rules.ParseLevel(v.Level); err == nil {
+			v.EnforcementLevel = l
+		}
 		if v.Mandatory() {
 			mandatory++
 		} else {
