@@ -132,7 +132,7 @@ type Rollout struct {
 	ID             string          `json:"id"`
 	Operation      string          `json:"operation"`
 	Selector       json.RawMessage `json:"selector"`
-	Waves          json.RawMessage `json:"waves"`
+	Waves          json.RawMessage `json:"waveSpec"`
 	MaxConcurrency int             `json:"maxConcurrency"`
 	FailureBudget  int             `json:"failureBudget"`
 	Version        string          `json:"version"`
