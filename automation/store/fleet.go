@@ -142,12 +142,12 @@ type Rollout struct {
 	// FailuresAccepted and ViolationsAccepted are the failed stacks, and
 	// those among them with a mandatory policy violation, a resume accepted:
 	// the failure budget counts the failures after them.
-	FailuresAccepted   int `json:"failuresAccepted"`
-	ViolationsAccepted int `json:"violationsAccepted"`
-	CreatedBy      string          `json:"createdBy"`
-	CreatedAt      string          `json:"createdAt"`
-	UpdatedAt      string          `json:"updatedAt"`
-	FinishedAt     string          `json:"finishedAt,omitempty"`
+	FailuresAccepted   int    `json:"failuresAccepted"`
+	ViolationsAccepted int    `json:"violationsAccepted"`
+	CreatedBy          string `json:"createdBy"`
+	CreatedAt          string `json:"createdAt"`
+	UpdatedAt          string `json:"updatedAt"`
+	FinishedAt         string `json:"finishedAt,omitempty"`
 }
 
 // RolloutStack is one stack of a rollout: its wave, its place, its job.

@@ -216,10 +216,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		DataDir: abs, Addr: *addr, Concurrency: *concurrency, Backend: *backend, CLI: cli,
 		Cloud: *cloud, StandinPlugins: plugins, PolicyPack: pack, PolicyConfig: policy,
 		Passphrase: passphrase, Project: config.Project,
-		Program:    func(string) pulumi.RunFunc { return platform.Program },
+		Program:       func(string) pulumi.RunFunc { return platform.Program },
 		BaseConfig:    baseConfig(),
 		DriftSchedule: schedule, DriftBatch: *driftBatch,
-		Logger:        logger,
+		Logger: logger,
 		Ready: func(addr string) {
 			logger.Info("listening", "addr", addr, "data", abs, "pulumi", cli.Path, "pulumiVersion", cli.Version().String(),
 				"cloud", cmp.Or(*cloud, runner.CloudAWS), "policyPack", pack, "policyConfig", *policyConfig)
