@@ -338,7 +338,7 @@ func fleetTime(rfc3339 string) string {
 
 // fleetStatusOffline reads the fleet status from the data directory of a
 // stopped server, as a controller of the next one would.
-func (ts *testServer) fleetStatusOffline(t *testing.T) fleet.Status {
+func (ts *testServer) fleetStatusOffline(t testing.TB) fleet.Status {
 	t.Helper()
 	st, err := store.Open(t.Context(), ts.dir)
 	if err != nil {
