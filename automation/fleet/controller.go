@@ -275,6 +275,8 @@ func (c *Controller) follow(ctx context.Context, r store.Rollout, stacks []store
 			j, err := s.LatestJobBy(ctx, st.Stack, store.RolloutCreator(r.ID), 0)
 			next := st
 			switch {
+			case errors.Is(err, store.ErrNotFound) && r.State == store.RolloutCancelled:
+				next.State = store.StackCancelled // never started, and never will
 			case errors.Is(err, store.ErrNotFound):
 				next.State = store.StackPending
 			case err != nil:
@@ -398,6 +400,9 @@ func (c *Controller) start(ctx context.Context, r store.Rollout, st store.Rollou
 	}
 	if current.State != store.RolloutRunning { // paused or cancelled since this pass began
 		st.State = store.StackPending
+		if current.State == store.RolloutCancelled {
+			st.State = store.StackCancelled // the cancel did not see it: it was starting
+		}
 		_, err := s.SetRolloutStack(ctx, r.ID, st, store.StackStarting)
 		return false, err
 	}

@@ -636,3 +636,31 @@ func TestDriftStatusFromAFailedCheck(t *testing.T) {
 		t.Fatalf("drift after a failed check: %+v, want error with its message", d)
 	}
 }
+
+func TestACancelWhileAStackIsStartingLeavesItUnstarted(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	register(t, st, "dev", 2)
+	c := newController(t, st, nil)
+	v, err := c.CreateRollout(ctx, fleet.RolloutRequest{Operation: "up", Selector: fleet.Selector{All: true}, MaxConcurrency: 1}, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The controller marked the second stack starting, then stopped before
+	// making its job; the rollout is cancelled meanwhile.
+	second := v.Waves[0].Stacks[1]
+	second.State = store.StackStarting
+	if _, err := st.SetRolloutStack(ctx, v.ID, second, store.StackPending); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Cancel(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	rolloutRun(t, c, st, succeed)
+	v, _ = c.Rollout(ctx, v.ID)
+	for _, s := range v.Waves[0].Stacks {
+		if s.State != store.StackCancelled || s.JobID != 0 {
+			t.Errorf("%s: %s (job %d), want cancelled and never started", s.Stack, s.State, s.JobID)
+		}
+	}
+}
