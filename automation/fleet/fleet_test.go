@@ -57,7 +57,7 @@ func register(t *testing.T, st *store.SQLite, env string, n int) []store.Municip
 	for _, m := range municipality.All()[:n] {
 		reg, job, err := st.CreateMunicipality(context.Background(),
 			store.Municipality{Code: m.Code, Environment: env, Name: m.Name, Prefecture: m.Prefecture, Config: map[string]string{}},
-			store.Job{Stack: store.StackName(m.Code, env), Code: m.Code, Environment: env, Operation: "plan", CreatedBy: "test"}, noQueue{}.Enqueue(nil))
+			store.Job{Stack: store.StackName(m.Code, env), Code: m.Code, Environment: env, Operation: "plan", CreatedBy: "test"}, noQueue{}.Enqueue(context.Background()))
 		if err != nil {
 			t.Fatal(err)
 		}
