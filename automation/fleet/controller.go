@@ -27,7 +27,7 @@ type Store interface {
 	GetJob(ctx context.Context, id int64) (store.Job, error)
 	LastJob(ctx context.Context, stack string, operations ...string) (store.Job, error)
 	LatestJobBy(ctx context.Context, stack, creator string, after int64) (store.Job, error)
-	BusyStacks(ctx context.Context) (map[string]bool, error)
+	BusyStacks(ctx context.Context, except ...string) (map[string]bool, error)
 
 	CreateRollout(ctx context.Context, r store.Rollout, stacks []store.RolloutStack) (store.Rollout, error)
 	GetRollout(ctx context.Context, id string) (store.Rollout, error)

@@ -17,7 +17,7 @@ import (
 
 // A stack's status in the fleet, the first that applies.
 const (
-	StatusInProgress  = "in_progress"  // a job of it is queued or running
+	StatusInProgress  = "in_progress"  // a job of it (not a drift check) is queued or running
 	StatusFailed      = "failed"       // its last operation failed
 	StatusViolating   = "violating"    // its last plan, preview or up found a mandatory violation
 	StatusDrifted     = "drifted"      // its last drift check found drift
@@ -148,7 +148,8 @@ func (c *Controller) Status(ctx context.Context, f Filter, withCost bool) (Statu
 	if err != nil {
 		return Status{}, err
 	}
-	busy, err := s.BusyStacks(ctx)
+	// A drift check changes nothing: it leaves the stack's status as it was.
+	busy, err := s.BusyStacks(ctx, runner.Drift)
 	if err != nil {
 		return Status{}, err
 	}

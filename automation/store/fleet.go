@@ -339,13 +339,19 @@ func (s *SQLite) LatestJobBy(ctx context.Context, stack, creator string, after i
 		ORDER BY id DESC LIMIT 1`, stack, creator, after))
 }
 
-// BusyStacks returns the stacks that have a queued or running job.
-func (s *SQLite) BusyStacks(ctx context.Context) (_ map[string]bool, err error) {
+// BusyStacks returns the stacks that have a queued or running job of an
+// operation other than those in except.
+func (s *SQLite) BusyStacks(ctx context.Context, except ...string) (_ map[string]bool, err error) {
 	defer wrap(&err, "find the stacks with unfinished jobs")
+	q, args := `SELECT DISTINCT stack FROM jobs WHERE state IN (?, ?)`, []any{JobQueued, JobRunning}
+	for _, op := range except {
+		q += ` AND operation != ?`
+		args = append(args, op)
+	}
 	names, err := queryAll(ctx, s.DB, func(row rowScanner) (string, error) {
 		var n string
 		return n, row.Scan(&n)
-	}, `SELECT DISTINCT stack FROM jobs WHERE state IN (?, ?)`, JobQueued, JobRunning)
+	}, q, args...)
 	if err != nil {
 		return nil, err
 	}
