@@ -32,7 +32,7 @@ import (
 )
 
 // Operations lists every operation a job can run.
-var Operations = []string{Plan, runner.Preview, runner.Up, runner.Refresh, runner.Destroy}
+var Operations = []string{Plan, runner.Preview, runner.Up, runner.Refresh, runner.Destroy, runner.Drift}
 
 // Runner performs CLI operations (runner.Stacks in production).
 type Runner interface {

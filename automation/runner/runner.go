@@ -91,7 +91,7 @@ type Stacks struct {
 
 // Operation is one operation on one stack.
 type Operation struct {
-	// Name is Preview, Up, Refresh or Destroy.
+	// Name is Preview, Up, Refresh, Destroy or Drift.
 	Name   string
 	Stack  string
 	Config map[string]string
@@ -120,6 +120,9 @@ type Result struct {
 	Resources *int           `json:"resources,omitempty"`
 	Outputs   map[string]any `json:"outputs,omitempty"`
 	Removed   bool           `json:"removed,omitempty"`
+	// Drifted are the resources a drift check found changed or gone in the
+	// cloud (empty, never absent, for a drift check that found none).
+	Drifted []DriftedResource `json:"drifted,omitzero"`
 }
 
 func (st *Stacks) cloud() string {
@@ -235,6 +238,8 @@ func (st *Stacks) run(ctx context.Context, op Operation, cmd *command, emit func
 			return res, fmt.Errorf("%s %s: no policy pack: every preview and up runs with the project's policy pack", op.Name, op.Stack)
 		}
 	case Refresh, Destroy:
+	case Drift:
+		res.Drifted = []DriftedResource{}
 	default:
 		return res, fmt.Errorf("run %q on %s: unknown operation", op.Name, op.Stack)
 	}
@@ -283,6 +288,12 @@ func (st *Stacks) run(ctx context.Context, op Operation, cmd *command, emit func
 		})
 		res.Changes = changesOr(seen, summaryMap(out.Summary))
 		st.recordState(ctx, s, op.Stack, &res, emit)
+	case Drift:
+		found := &driftCollector{}
+		var out auto.PreviewResult
+		out, err = st.drift(ctx, s, emit, seen, found)
+		res.Changes = changesOr(seen, out.ChangeSummary)
+		res.Drifted = found.resources()
 	case Destroy:
 		opts := []optdestroy.Option{}
 		if op.Remove {

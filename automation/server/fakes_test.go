@@ -13,7 +13,7 @@ import (
 )
 
 // fakeStore keeps municipalities, jobs, events, tokens and the audit log in
-// memory, with the rules of the real store (store.SQLite, tested against
+// memory, with the rules of the real store (store.DB, tested against
 // SQLite in its own package) that the handlers rely on: one registration per
 // code and environment, a job and its queue entry together or not at all,
 // newest jobs first.

@@ -24,7 +24,7 @@ import (
 
 // sqliteQueue is a job queue double for a server on the real SQLite store:
 // it queues nothing (no worker runs) and cancels a queued job in the store.
-type sqliteQueue struct{ st *store.SQLite }
+type sqliteQueue struct{ st *store.DB }
 
 func (q sqliteQueue) Enqueue(context.Context) store.Enqueue {
 	return func(*sql.Tx, int64) error { return nil }
@@ -38,7 +38,7 @@ func (q sqliteQueue) Cancel(ctx context.Context, id int64) (bool, error) {
 // findings that depend on the database: its growth and its races.
 type sqliteAPI struct {
 	dir      string
-	st       *store.SQLite
+	st       *store.DB
 	handler  http.Handler
 	platform string // plain platform token
 	owner    string // plain token of 131016

@@ -36,6 +36,7 @@ func (s *server) routes() http.Handler {
 	authed("GET /v1/jobs/{id}", s.getJob)
 	authed("POST /v1/jobs/{id}/cancel", s.cancelJob)
 	authed("GET /v1/jobs/{id}/events", s.jobEvents)
+	s.fleetRoutes(authed) // fleet.go
 
 	// The console (automation/web) on the API's origin, and what it needs
 	// beyond the API: sign-in sessions and the catalogs a registration picks from.

@@ -86,6 +86,9 @@ type Deps struct {
 	// Sessions keeps the console's sign-in sessions; nil disables sign-in
 	// (the API then takes bearer tokens only).
 	Sessions SessionStore
+	// Fleet runs rollouts and answers the fleet's status; nil leaves out
+	// their routes.
+	Fleet Fleet
 	// TrustForwardedProto takes X-Forwarded-Proto: https as TLS, for a server
 	// behind a TLS-terminating proxy that sets it: session cookies are then
 	// Secure. Leave it off when clients reach the server directly.

@@ -12,7 +12,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/automation/store"
 )
 
-// SessionStore keeps the console's sign-in sessions (store.SQLite): a token
+// SessionStore keeps the console's sign-in sessions (store.DB): a token
 // is exchanged once for a session whose id lives only in an HttpOnly cookie.
 type SessionStore interface {
 	// CreateSession starts a session for a token and returns its id, to be

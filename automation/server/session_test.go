@@ -19,7 +19,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/automation/store"
 )
 
-// fakeSessions keeps sessions in memory with the rules of store.SQLite
+// fakeSessions keeps sessions in memory with the rules of store.DB
 // (tested against SQLite in its own package): a session resolves while it
 // lives and its token is unrevoked. Its clock can be moved.
 type fakeSessions struct {

@@ -46,9 +46,6 @@ type DB struct {
 	url          string
 }
 
-// SQLite is the name DB had while SQLite was its only database.
-type SQLite = DB
-
 type dialect string
 
 const (

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/cats-analytics/cats-analytics/automation/fleet"
 	"github.com/cats-analytics/cats-analytics/automation/jobs"
 	"github.com/cats-analytics/cats-analytics/automation/runner"
 	"github.com/cats-analytics/cats-analytics/automation/server"
@@ -40,6 +41,9 @@ func dataDir(getenv func(string) string) string {
 	}
 	return defaultDataDir
 }
+
+// defaultDriftSchedule checks every stack of both environments once a day.
+const defaultDriftSchedule = "dev=24h,prod=24h"
 
 // ServeOptions are the server's settings.
 type ServeOptions struct {
@@ -79,6 +83,16 @@ type ServeOptions struct {
 	Logger   *slog.Logger
 	// Ready is called with the listening address once the server accepts requests.
 	Ready func(addr string)
+	// Version is the program version the server deploys (fleet.Version()
+	// when empty): rollouts record it, and each stack the one it last deployed.
+	Version string
+	// DriftSchedule is how often each environment's stacks are checked for
+	// drift (none when empty); DriftBatch bounds the checks in flight.
+	DriftSchedule map[string]time.Duration
+	DriftBatch    int
+	// FleetTick is how often the fleet controller looks at rollouts and the
+	// drift schedule (5 s when zero).
+	FleetTick time.Duration
 	// TrustForwardedProto: the server is behind a TLS-terminating proxy that
 	// sets X-Forwarded-Proto (console session cookies are then Secure).
 	TrustForwardedProto bool
@@ -93,6 +107,7 @@ type ServeOptions struct {
 
 const serveHelp = `usage: cats serve [--data DIR] [--database URL] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
                   [--policy-pack PATH] [--policy-config FILE] [--cloud aws|standin] [--standin-plugins DIR]
+                  [--drift-schedule ENV=INTERVAL,...] [--drift-batch N]
 
 Runs the automation server (on Linux): one Pulumi stack per municipality,
 operated by durable jobs (plan offline; preview, up, refresh and destroy
@@ -113,6 +128,15 @@ resources in <data>/standin and create nothing in AWS (standin/README.md).
 They are taken from --standin-plugins DIR, else $CATS_STANDIN_PLUGINS, else the
 standin/ directory beside the Pulumi CLI (bin/standin: ` + "`make standin`" + `).
 The default, --cloud aws, runs the real AWS provider and needs AWS credentials.
+
+Fleet operations: rollouts (POST /v1/rollouts) deploy the version of the program
+this server was built from (its VCS revision, or the version set with -ldflags
+-X github.com/cats-analytics/cats-analytics/automation/fleet.version=…). Every
+stack is checked for drift (pulumi refresh --preview-only) on the schedule of
+its environment, --drift-schedule (default ` + defaultDriftSchedule + `), at most
+--drift-batch checks at once, never beside another job of the same stack. With
+several replicas on one database, one at a time runs the rollouts and the
+schedule (a lease row).
 
 The Pulumi CLI is the first of these that is set or exists (never built here):
   --pulumi PATH      a CLI named pulumi in a bin/ directory, or the pulumi on PATH
@@ -155,6 +179,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	trustProto := fs.Bool("trust-forwarded-proto", false, "behind a TLS-terminating proxy: take X-Forwarded-Proto: https as TLS (Secure session cookies)")
 	packPath := fs.String("policy-pack", "", "the policy pack binary (default $CATS_POLICY_PACK, else ./"+runner.PolicyPackFile+")")
 	policyConfig := fs.String("policy-config", "", "policy pack config applied to every plan, preview and up (the JSON --policy-pack-config takes)")
+	driftSchedule := fs.String("drift-schedule", defaultDriftSchedule, "how often each environment's stacks are checked for drift, ENV=INTERVAL,… (\"\" for never)")
+	driftBatch := fs.Int("drift-batch", 4, "drift checks queued or running at once")
 	cloud := fs.String("cloud", runner.CloudAWS, "where resources go: aws (the real AWS provider) or standin (the stand-in plugins: nothing is created in AWS)")
 	standinPlugins := fs.String("standin-plugins", "", "directory of the stand-in plugins with --cloud standin (default $CATS_STANDIN_PLUGINS, else standin/ beside the Pulumi CLI)")
 	if err := fs.Parse(args); err != nil {
@@ -205,6 +231,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("--policy-config: %w", err)
 		}
 	}
+	schedule, err := fleet.ParseSchedule(*driftSchedule)
+	if err != nil {
+		return fmt.Errorf("--drift-schedule: %w", err)
+	}
+	if *driftBatch < 1 {
+		return fmt.Errorf("--drift-batch %d: at least 1 check must be allowed in flight", *driftBatch)
+	}
 	plugins := ""
 	if *cloud == runner.CloudStandin {
 		plugins = cmp.Or(*standinPlugins, getenv("CATS_STANDIN_PLUGINS"), filepath.Join(filepath.Dir(cli.Path), "standin"))
@@ -214,9 +247,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		DataDir: abs, Database: *database, Addr: *addr, Concurrency: *concurrency, Backend: *backend, CLI: cli,
 		Cloud: *cloud, StandinPlugins: plugins, PolicyPack: pack, PolicyConfig: policy,
 		Passphrase: passphrase, Project: config.Project,
-		Program:    func(string) pulumi.RunFunc { return platform.Program },
-		BaseConfig: baseConfig(),
-		Logger:     logger,
+		Program:       func(string) pulumi.RunFunc { return platform.Program },
+		BaseConfig:    baseConfig(),
+		DriftSchedule: schedule, DriftBatch: *driftBatch,
+		Logger: logger,
 		Ready: func(addr string) {
 			logger.Info("listening", "addr", addr, "data", abs, "database", databaseKind(*database), "pulumi", cli.Path, "pulumiVersion", cli.Version().String(),
 				"cloud", cmp.Or(*cloud, runner.CloudAWS), "policyPack", pack, "policyConfig", *policyConfig)
@@ -346,10 +380,17 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	defer st.Close()
 	stacks := &runner.Stacks{Project: o.Project, Program: o.Program, CLI: o.CLI, WorkDir: o.DataDir, Backend: o.Backend, Passphrase: o.Passphrase,
 		Cloud: cloud, PluginDirs: pluginDirs, Env: cloudEnv, PolicyPack: pack, PolicyConfig: policyConfig}
+	registry := prometheus.NewRegistry()
+	var fleetMetrics *fleet.Metrics // set below; the queue reports to it as jobs end
 	// Every job's log lines say which cloud served it.
 	queue, err := jobs.New(ctx, jobs.Config{Store: st, Runner: stacks, Planner: o.Planner, Logger: o.Logger.With("cloud", cloud),
 		Concurrency: o.Concurrency, BaseConfig: o.BaseConfig, RetryBase: o.RetryBase, OrphanWait: o.OrphanWait,
-		LeaseTTL: o.LeaseTTL, Exclusive: !st.Postgres()})
+		LeaseTTL: o.LeaseTTL, Exclusive: !st.Postgres(),
+		OnFinish: func(j store.Job) {
+			if fleetMetrics != nil {
+				fleetMetrics.ObserveJob(j)
+			}
+		}})
 	if err != nil {
 		return fmt.Errorf("create the job queue: %w", err)
 	}
@@ -359,15 +400,31 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			_ = queue.Stop(context.WithoutCancel(ctx))
 		}
 	}()
+	costs, err := newStackCosts(o.BaseConfig)
+	if err != nil {
+		return err
+	}
+	controller, err := fleet.New(fleet.Config{Store: st, Queue: queue, Logger: o.Logger.With("component", "fleet"), Version: o.Version,
+		DriftEvery: o.DriftSchedule, DriftBatch: o.DriftBatch, Tick: o.FleetTick, Cost: costs.Estimate})
+	if err != nil {
+		return err
+	}
+	fleetMetrics = fleet.NewMetrics(registry, controller)
 	if _, err := queue.Recover(ctx); err != nil {
 		return fmt.Errorf("recover interrupted jobs: %w", err)
 	}
 	if err := queue.Start(ctx); err != nil {
 		return fmt.Errorf("start the job queue: %w", err)
 	}
-	registry := prometheus.NewRegistry()
+	// The fleet controller runs on every replica; the lease row lets one act.
+	fleetCtx, stopFleet := context.WithCancel(context.WithoutCancel(ctx))
+	fleetDone := make(chan error, 1)
+	go func() { fleetDone <- controller.Run(fleetCtx) }()
+	defer func() {
+		stopFleet()
+		<-fleetDone
+	}()
 	handler := server.NewServer(server.Deps{
-		Registry:       registry,
 		Municipalities: st,
 		Jobs:           st,
 		Tokens:         st,
@@ -375,6 +432,8 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Sessions:       st,
 		JobEvents:      st,
 		Queue:          queue,
+		Fleet:          controller,
+		Registry:       registry,
 		Logger:         o.Logger,
 		ValidateConfig: func(stack string, values map[string]string) error {
 			_, err := config.Parse(config.DefaultOrganization, o.Project, stack, config.FromMap(values))
