@@ -421,11 +421,7 @@ func (q *Queue) Cancel(ctx context.Context, id int64) (bool, error) {
 	}
 	// Running on another replica (or claimed here since): its replica sees
 	// the request and interrupts it.
-	j, err := q.cfg.Store.RequestCancel(ctx, id)
-	if err != nil {
-		return false, err
-	}
-	return j.State == store.JobRunning, nil
+	return q.cfg.Store.RequestCancel(ctx, id)
 }
 
 // retryDelay is the wait before attempt n+1 after a transient failure of

@@ -78,17 +78,20 @@ func (s *DB) RequeueAfter(ctx context.Context, id int64, replica string, after t
 	return s.WakeWorkers(ctx, nil)
 }
 
-// RequestCancel asks the replica running a job to cancel it. It returns the
-// job as it is: queued jobs are left to CancelQueued, final ones are untouched.
-func (s *DB) RequestCancel(ctx context.Context, id int64) (_ Job, err error) {
+// RequestCancel asks the replica running a job to cancel it. It returns
+// false when the job was not running (queued jobs are left to CancelQueued,
+// final ones are untouched).
+func (s *DB) RequestCancel(ctx context.Context, id int64) (_ bool, err error) {
 	defer wrap(&err, "request the cancellation of job %d", id)
-	if _, err := s.DB.ExecContext(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = ?`, id, JobRunning); err != nil {
-		return Job{}, err
+	res, err := s.DB.ExecContext(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = ?`, id, JobRunning)
+	if err != nil {
+		return false, err
 	}
-	if err := s.WakeWorkers(ctx, nil); err != nil {
-		return Job{}, err
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return false, err
 	}
-	return s.GetJob(ctx, id)
+	return true, s.WakeWorkers(ctx, nil)
 }
 
 // CancelRequested returns the jobs of the replica whose cancellation was
