@@ -42,21 +42,32 @@ func (s *server) authenticate(h http.HandlerFunc) http.HandlerFunc {
 			writeJSON(w, http.StatusUnauthorized, apiError{Error: "a bearer token is required"})
 			return
 		}
-		plain = strings.TrimSpace(plain)
-		t, err := s.Tokens.Authenticate(r.Context(), plain)
-		if errors.Is(err, store.ErrBadToken) {
-			recordTried(r, plain)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="cats", error="invalid_token"`)
-			writeJSON(w, http.StatusUnauthorized, apiError{Error: "invalid or revoked token"})
+		t, ok := s.checkToken(w, r, plain)
+		if !ok {
 			return
 		}
-		if err != nil {
-			s.fail(w, r, "authenticate", err)
-			return
-		}
-		recordCaller(r, t)
 		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
 	}
+}
+
+// checkToken authenticates a token a client presented (a bearer token, or the
+// console's sign-in) and tells the audit who it is, or which token id it
+// claimed. On failure it has answered 401 (500 when the store fails).
+func (s *server) checkToken(w http.ResponseWriter, r *http.Request, plain string) (store.Token, bool) {
+	plain = strings.TrimSpace(plain)
+	t, err := s.Tokens.Authenticate(r.Context(), plain)
+	if errors.Is(err, store.ErrBadToken) {
+		recordTried(r, plain)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cats", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, apiError{Error: "invalid or revoked token"})
+		return store.Token{}, false
+	}
+	if err != nil {
+		s.fail(w, r, "authenticate", err)
+		return store.Token{}, false
+	}
+	recordCaller(r, t)
+	return t, true
 }
 
 // recordCaller tells the audit who made the request.

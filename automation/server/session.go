@@ -219,17 +219,10 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "token", "is required: the token `cats token create` printed (cats_<ID>_<secret>)")
 		return
 	}
-	t, err := s.Tokens.Authenticate(r.Context(), strings.TrimSpace(req.Token))
-	if errors.Is(err, store.ErrBadToken) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cats", error="invalid_token"`)
-		writeJSON(w, http.StatusUnauthorized, apiError{Error: "invalid or revoked token"})
+	t, ok := s.checkToken(w, r, req.Token)
+	if !ok {
 		return
 	}
-	if err != nil {
-		s.fail(w, r, "authenticate", err)
-		return
-	}
-	recordCaller(r, t)
 	// A browser signing in again gets a new session id, and the one it had
 	// ends: an id known before sign-in is never the signed-in one.
 	if old, ok := s.sessionID(r); ok {
