@@ -318,7 +318,7 @@ func TestScheduledDriftCheckFindsTheChangedStackAcrossARestart(t *testing.T) {
 		t.Errorf("?status=drifted: %+v, want the one drifted stack", st.ByStatus)
 	}
 	// The metrics say it too.
-	metrics := ts.do("GET", "/metrics", "", nil)
+	metrics := ts.do("GET", "/metrics", "platform", nil) // the platform team's token reads them
 	for _, line := range []string{`cats_fleet_drift_stacks{status="drifted"} 1`, `cats_fleet_drift_stacks{status="in_sync"} 2`,
 		`cats_job_duration_seconds_count{operation="drift",state="succeeded"}`, `cats_fleet_last_result_stacks{result="succeeded"} 3`} {
 		if !strings.Contains(string(metrics.raw), line) {
