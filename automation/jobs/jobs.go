@@ -1,31 +1,30 @@
-// Package jobs runs the stack operations as durable jobs on River, a
-// PostgreSQL/SQLite job queue: retries with backoff for transient errors,
-// bounded concurrency, one operation per stack at a time and in order,
-// cancellation that interrupts the CLI, and recovery after a crash.
+// Package jobs runs the stack operations as durable jobs: retries with
+// backoff for transient errors, bounded concurrency per replica, one
+// operation per stack at a time and in order across replicas, cancellation
+// that interrupts the CLI, and recovery of the jobs of a replica that died.
 //
-// The jobs table (store) is the source of truth for a job's state; River's
-// row only carries the job id. A worker claims the job in the store before it
-// runs and finishes it there exactly once, so a job River delivers twice (after
-// a rescue or a retry) never runs twice.
+// The queue is the jobs table itself (store.Claim): a job's row is the one
+// source of truth for its state, whichever replica runs it. Each replica
+// holds a lease it renews; another replica that finds the lease expired
+// takes the dead replica's running jobs over and finishes them as
+// interrupted, never running them twice.
 package jobs
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivermigrate"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/cats-analytics/cats-analytics/automation/process"
 	"github.com/cats-analytics/cats-analytics/automation/runner"
@@ -33,13 +32,14 @@ import (
 )
 
 // Operations lists every operation a job can run.
-var Operations = []string{Plan, runner.Preview, runner.Up, runner.Refresh, runner.Destroy}
+var Operations = []string{Plan, runner.Preview, runner.Up, runner.Refresh, runner.Destroy, runner.Drift}
 
 // Runner performs CLI operations (runner.Stacks in production).
 type Runner interface {
 	Run(ctx context.Context, op runner.Operation) (runner.Result, error)
-	// Unlock releases a stack's lock (pulumi cancel).
-	Unlock(ctx context.Context, stack string) error
+	// ReleaseLock removes the lock one ended CLI of this server left on a
+	// stack, and no other (runner.Stacks.ReleaseLock).
+	ReleaseLock(ctx context.Context, stack string, cli process.Identity) (int, error)
 	// SettleCLI waits for a CLI an earlier server started to end, killing
 	// that very process at the deadline.
 	SettleCLI(ctx context.Context, cli process.Identity, deadline time.Time) (process.Outcome, error)
@@ -47,69 +47,60 @@ type Runner interface {
 
 // Config configures the queue.
 type Config struct {
-	Store       *store.SQLite
+	Store       *store.DB
 	Runner      Runner
 	Planner     Planner
 	Logger      *slog.Logger
-	Concurrency int // operations running at once across all stacks
+	Concurrency int // operations this replica runs at once across all stacks
 	// MaxAttempts bounds the retries of transient failures (concurrent update, …).
 	MaxAttempts int
 	// RetryBase is the first retry's delay; later ones grow quadratically.
 	RetryBase time.Duration
-	// OrphanWait bounds how long Recover waits for the CLIs of a killed
-	// server to stop by themselves (1 minute when zero).
+	// OrphanWait bounds how long the CLI of a dead replica's job is waited
+	// for to stop by itself (1 minute when zero).
 	OrphanWait time.Duration
+	// LeaseTTL is how long a replica's lease lasts without renewal (15 s when
+	// zero): a replica is taken for dead that long after its last renewal.
+	LeaseTTL time.Duration
+	// PollInterval is how often the queue looks for work when no
+	// notification woke it (2 s when zero).
+	PollInterval time.Duration
+	// Exclusive: this replica is the only one (SQLite, the data directory
+	// locked), so Recover takes over the running jobs of every earlier one
+	// without waiting for their leases to expire.
+	Exclusive bool
 	// BaseConfig is set on every stack, under the municipality's own config.
 	BaseConfig map[string]string
 	// OnFinish is called after a job reaches its final state (metrics).
 	OnFinish func(store.Job)
 }
 
-// Queue owns the River client.
+// Queue claims and runs jobs for one replica.
 type Queue struct {
-	cfg    Config
-	client *river.Client[*sql.Tx]
+	cfg     Config
+	replica string
 
 	mu      sync.Mutex
 	running map[int64]context.CancelCauseFunc
+
+	slots    chan struct{} // one token per operation running
+	workers  sync.WaitGroup
+	stopLoop context.CancelFunc
+	loopDone chan struct{}
+	stopBeat context.CancelFunc
+	beatDone chan struct{}
+	reaping  sync.Mutex
 }
 
-// errCancelled is the cause of a job context cancelled on request.
-var errCancelled = errors.New("cancelled on request")
+// Causes of a job context's cancellation.
+var (
+	errCancelled = errors.New("cancelled on request")
+	errShutdown  = errors.New("the server is shutting down")
+	errLeaseLost = errors.New("this replica lost its lease")
+)
 
-// operationArgs is River's payload: only the job id.
-type operationArgs struct {
-	JobID int64 `json:"job_id"`
-}
-
-func (operationArgs) Kind() string { return "stack_operation" }
-
-type worker struct {
-	river.WorkerDefaults[operationArgs]
-	q *Queue
-}
-
-// Timeout disables River's per-job timeout: an `up` takes as long as AWS does;
-// cancellation is explicit.
-func (w *worker) Timeout(*river.Job[operationArgs]) time.Duration { return -1 }
-
-func (w *worker) Work(ctx context.Context, job *river.Job[operationArgs]) error {
-	return w.q.work(ctx, job.Args.JobID, job.Attempt >= job.MaxAttempts)
-}
-
-type retryPolicy struct{ base time.Duration }
-
-func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
-	n := time.Duration(job.Attempt)
-	d := p.base * n * n
-	if d > 5*time.Minute {
-		d = 5 * time.Minute
-	}
-	return time.Now().Add(d)
-}
-
-// New migrates River's tables in the store's database and returns the queue,
-// not yet started.
+// New registers the replica (its lease renewed from now on) and returns the
+// queue, not yet working jobs.
 func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.Store == nil || cfg.Runner == nil {
 		return nil, errors.New("create the job queue: a store and a runner are required")
@@ -129,53 +120,109 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.OrphanWait <= 0 {
 		cfg.OrphanWait = time.Minute
 	}
-	driver := riversqlite.New(cfg.Store.DB)
-	migrator, err := rivermigrate.New(driver, nil)
-	if err != nil {
-		return nil, fmt.Errorf("create River's migrator: %w", err)
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 15 * time.Second
 	}
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return nil, fmt.Errorf("create River's tables: %w", err)
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 2 * time.Second
 	}
-	q := &Queue{cfg: cfg, running: map[int64]context.CancelCauseFunc{}}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &worker{q: q})
-	q.client, err = river.NewClient(driver, &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Concurrency}},
-		Workers:           workers,
-		MaxAttempts:       cfg.MaxAttempts,
-		RetryPolicy:       retryPolicy{base: cfg.RetryBase},
-		FetchPollInterval: 200 * time.Millisecond, // SQLite has no LISTEN/NOTIFY
-		FetchCooldown:     50 * time.Millisecond,
-		// A job left "running" by a crash is failed by Recover; River's own rescue
-		// then finds it final and does nothing.
-		RescueStuckJobsAfter: time.Hour,
-		Logger:               cfg.Logger.With("component", "river"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create the River client: %w", err)
+	host, _ := os.Hostname()
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	q := &Queue{
+		cfg:     cfg,
+		replica: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(suffix)),
+		running: map[int64]context.CancelCauseFunc{},
+		slots:   make(chan struct{}, cfg.Concurrency),
 	}
+	if err := cfg.Store.RegisterReplica(ctx, store.Replica{ID: q.replica, Host: host, PID: os.Getpid(), LeaseUntil: time.Now().Add(cfg.LeaseTTL)}); err != nil {
+		return nil, fmt.Errorf("create the job queue: %w", err)
+	}
+	beatCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	q.stopBeat, q.beatDone = cancel, make(chan struct{})
+	go q.heartbeat(beatCtx)
+	cfg.Logger.Info("replica registered", "replica", q.replica, "concurrency", cfg.Concurrency, "lease", cfg.LeaseTTL)
 	return q, nil
 }
 
-// Recover finishes the jobs a previous process left running (it was killed):
-// each is marked failed with the reason, never run twice, and its stack is
-// left unlocked. Call it before Start.
+// Replica is the replica's id, recorded on the jobs it runs.
+func (q *Queue) Replica() string { return q.replica }
+
+// heartbeat renews the lease and, every other beat, looks for dead replicas.
+// A replica that cannot renew its lease in time stops its operations: by
+// then another replica may take its jobs over.
+func (q *Queue) heartbeat(ctx context.Context) {
+	defer close(q.beatDone)
+	every := q.cfg.LeaseTTL / 3
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	renewed := time.Now()
+	for beat := 0; ; beat++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		err := q.cfg.Store.RenewLease(ctx, q.replica, time.Now().Add(q.cfg.LeaseTTL))
+		switch {
+		case err == nil:
+			renewed = time.Now()
+		case errors.Is(err, store.ErrLeaseLost) || time.Since(renewed) > q.cfg.LeaseTTL*2/3:
+			q.cfg.Logger.Error("the replica's lease is lost: stopping its operations", "replica", q.replica, "err", err)
+			q.cancelAll(errLeaseLost)
+			if errors.Is(err, store.ErrLeaseLost) {
+				_ = q.cfg.Store.RemoveReplica(ctx, q.replica)
+				if err := q.cfg.Store.RegisterReplica(ctx, store.Replica{ID: q.replica, PID: os.Getpid(), LeaseUntil: time.Now().Add(q.cfg.LeaseTTL)}); err == nil {
+					renewed = time.Now()
+				}
+			}
+		default:
+			q.cfg.Logger.Warn("renew the replica's lease", "replica", q.replica, "err", err)
+		}
+		if beat%2 == 1 {
+			go func() {
+				if _, err := q.reap(ctx, false); err != nil && ctx.Err() == nil {
+					q.cfg.Logger.Error("take over the jobs of dead replicas", "err", err)
+				}
+			}()
+		}
+	}
+}
+
+func (q *Queue) cancelAll(cause error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, cancel := range q.running {
+		cancel(cause)
+	}
+}
+
+// Recover finishes the jobs that dead replicas left running: with
+// Config.Exclusive, those of every earlier process of this server; else
+// those of replicas whose lease has expired. Each is marked failed with the
+// reason interrupted, never run twice, and its stack is left unlocked. Call
+// it before Start; later, the heartbeat does the same for replicas that die.
 //
-// The CLI of such a job got SIGINT when its server died (the parent-death
+// The CLI of such a job got SIGINT when its replica died (the parent-death
 // signal) and normally stops by itself, releasing the stack's lock as on a
-// cancellation. Recover waits for it (until OrphanWait after its own start)
-// and kills it if it still runs then; only a CLI that did not stop by itself
-// leaves a lock to release.
+// cancellation. Recover waits for it (until OrphanWait) and kills it if it
+// still runs then; only a CLI that did not stop by itself leaves a lock to
+// release: that CLI's own lock, never another holder's.
 func (q *Queue) Recover(ctx context.Context) ([]store.Job, error) {
-	orphans, err := q.cfg.Store.RunningJobs(ctx)
+	return q.reap(ctx, q.cfg.Exclusive)
+}
+
+func (q *Queue) reap(ctx context.Context, everyOther bool) ([]store.Job, error) {
+	q.reaping.Lock()
+	defer q.reaping.Unlock()
+	orphans, err := q.cfg.Store.TakeOverOrphans(ctx, q.replica, everyOther)
 	if err != nil {
 		return nil, fmt.Errorf("find interrupted jobs: %w", err)
 	}
 	deadline := time.Now().Add(q.cfg.OrphanWait)
 	var recovered []store.Job
 	for _, j := range orphans {
-		reason := "interrupted: the server stopped while this operation ran; it was not retried so that it never runs twice. Submit it again"
+		reason := "interrupted: the server running this operation stopped; it was not retried so that it never runs twice. Submit it again"
 		if j.Operation != Plan {
 			reason += " (" + q.releaseInterrupted(ctx, j, deadline) + ")"
 		}
@@ -184,10 +231,10 @@ func (q *Queue) Recover(ctx context.Context) ([]store.Job, error) {
 		}
 		q.cfg.Logger.Warn("recovered interrupted job", "job", j.ID, "stack", j.Stack, "operation", j.Operation, "reason", reason)
 		j.State, j.Reason, j.Error = store.JobFailed, string(runner.ReasonInterrupted), reason
+		if q.cfg.OnFinish != nil {
+			q.cfg.OnFinish(j)
+		}
 		recovered = append(recovered, j)
-	}
-	if err := q.releaseClaims(ctx); err != nil {
-		return recovered, err
 	}
 	return recovered, nil
 }
@@ -207,131 +254,193 @@ func (q *Queue) releaseInterrupted(ctx context.Context, j store.Job, deadline ti
 	case outcome == process.Exited:
 		return fmt.Sprintf("its Pulumi CLI (%s) stopped by itself and released the stack's lock", cli)
 	case outcome == process.Unknown:
-		return fmt.Sprintf("its Pulumi CLI (%s) ran on another host, which this server cannot check; if the stack stays locked, run pulumi cancel once that CLI has ended", cli)
+		// Another host: its replica stops its CLIs when it cannot renew its
+		// lease, and the kernel interrupts them when it dies; by the deadline
+		// they have ended, and only a lock they could not release is left.
+		select {
+		case <-ctx.Done():
+			return "the server stopped before the stack's lock could be checked; if it stays locked, run pulumi cancel"
+		case <-time.After(time.Until(deadline)):
+		}
+		return fmt.Sprintf("its Pulumi CLI (%s) ran on another host, whose replica had lost its lease %s before; ", cli, q.cfg.OrphanWait) + q.unlock(ctx, j.Stack, &cli)
 	}
 	why := fmt.Sprintf("its Pulumi CLI (%s) did not stop within %s and was killed", cli, q.cfg.OrphanWait)
 	if outcome == process.DiedWithMachine {
 		why = fmt.Sprintf("its Pulumi CLI (%s) ended with the machine", cli)
 	}
-	return why + "; " + q.unlock(ctx, j.Stack)
+	return why + "; " + q.unlock(ctx, j.Stack, &cli)
 }
 
-// unlock releases a stack's lock and says how it went.
-func (q *Queue) unlock(ctx context.Context, stack string) string {
-	if err := q.cfg.Runner.Unlock(ctx, stack); err != nil {
-		q.cfg.Logger.Error("release the stack's lock", "stack", stack, "err", err)
-		return "releasing the stack's lock (pulumi cancel) failed: " + err.Error()
+// unlock releases the lock a killed CLI of this server left on a stack,
+// never another holder's (pulumi cancel would remove them all), and says how
+// it went.
+func (q *Queue) unlock(ctx context.Context, stack string, cli *process.Identity) string {
+	if cli == nil {
+		return "its Pulumi CLI was not recorded, so no lock was removed; if the stack stays locked, run pulumi cancel once no other update runs"
 	}
-	return "the stack's lock was released (pulumi cancel)"
+	n, err := q.cfg.Runner.ReleaseLock(ctx, stack, *cli)
+	if err != nil {
+		q.cfg.Logger.Error("release the lock of the job's Pulumi CLI", "stack", stack, "cli", cli.String(), "err", err)
+		return "the lock its Pulumi CLI left could not be released (" + err.Error() + "); if the stack stays locked, run pulumi cancel once no other update runs"
+	}
+	if n == 0 {
+		return "its Pulumi CLI left no lock on the stack"
+	}
+	return "the stack's lock its Pulumi CLI held was released; other holders' locks were left"
 }
 
-// releaseClaims makes River's entries that the previous process held
-// ("running" in River's table) available again. Such an entry may belong to a
-// job that was only waiting for its turn (River had handed it to a worker that
-// found another operation of the stack ahead and was about to snooze it); left
-// alone, River would rescue it only after RescueStuckJobsAfter, an hour, and
-// the job would sit queued until then. Working an entry again is safe: the
-// store decides whether its job runs (a job failed above is final and skipped).
-//
-// This relies on one server per database, which store.LockServer enforces:
-// before Start, no worker of this database is alive.
-func (q *Queue) releaseClaims(ctx context.Context) error {
-	claimed, err := q.client.JobList(ctx, river.NewJobListParams().States(rivertype.JobStateRunning).First(10000))
-	if err != nil {
-		return fmt.Errorf("list claimed queue entries: %w", err)
-	}
-	if len(claimed.Jobs) == 0 {
-		return nil
-	}
-	params := &riverdriver.JobSetStateIfRunningManyParams{}
-	now := time.Now()
-	for _, row := range claimed.Jobs {
-		// Attempt goes back by one: the interrupted delivery did not run the job
-		// (or, if it did, the store has already finished it).
-		s := riverdriver.JobSetStateInterrupted(row.ID, now, max(row.Attempt-1, 0), nil)
-		params.ID = append(params.ID, s.ID)
-		params.Attempt = append(params.Attempt, s.Attempt)
-		params.ErrData = append(params.ErrData, s.ErrData)
-		params.FinalizedAt = append(params.FinalizedAt, s.FinalizedAt)
-		params.MetadataDoMerge = append(params.MetadataDoMerge, s.MetadataDoMerge)
-		params.MetadataUpdates = append(params.MetadataUpdates, s.MetadataUpdates)
-		params.ScheduledAt = append(params.ScheduledAt, s.ScheduledAt)
-		params.State = append(params.State, s.State)
-	}
-	rows, err := q.client.Driver().GetExecutor().JobSetStateIfRunningMany(ctx, params)
-	if err != nil {
-		return fmt.Errorf("release claimed queue entries: %w", err)
-	}
-	q.cfg.Logger.Warn("released queue entries a stopped server had claimed", "count", len(rows))
+// Start starts claiming and working jobs, up to Concurrency at a time.
+func (q *Queue) Start(ctx context.Context) error {
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	q.stopLoop, q.loopDone = cancel, make(chan struct{})
+	wake, unsubscribe := q.cfg.Store.Subscribe(store.TopicJobs)
+	freed := make(chan struct{}, 1)
+	go func() {
+		defer close(q.loopDone)
+		defer unsubscribe()
+		ticker := time.NewTicker(q.cfg.PollInterval)
+		defer ticker.Stop()
+		for {
+			q.claimAll(loopCtx, freed)
+			q.cancelRequested(loopCtx)
+			select {
+			case <-loopCtx.Done():
+				return
+			case <-wake:
+			case <-freed:
+			case <-ticker.C:
+			}
+		}
+	}()
 	return nil
 }
 
-// Start starts working jobs.
-func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
-
-// Stop interrupts the running operations (the CLI gets SIGINT, then SIGKILL
-// after 10 s) and waits for the workers; interrupted jobs go back to the queue.
-func (q *Queue) Stop(ctx context.Context) error { return q.client.StopAndCancel(ctx) }
-
-// Enqueue returns the function that queues a job inside the store's transaction.
-func (q *Queue) Enqueue(ctx context.Context) store.Enqueue {
-	return func(tx *sql.Tx, id int64) error {
-		if _, err := q.client.InsertTx(ctx, tx, operationArgs{JobID: id}, nil); err != nil {
-			return fmt.Errorf("insert the queue entry of job %d: %w", id, err)
+// claimAll claims jobs while this replica has free slots and jobs are claimable.
+func (q *Queue) claimAll(ctx context.Context, freed chan struct{}) {
+	for {
+		select {
+		case q.slots <- struct{}{}:
+		default:
+			return // every slot busy: a finishing job wakes the loop
 		}
-		return nil
+		job, err := q.cfg.Store.Claim(ctx, q.replica)
+		if err != nil {
+			<-q.slots
+			if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+				q.cfg.Logger.Error("claim a job", "err", err)
+			}
+			return
+		}
+		jobCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+		q.mu.Lock()
+		q.running[job.ID] = cancel
+		q.mu.Unlock()
+		q.workers.Add(1)
+		go func() {
+			defer q.workers.Done()
+			defer func() {
+				q.mu.Lock()
+				delete(q.running, job.ID)
+				q.mu.Unlock()
+				cancel(nil)
+				<-q.slots
+				select {
+				case freed <- struct{}{}:
+				default:
+				}
+			}()
+			if err := q.work(jobCtx, job); err != nil {
+				q.cfg.Logger.Error("job", "job", job.ID, "err", err)
+			}
+		}()
 	}
+}
+
+// cancelRequested interrupts the jobs of this replica whose cancellation was
+// requested through another replica.
+func (q *Queue) cancelRequested(ctx context.Context) {
+	ids, err := q.cfg.Store.CancelRequested(ctx, q.replica)
+	if err != nil {
+		if ctx.Err() == nil {
+			q.cfg.Logger.Error("look for cancellations", "err", err)
+		}
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, id := range ids {
+		if cancel, ok := q.running[id]; ok {
+			cancel(errCancelled)
+		}
+	}
+}
+
+// Stop hands the running jobs back: their operations are interrupted (the
+// CLI gets SIGINT, then SIGKILL after 10 s) and the jobs queued again for any
+// replica; then the replica's record is removed.
+func (q *Queue) Stop(ctx context.Context) error {
+	if q.stopLoop != nil {
+		q.stopLoop()
+		<-q.loopDone
+	}
+	q.cancelAll(errShutdown)
+	done := make(chan struct{})
+	go func() { q.workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the running operations to stop: %w", ctx.Err())
+	}
+	q.stopBeat()
+	<-q.beatDone
+	q.reaping.Lock() // a takeover in progress finishes first
+	defer q.reaping.Unlock()
+	return q.cfg.Store.RemoveReplica(context.WithoutCancel(ctx), q.replica)
+}
+
+// Enqueue returns the function that wakes the workers of every replica when
+// the transaction recording a job commits.
+func (q *Queue) Enqueue(ctx context.Context) store.Enqueue {
+	return func(tx *sql.Tx, id int64) error { return q.cfg.Store.WakeWorkers(ctx, tx) }
 }
 
 // Cancel cancels a job: a queued job never starts, a running one is
-// interrupted. It returns false when the job had already finished.
+// interrupted, whichever replica runs it. It returns false when the job had
+// already finished.
 func (q *Queue) Cancel(ctx context.Context, id int64) (bool, error) {
-	// Holding mu while claiming (work) and cancelling means a job is either
-	// still queued in the store or registered here as running, never neither.
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	if cancel, running := q.running[id]; running {
+	cancel, running := q.running[id]
+	q.mu.Unlock()
+	if running {
 		cancel(errCancelled)
 		return true, nil
 	}
-	return q.cfg.Store.CancelQueued(ctx, id, string(runner.ReasonCancelled), "cancelled on request before it started")
+	ok, err := q.cfg.Store.CancelQueued(ctx, id, string(runner.ReasonCancelled), "cancelled on request before it started")
+	if ok || err != nil {
+		return ok, err
+	}
+	// Running on another replica (or claimed here since): its replica sees
+	// the request and interrupts it.
+	return q.cfg.Store.RequestCancel(ctx, id)
 }
 
-func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
-	s := q.cfg.Store
-	jobCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	q.mu.Lock()
-	job, ok, err := s.Start(ctx, id)
-	if ok {
-		q.running[id] = cancel
-	}
-	q.mu.Unlock()
-	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("job %d: not in the store", id))
-	}
-	if err != nil {
-		return err
-	}
-	if !ok {
-		if store.Terminal(job.State) {
-			return nil // finished (or cancelled) already: never run twice
-		}
-		return river.JobSnooze(time.Second) // another operation on the stack comes first
-	}
-	log := q.cfg.Logger.With("job", job.ID, "stack", job.Stack, "operation", job.Operation, "attempt", job.Attempts)
-	log.Info("job started")
+// retryDelay is the wait before attempt n+1 after a transient failure of
+// attempt n: quadratic, at most 5 minutes.
+func (q *Queue) retryDelay(n int) time.Duration {
+	d := q.cfg.RetryBase * time.Duration(n*n)
+	return min(d, 5*time.Minute)
+}
 
-	defer func() {
-		q.mu.Lock()
-		delete(q.running, id)
-		q.mu.Unlock()
-	}()
+func (q *Queue) work(jobCtx context.Context, job store.Job) error {
+	s := q.cfg.Store
+	id := job.ID
+	log := q.cfg.Logger.With("job", job.ID, "stack", job.Stack, "operation", job.Operation, "attempt", job.Attempts, "replica", q.replica)
+	log.Info("job started")
 
 	result, runErr := q.execute(jobCtx, job, log)
 	// Record the outcome even when the job's context was cancelled.
-	bg := context.WithoutCancel(ctx)
-	finish := func(state string, reason runner.Reason, message string) error {
+	bg := context.WithoutCancel(jobCtx)
+	finish := func(state store.JobState, reason runner.Reason, message string) error {
 		if _, err := s.Finish(bg, id, state, string(reason), message, result); err != nil {
 			return err
 		}
@@ -343,50 +452,71 @@ func (q *Queue) work(ctx context.Context, id int64, lastAttempt bool) error {
 		log.Info("job finished", "state", state, "reason", reason, "message", message)
 		return nil
 	}
+	cause := context.Cause(jobCtx)
 	// An interrupted CLI releases the stack's lock itself; a killed one could
-	// not, and only then is the lock released here: pulumi cancel removes
-	// every lock of the stack, whoever holds it.
+	// not, and only then is its own lock released here (never another
+	// holder's).
 	lockNote := ""
-	if errors.Is(runErr, runner.ErrCLIKilled) {
-		lockNote = "; the Pulumi CLI was killed: " + q.unlock(bg, job.Stack)
+	if errors.Is(runErr, runner.ErrCLIKilled) && !errors.Is(cause, errLeaseLost) {
+		var cli *process.Identity
+		if recorded, err := s.GetJob(bg, id); err == nil {
+			cli = recorded.CLI
+		}
+		lockNote = "; the Pulumi CLI was killed: " + q.unlock(bg, job.Stack, cli)
 	}
 	switch {
+	case errors.Is(cause, errLeaseLost):
+		// Another replica took the job over (or will): it finishes it.
+		log.Warn("job abandoned: this replica lost its lease", "err", runErr)
+		return nil
 	case runErr == nil:
 		if job.RemoveStack {
-			if err := s.DeleteMunicipality(bg, job.Code, job.Environment); err != nil {
+			if _, err := s.DeleteMunicipality(bg, job.Code, job.Environment, job.Generation); err != nil {
 				return finish(store.JobFailed, runner.ReasonServerError, "stack destroyed and removed, but removing the registration failed: "+err.Error())
 			}
 		}
 		return finish(store.JobSucceeded, "", "")
-	case errors.Is(context.Cause(jobCtx), errCancelled):
+	case errors.Is(cause, errCancelled):
 		return finish(store.JobCancelled, runner.ReasonCancelled, "cancelled on request"+lockNote)
-	case ctx.Err() != nil:
-		// The server is shutting down: the job goes back to the queue and runs
-		// again after the restart.
-		if err := s.Requeue(bg, id, "interrupted by a server shutdown; queued again"+lockNote); err != nil {
-			return err
-		}
-		return fmt.Errorf("job %d interrupted by shutdown: %w", id, ctx.Err())
-	case auto.IsConcurrentUpdateError(runErr) && !lastAttempt:
+	case errors.Is(cause, errShutdown):
+		// The replica is stopping: the job goes back to the queue, for any
+		// replica (this one after its restart).
+		log.Info("job handed back: the server is shutting down")
+		return s.RequeueAfter(bg, id, q.replica, time.Time{}, "interrupted by a server shutdown; queued again"+lockNote)
+	case auto.IsConcurrentUpdateError(runErr) && job.Attempts < q.cfg.MaxAttempts:
 		// Someone else holds the stack (another tool or a stale lock): retry with backoff.
 		_, message := runner.Explain(runErr)
-		if err := s.Requeue(bg, id, "stack busy, retrying: "+message); err != nil {
-			return err
-		}
-		return runErr
+		return s.RequeueAfter(bg, id, q.replica, time.Now().Add(q.retryDelay(job.Attempts)), "stack busy, retrying: "+message)
 	default:
 		reason, message := runner.Explain(runErr)
-		if err := finish(store.JobFailed, reason, message+lockNote); err != nil {
-			return err
+		if reason == runner.ReasonServerError || reason == runner.ReasonCLIError {
+			// The client gets the reason and a short message; the detail
+			// goes to the log (and the CLI's output to the events) under a
+			// correlation id the message names.
+			ref := correlationID()
+			log.Error("job failed", "correlation", ref, "reason", reason, "err", runErr)
+			message += " (correlation id " + ref + ": the server's log has the detail)"
 		}
-		return river.JobCancel(runErr) // a failed program or config does not fix itself
+		return finish(store.JobFailed, reason, message+lockNote)
 	}
+}
+
+// correlationID names one failure in the job's message and the server's log.
+func correlationID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (q *Queue) execute(ctx context.Context, job store.Job, log *slog.Logger) (any, error) {
 	m, err := q.cfg.Store.GetMunicipality(ctx, job.Code, job.Environment)
 	if err != nil {
 		return nil, fmt.Errorf("read the configuration of %s: %w", job.Stack, err)
+	}
+	if job.RemoveStack && (m.Generation != job.Generation || m.State != store.MunicipalityDeleting) {
+		// A destroy queued for an earlier registration of the stack: the
+		// stack now belongs to another one, which it must not destroy.
+		return nil, fmt.Errorf("destroy %s: the registration this destroy was queued for is gone (the stack was registered again); nothing was destroyed", job.Stack)
 	}
 	cfg := maps.Clone(q.cfg.BaseConfig)
 	if cfg == nil {

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,13 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/rivertype"
-
 	"github.com/cats-analytics/cats-analytics/automation/process"
 	"github.com/cats-analytics/cats-analytics/automation/runner"
 	"github.com/cats-analytics/cats-analytics/automation/store"
+	"github.com/cats-analytics/cats-analytics/automation/store/storetest"
 )
 
 // fakeRunner stands in for the CLI: it records the operations, the settled
@@ -57,11 +55,11 @@ func (r *fakeRunner) Run(ctx context.Context, op runner.Operation) (runner.Resul
 	return runner.Result{}, err
 }
 
-func (r *fakeRunner) Unlock(_ context.Context, stack string) error {
+func (r *fakeRunner) ReleaseLock(_ context.Context, stack string, cli process.Identity) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.unlocked = append(r.unlocked, stack)
-	return nil
+	r.unlocked = append(r.unlocked, stack+" "+cli.String())
+	return 1, nil
 }
 
 func (r *fakeRunner) SettleCLI(_ context.Context, cli process.Identity, _ time.Time) (process.Outcome, error) {
@@ -77,22 +75,14 @@ func (r *fakeRunner) calls() (ran, unlocked []string, settled []process.Identity
 	return append([]string(nil), r.ran...), append([]string(nil), r.unlocked...), append([]process.Identity(nil), r.settled...)
 }
 
-func openStore(t *testing.T) *store.SQLite {
+func newQueue(t *testing.T, st *store.DB, run Runner, planner Planner) *Queue {
 	t.Helper()
-	st, err := store.Open(context.Background(), t.TempDir())
+	q, err := New(context.Background(), Config{Store: st, Runner: run, Planner: planner, Concurrency: 2, RetryBase: 10 * time.Millisecond,
+		OrphanWait: 50 * time.Millisecond, LeaseTTL: 600 * time.Millisecond, PollInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
-func newQueue(t *testing.T, st *store.SQLite, run Runner, planner Planner) *Queue {
-	t.Helper()
-	q, err := New(context.Background(), Config{Store: st, Runner: run, Planner: planner, Concurrency: 2, RetryBase: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { _ = q.Stop(context.Background()) })
 	return q
 }
 
@@ -101,7 +91,6 @@ func startQueue(t *testing.T, q *Queue) {
 	if err := q.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = q.Stop(context.Background()) })
 }
 
 var chiyoda = store.Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
@@ -112,12 +101,12 @@ func jobOn(operation string) store.Job {
 
 // waitFinished polls the store until the job is final. The deadline only
 // stops a broken queue from hanging the test; it measures nothing.
-func waitFinished(t *testing.T, st *store.SQLite, id int64) store.Job {
+func waitFinished(t *testing.T, st *store.DB, id int64) store.Job {
 	t.Helper()
 	return waitFor(t, st, id, func(j store.Job) bool { return store.Terminal(j.State) })
 }
 
-func waitFor(t *testing.T, st *store.SQLite, id int64, done func(store.Job) bool) store.Job {
+func waitFor(t *testing.T, st *store.DB, id int64, done func(store.Job) bool) store.Job {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -137,30 +126,27 @@ func waitFor(t *testing.T, st *store.SQLite, id int64, done func(store.Job) bool
 
 var orphanCLI = process.Identity{PID: 4242, StartTime: 987654, BootID: "boot", Host: "server-a"}
 
-// killedServer reproduces the database a SIGKILLed server leaves behind: an
-// up running with its CLI recorded (in the store and in River), and a refresh
-// of the same stack queued behind it whose River entry was claimed by a
-// worker that was about to snooze it.
-func killedServer(t *testing.T, st *store.SQLite, cli *process.Identity) (up, refresh store.Job) {
+func noQueue(*sql.Tx, int64) error { return nil }
+
+// killedServer reproduces the database a SIGKILLed replica leaves behind: its
+// lease expired, an up it was running with its CLI recorded, and a refresh of
+// the same stack queued behind it.
+func killedServer(t *testing.T, st *store.DB, cli *process.Identity) (up, refresh store.Job) {
 	t.Helper()
 	ctx := context.Background()
-	dead := newQueue(t, st, &fakeRunner{}, nil)
-	_, up, err := st.CreateMunicipality(ctx, chiyoda, jobOn(runner.Up), dead.Enqueue(ctx))
+	if err := st.RegisterReplica(ctx, store.Replica{ID: "killed", Host: "server-a", PID: 1, LeaseUntil: time.Now().Add(-time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	_, up, err := st.CreateMunicipality(ctx, chiyoda, jobOn(runner.Up), noQueue)
 	if err != nil {
 		t.Fatal(err)
 	}
-	refresh, err = st.CreateJob(ctx, jobOn(runner.Refresh), dead.Enqueue(ctx))
+	refresh, err = st.CreateJob(ctx, jobOn(runner.Refresh), noQueue)
 	if err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := dead.client.Driver().GetExecutor().JobGetAvailable(ctx, &riverdriver.JobGetAvailableParams{
-		ClientID: "killed", MaxAttemptedBy: 100, MaxToLock: 10, Queue: river.QueueDefault,
-	})
-	if err != nil || len(claimed.Jobs) != 2 {
-		t.Fatalf("claim both entries as the killed server did: %v, %v", claimed, err)
-	}
-	if _, ok, err := st.Start(ctx, up.ID); !ok || err != nil {
-		t.Fatalf("start the up: %v %v", ok, err)
+	if c, err := st.Claim(ctx, "killed"); err != nil || c.ID != up.ID {
+		t.Fatalf("the killed replica's claim of the up: %+v, %v", c, err)
 	}
 	if cli != nil {
 		if err := st.RecordCLI(ctx, up.ID, *cli); err != nil {
@@ -172,10 +158,11 @@ func killedServer(t *testing.T, st *store.SQLite, cli *process.Identity) (up, re
 
 // TestRecoverAfterAKilledServer: after Recover and Start, the killed up is
 // failed with the reason and not run again, its CLI is waited for, and the
-// refresh queued behind it runs once, now, not after River's one-hour rescue.
-func TestRecoverAfterAKilledServer(t *testing.T) {
+// refresh queued behind it runs once.
+func TestRecoverAfterAKilledServer(t *testing.T) { storetest.Run(t, testRecoverAfterAKilledServer) }
+
+func testRecoverAfterAKilledServer(t *testing.T, st *store.DB) {
 	ctx := context.Background()
-	st := openStore(t)
 	up, refresh := killedServer(t, st, &orphanCLI)
 
 	run := &fakeRunner{outcome: process.Exited}
@@ -209,27 +196,16 @@ func TestRecoverAfterAKilledServer(t *testing.T) {
 	if len(unlocked) != 0 {
 		t.Errorf("unlocked %v: a CLI that stopped by itself released its own lock, and pulumi cancel would remove anyone's", unlocked)
 	}
-	// Both of River's entries end, not left running for the rescuer.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		res, err := q.client.JobList(ctx, river.NewJobListParams().States(rivertype.JobStateRunning, rivertype.JobStateAvailable, rivertype.JobStateScheduled, rivertype.JobStateRetryable))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(res.Jobs) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("River entries still open: %d", len(res.Jobs))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestRecoverReleasesTheLockOnlyWhenTheCLICouldNot: pulumi cancel removes
 // every lock of a stack, so recovery calls it only for a CLI that cannot have
 // released its own: killed after the wait, or gone with the machine.
 func TestRecoverReleasesTheLockOnlyWhenTheCLICouldNot(t *testing.T) {
+	storetest.Each(t, testRecoverReleasesTheLockOnlyWhenTheCLICouldNot)
+}
+
+func testRecoverReleasesTheLockOnlyWhenTheCLICouldNot(t *testing.T, open func(testing.TB) *store.DB) {
 	tests := []struct {
 		name       string
 		cli        *process.Identity
@@ -238,15 +214,15 @@ func TestRecoverReleasesTheLockOnlyWhenTheCLICouldNot(t *testing.T) {
 		reason     string
 	}{
 		{"CLI stopped by itself", &orphanCLI, process.Exited, false, "stopped by itself and released the stack's lock"},
-		{"CLI killed after the wait", &orphanCLI, process.Killed, true, "was killed; the stack's lock was released (pulumi cancel)"},
-		{"CLI ended with the machine", &orphanCLI, process.DiedWithMachine, true, "ended with the machine; the stack's lock was released"},
-		{"CLI on another host", &orphanCLI, process.Unknown, false, "ran on another host"},
+		{"CLI killed after the wait", &orphanCLI, process.Killed, true, "was killed; the stack's lock its Pulumi CLI held was released"},
+		{"CLI ended with the machine", &orphanCLI, process.DiedWithMachine, true, "ended with the machine; the stack's lock its Pulumi CLI held was released"},
+		{"CLI on another host", &orphanCLI, process.Unknown, true, "ran on another host, whose replica had lost its lease"},
 		{"no CLI started yet", nil, process.Exited, false, "no Pulumi CLI had started"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			st := openStore(t)
+			st := open(t)
 			up, _ := killedServer(t, st, tt.cli)
 			run := &fakeRunner{outcome: tt.outcome}
 			if _, err := newQueue(t, st, run, nil).Recover(ctx); err != nil {
@@ -273,10 +249,14 @@ func TestRecoverReleasesTheLockOnlyWhenTheCLICouldNot(t *testing.T) {
 // TestCancelReleasesTheLockOnlyWhenTheCLIWasKilled: a CLI that stops on its
 // interrupt releases its lock; one killed after ignoring it does not.
 func TestCancelReleasesTheLockOnlyWhenTheCLIWasKilled(t *testing.T) {
+	storetest.Each(t, testCancelReleasesTheLockOnlyWhenTheCLIWasKilled)
+}
+
+func testCancelReleasesTheLockOnlyWhenTheCLIWasKilled(t *testing.T, open func(testing.TB) *store.DB) {
 	for _, killed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("killed=%v", killed), func(t *testing.T) {
 			ctx := context.Background()
-			st := openStore(t)
+			st := open(t)
 			run := &fakeRunner{block: true, killed: killed, cli: orphanCLI}
 			q := newQueue(t, st, run, nil)
 			startQueue(t, q)
@@ -296,8 +276,11 @@ func TestCancelReleasesTheLockOnlyWhenTheCLIWasKilled(t *testing.T) {
 			if j.State != store.JobCancelled || j.Reason != string(runner.ReasonCancelled) {
 				t.Fatalf("cancelled up = %s %s %q, want cancelled with its reason", j.State, j.Reason, j.Error)
 			}
-			if killed && (len(unlocked) != 1 || !strings.Contains(j.Error, "lock was released")) {
+			if killed && (len(unlocked) != 1 || !strings.Contains(j.Error, "lock its Pulumi CLI held was released")) {
 				t.Errorf("a killed CLI: unlocked %v, reason %q; want the lock released and said so", unlocked, j.Error)
+			}
+			if killed && len(unlocked) == 1 && unlocked[0] != "131016-dev "+orphanCLI.String() {
+				t.Errorf("released %q, want only the lock of the job's own CLI (%s): a stack-wide cancel removes another host's", unlocked[0], orphanCLI)
 			}
 			if !killed && len(unlocked) != 0 {
 				t.Errorf("a CLI that stopped on its interrupt: unlocked %v; it released its own lock, and pulumi cancel would remove anyone's", unlocked)
@@ -321,9 +304,10 @@ func (fakePlanner) Plan(_ context.Context, stack string, config map[string]strin
 
 // TestPlanStepsAreTheJobsEvents: a plan job's steps are stored as its events,
 // in order, so a client follows a plan as it follows an up.
-func TestPlanStepsAreTheJobsEvents(t *testing.T) {
+func TestPlanStepsAreTheJobsEvents(t *testing.T) { storetest.Run(t, testPlanStepsAreTheJobsEvents) }
+
+func testPlanStepsAreTheJobsEvents(t *testing.T, st *store.DB) {
 	ctx := context.Background()
-	st := openStore(t)
 	q := newQueue(t, st, &fakeRunner{}, fakePlanner{})
 	startQueue(t, q)
 	_, plan, err := st.CreateMunicipality(ctx, chiyoda, jobOn(Plan), q.Enqueue(ctx))
@@ -361,6 +345,10 @@ func TestPlanStepsAreTheJobsEvents(t *testing.T) {
 // policy or a program does not fix itself. An error of the server's own is
 // a server_error.
 func TestAFailedJobKeepsItsReasonAndResult(t *testing.T) {
+	storetest.Each(t, testAFailedJobKeepsItsReasonAndResult)
+}
+
+func testAFailedJobKeepsItsReasonAndResult(t *testing.T, open func(testing.TB) *store.DB) {
 	violation := Violation{Policy: "log-group-retention", Level: "mandatory", URN: "urn:pulumi:131016-dev::cats-analytics::aws:cloudwatch/logGroup:LogGroup::x", Message: "below 400"}
 	for _, tt := range []struct {
 		name   string
@@ -370,11 +358,12 @@ func TestAFailedJobKeepsItsReasonAndResult(t *testing.T) {
 	}{
 		{"a policy violation", &runner.Failure{Reason: runner.ReasonPolicyViolation, Message: "up of 131016-dev: 1 mandatory policy violations",
 			Err: errors.New("failed to run update\nstdout: the whole output")}, runner.ReasonPolicyViolation, "up of 131016-dev: 1 mandatory policy violations"},
-		{"the server's own", errors.New("read the configuration of 131016-dev: disk I/O error"), runner.ReasonServerError, "read the configuration of 131016-dev: disk I/O error"},
+		{"the server's own", errors.New("read the configuration of 131016-dev: open /srv/cats/cats.db: disk I/O error"), runner.ReasonServerError,
+			runner.ServerErrorMessage + " (correlation id "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			st := openStore(t)
+			st := open(t)
 			run := &fakeRunner{fail: tt.fail, result: runner.Result{Operation: runner.Up, Cloud: runner.CloudStandin, Violations: []Violation{violation}}}
 			q := newQueue(t, st, run, nil)
 			startQueue(t, q)
@@ -387,7 +376,7 @@ func TestAFailedJobKeepsItsReasonAndResult(t *testing.T) {
 			if err := json.Unmarshal(j.Result, &result); err != nil {
 				t.Fatalf("failed job's result %s: %v", j.Result, err)
 			}
-			if j.State != store.JobFailed || j.Reason != string(tt.reason) || j.Error != tt.msg || j.Attempts != 1 {
+			if j.State != store.JobFailed || j.Reason != string(tt.reason) || !strings.HasPrefix(j.Error, tt.msg) || j.Attempts != 1 {
 				t.Errorf("failed up = %s %s %q after %d attempts; want failed, %s, %q, not retried", j.State, j.Reason, j.Error, j.Attempts, tt.reason, tt.msg)
 			}
 			if len(result.Violations) != 1 || result.Violations[0].Level != "mandatory" || result.Cloud != runner.CloudStandin {

@@ -151,3 +151,21 @@ func TestCatchesReadsTheSignalHandlers(t *testing.T) {
 		t.Error("sleep(1) is seen catching SIGINT")
 	}
 }
+
+// TestSettleNeverKillsAnotherProcessWithTheRecordedPID: recovery could
+// SIGKILL a pid without checking it was the CLI the server started. A
+// process that now has the recorded pid but another start time (the pid was
+// reused: an operator's pulumi up, say) is left running.
+func TestSettleNeverKillsAnotherProcessWithTheRecordedPID(t *testing.T) {
+	other := start(t, "pulumi")
+	recorded := identify(t, other)
+	recorded.StartTime-- // the CLI the server started had this pid before
+	outcome, err := Settle(context.Background(), recorded, time.Now())
+	if err != nil || outcome != Exited {
+		t.Fatalf("Settle = %v, %v; want exited: the recorded CLI is gone", outcome, err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if !alive(other) {
+		t.Fatal("a process that only shares the recorded pid was killed")
+	}
+}

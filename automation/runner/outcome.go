@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -68,13 +69,18 @@ type Failure struct {
 func (f *Failure) Error() string { return f.Message }
 func (f *Failure) Unwrap() error { return f.Err }
 
+// ServerErrorMessage is the whole message of a server_error: its detail
+// (paths of the server's files, its database) is for the server's log.
+const ServerErrorMessage = "the server could not run the operation"
+
 // Explain returns the reason and the one-line message of an operation's
-// error; an error that is not a Failure is the server's own.
+// error; an error that is not a Failure is the server's own, and its message
+// is ServerErrorMessage.
 func Explain(err error) (Reason, string) {
 	if f, ok := errors.AsType[*Failure](err); ok {
 		return f.Reason, f.Message
 	}
-	return ReasonServerError, oneLine(err.Error())
+	return ReasonServerError, ServerErrorMessage
 }
 
 // Changes counts the resources of an operation by kind of change
@@ -271,8 +277,22 @@ func firstOf(errs []string, fallback string) string {
 // maxMessage bounds a one-line message.
 const maxMessage = 400
 
-// oneLine is the first non-empty line of a text, trimmed and bounded.
+// absolutePath is a file system path in a message: the server's own layout
+// (data directory, workspaces, the CLI's home) that clients need not see.
+var absolutePath = regexp.MustCompile(`(^|[\s"'(=:\[])/[^\s"')\]]+`)
+
+// withoutPaths replaces the absolute paths in a message with [path].
+func withoutPaths(s string) string {
+	return absolutePath.ReplaceAllString(s, "${1}[path]")
+}
+
+// oneLine is the first non-empty line of a text, trimmed and bounded,
+// without file system paths.
 func oneLine(s string) string {
+	return withoutPaths(firstLine(s))
+}
+
+func firstLine(s string) string {
 	for _, line := range strings.Split(s, "\n") {
 		if line = strings.TrimSpace(line); line != "" {
 			if len(line) > maxMessage {

@@ -78,8 +78,14 @@ func TestClassifyNamesTheReason(t *testing.T) {
 			}
 		})
 	}
-	if reason, _ := Explain(errors.New("read the configuration of 131016-prod: database is locked")); reason != ReasonServerError {
-		t.Errorf("an error of the server's own is %s, want %s", reason, ReasonServerError)
+	if reason, msg := Explain(errors.New("read the configuration of 131016-prod: open /srv/cats/cats.db: database is locked")); reason != ReasonServerError || msg != ServerErrorMessage {
+		t.Errorf("an error of the server's own is %s %q, want %s %q: its detail is for the log", reason, msg, ReasonServerError, ServerErrorMessage)
+	}
+	// Raw CLI output with server paths reached municipality clients.
+	f := classify(Up, "131016-prod", errCLI, observed(apitype.EngineEvent{DiagnosticEvent: &apitype.DiagnosticEvent{Severity: "error",
+		Message: "error: could not read plugin [/srv/cats/data/pulumi-home/plugins/resource-aws/pulumi-resource-aws]: permission denied\n"}}))
+	if strings.Contains(f.Message, "/srv") || !strings.Contains(f.Message, "could not read plugin [[path]]") {
+		t.Errorf("message %q: the server's paths must not reach clients", f.Message)
 	}
 }
 

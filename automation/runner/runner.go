@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -26,6 +28,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cats-analytics/cats-analytics/automation/process"
+	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/policy/rules"
 )
 
@@ -88,7 +91,7 @@ type Stacks struct {
 
 // Operation is one operation on one stack.
 type Operation struct {
-	// Name is Preview, Up, Refresh or Destroy.
+	// Name is Preview, Up, Refresh, Destroy or Drift.
 	Name   string
 	Stack  string
 	Config map[string]string
@@ -117,6 +120,9 @@ type Result struct {
 	Resources *int           `json:"resources,omitempty"`
 	Outputs   map[string]any `json:"outputs,omitempty"`
 	Removed   bool           `json:"removed,omitempty"`
+	// Drifted are the resources a drift check found changed or gone in the
+	// cloud (empty, never absent, for a drift check that found none).
+	Drifted []DriftedResource `json:"drifted,omitzero"`
 }
 
 func (st *Stacks) cloud() string {
@@ -232,6 +238,8 @@ func (st *Stacks) run(ctx context.Context, op Operation, cmd *command, emit func
 			return res, fmt.Errorf("%s %s: no policy pack: every preview and up runs with the project's policy pack", op.Name, op.Stack)
 		}
 	case Refresh, Destroy:
+	case Drift:
+		res.Drifted = []DriftedResource{}
 	default:
 		return res, fmt.Errorf("run %q on %s: unknown operation", op.Name, op.Stack)
 	}
@@ -280,6 +288,12 @@ func (st *Stacks) run(ctx context.Context, op Operation, cmd *command, emit func
 		})
 		res.Changes = changesOr(seen, summaryMap(out.Summary))
 		st.recordState(ctx, s, op.Stack, &res, emit)
+	case Drift:
+		found := &driftCollector{}
+		var out auto.PreviewResult
+		out, err = st.drift(ctx, s, emit, seen, found)
+		res.Changes = changesOr(seen, out.ChangeSummary)
+		res.Drifted = found.resources()
 	case Destroy:
 		opts := []optdestroy.Option{}
 		if op.Remove {
@@ -414,18 +428,75 @@ func summaryMap(s auto.UpdateSummary) map[apitype.OpType]int {
 	return out
 }
 
-// Unlock releases a stack's lock through the CLI (`pulumi cancel`). On a file
-// backend that removes every lock of the stack: call it only when a CLI of
-// this server was killed while it may have held the lock.
-func (st *Stacks) Unlock(ctx context.Context, stack string) error {
-	s, err := st.open(ctx, stack, nil, st.command(nil))
+// ErrForeignLocksOnly is returned by ReleaseLock on a backend whose locks it
+// cannot tell apart: it leaves them all.
+var ErrForeignLocksOnly = errors.New("this backend's locks cannot be told apart, so none was removed")
+
+// diyLock is what the Pulumi CLI writes into a lock file of a self-managed
+// backend (pkg/backend/diy, lockContent): the process that holds the lock.
+type diyLock struct {
+	PID      int    `json:"pid"`
+	Hostname string `json:"hostname"`
+}
+
+// ReleaseLock removes the lock that one CLI of this server left on a stack
+// (it was killed, so it could not remove it itself), and no other: `pulumi
+// cancel` would remove every lock of the stack, another host's or an
+// operator's running `pulumi up` included. The CLI must have ended.
+//
+// The Pulumi CLI offers no command that removes one lock, so this reads the
+// backend's lock entries (.pulumi/locks/<org>/<project>/<stack>/<id>.json,
+// one per holder, naming its pid and host: files of a file:// backend, rows
+// of a postgres:// backend's state table) and deletes those of that CLI's
+// pid and host only. On another backend it removes nothing and returns
+// ErrForeignLocksOnly. It returns the number of locks removed.
+func (st *Stacks) ReleaseLock(ctx context.Context, stack string, cli process.Identity) (int, error) {
+	status, err := cli.Status()
 	if err != nil {
-		return fmt.Errorf("unlock stack %s: %w", stack, err)
+		return 0, fmt.Errorf("release the lock of %s on %s: %w", cli, stack, err)
 	}
-	if err := s.Cancel(ctx); err != nil {
-		return fmt.Errorf("unlock stack %s: %w", stack, err)
+	if status == process.Running {
+		return 0, fmt.Errorf("release the lock of %s on %s: that CLI still runs", cli, stack)
 	}
-	return nil
+	if strings.HasPrefix(st.Backend, "postgres://") || strings.HasPrefix(st.Backend, "postgresql://") {
+		n, err := releasePostgresLock(ctx, st.Backend, path.Join(".pulumi", "locks", config.DefaultOrganization, st.Project, stack), cli)
+		if err != nil {
+			return n, fmt.Errorf("release the lock of %s on %s: %w", cli, stack, err)
+		}
+		return n, nil
+	}
+	root, ok := strings.CutPrefix(st.Backend, "file://")
+	if !ok {
+		return 0, fmt.Errorf("release the lock of %s on %s: %w", cli, stack, ErrForeignLocksOnly)
+	}
+	dir := filepath.Join(root, ".pulumi", "locks", config.DefaultOrganization, st.Project, stack)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("release the lock of %s on %s: %w", cli, stack, err)
+	}
+	removed := 0
+	for _, e := range entries {
+		if e.IsDir() || filepath.Ext(e.Name()) != ".json" {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			continue // gone meanwhile: released by its holder
+		}
+		var lock diyLock
+		if json.Unmarshal(raw, &lock) != nil || lock.PID != cli.PID || lock.Hostname != cli.Host {
+			continue // another holder's, or not a lock: never ours to remove
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, fmt.Errorf("release the lock of %s on %s: %w", cli, stack, err)
+		}
+		removed++
+	}
+	return removed, nil
 }
 
 // SettleCLI waits for a CLI started by an earlier server process to end, and

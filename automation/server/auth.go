@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cats-analytics/cats-analytics/automation/store"
+	"github.com/cats-analytics/cats-analytics/domain/municipality"
 )
 
 type tokenKey struct{}
@@ -15,7 +16,12 @@ type tokenKey struct{}
 // (in instrument, outside it) who made the request.
 type callerKey struct{}
 
-type callerHolder struct{ token *store.Token }
+type callerHolder struct {
+	token *store.Token
+	// triedID is the id a bearer token that did not authenticate claimed
+	// (a wrong secret for a real id shows up in the audit with that id).
+	triedID string
+}
 
 func tokenFrom(ctx context.Context) (store.Token, bool) {
 	t, ok := ctx.Value(tokenKey{}).(store.Token)
@@ -36,19 +42,32 @@ func (s *server) authenticate(h http.HandlerFunc) http.HandlerFunc {
 			writeJSON(w, http.StatusUnauthorized, apiError{Error: "a bearer token is required"})
 			return
 		}
-		t, err := s.Tokens.Authenticate(r.Context(), strings.TrimSpace(plain))
-		if errors.Is(err, store.ErrBadToken) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="cats", error="invalid_token"`)
-			writeJSON(w, http.StatusUnauthorized, apiError{Error: "invalid or revoked token"})
+		t, ok := s.checkToken(w, r, plain)
+		if !ok {
 			return
 		}
-		if err != nil {
-			s.fail(w, r, "authenticate", err)
-			return
-		}
-		recordCaller(r, t)
 		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
 	}
+}
+
+// checkToken authenticates a token a client presented (a bearer token, or the
+// console's sign-in) and tells the audit who it is, or which token id it
+// claimed. On failure it has answered 401 (500 when the store fails).
+func (s *server) checkToken(w http.ResponseWriter, r *http.Request, plain string) (store.Token, bool) {
+	plain = strings.TrimSpace(plain)
+	t, err := s.Tokens.Authenticate(r.Context(), plain)
+	if errors.Is(err, store.ErrBadToken) {
+		recordTried(r, plain)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cats", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, apiError{Error: "invalid or revoked token"})
+		return store.Token{}, false
+	}
+	if err != nil {
+		s.fail(w, r, "authenticate", err)
+		return store.Token{}, false
+	}
+	recordCaller(r, t)
+	return t, true
 }
 
 // recordCaller tells the audit who made the request.
@@ -58,13 +77,36 @@ func recordCaller(r *http.Request, t store.Token) {
 	}
 }
 
-// mayAccess reports whether the request's token may see or change a municipality.
+// recordTried tells the audit which token id a failed bearer token claimed.
+func recordTried(r *http.Request, plain string) {
+	if holder, ok := r.Context().Value(callerKey{}).(*callerHolder); ok {
+		holder.triedID, _ = store.TokenIDOf(plain)
+	}
+}
+
+// mayAccess reports whether the request's token may see or change a
+// municipality. It fails closed: a scope or a code that is not exactly a
+// municipality's grants nothing (an empty code never matches an empty scope).
 func mayAccess(r *http.Request, code string) bool {
 	t, ok := tokenFrom(r.Context())
 	if !ok {
 		return false
 	}
-	return t.Scope == store.ScopePlatform || t.Scope == store.MunicipalityScope(code)
+	if t.Scope == store.ScopePlatform {
+		return true
+	}
+	own, ok := scopeCode(t)
+	return ok && own == code
+}
+
+// scopeCode is the municipality a token is limited to; ok is false for any
+// scope that is not exactly municipality:<valid code>.
+func scopeCode(t store.Token) (code string, ok bool) {
+	code, ok = t.Scope.Municipality()
+	if !ok || municipality.Validate(code) != nil {
+		return "", false
+	}
+	return code, true
 }
 
 // isPlatform reports whether the request's token is the platform team's.

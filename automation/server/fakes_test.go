@@ -13,7 +13,7 @@ import (
 )
 
 // fakeStore keeps municipalities, jobs, events, tokens and the audit log in
-// memory, with the rules of the real store (store.SQLite, tested against
+// memory, with the rules of the real store (store.DB, tested against
 // SQLite in its own package) that the handlers rely on: one registration per
 // code and environment, a job and its queue entry together or not at all,
 // newest jobs first.
@@ -88,12 +88,18 @@ func (f *fakeStore) GetMunicipality(_ context.Context, code, environment string)
 func (f *fakeStore) MarkDeleting(_ context.Context, code, environment string, destroy store.Job, enqueue store.Enqueue) (store.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	stack := store.StackName(code, environment)
+	m, ok := f.municipalities[stack]
+	if !ok {
+		return store.Job{}, store.ErrNotFound
+	}
+	if m.State != store.MunicipalityActive {
+		return store.Job{}, store.ErrNotActive
+	}
 	job, err := f.insertJob(destroy, enqueue)
 	if err != nil {
 		return store.Job{}, err
 	}
-	stack := store.StackName(code, environment)
-	m := f.municipalities[stack]
 	m.State, m.UpdatedAt = store.MunicipalityDeleting, fakeNow()
 	f.municipalities[stack] = m
 	return job, nil
@@ -102,6 +108,13 @@ func (f *fakeStore) MarkDeleting(_ context.Context, code, environment string, de
 func (f *fakeStore) CreateJob(_ context.Context, j store.Job, enqueue store.Enqueue) (store.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	m, ok := f.municipalities[store.StackName(j.Code, j.Environment)]
+	if !ok {
+		return store.Job{}, store.ErrNotFound
+	}
+	if m.State != store.MunicipalityActive {
+		return store.Job{}, store.ErrNotActive
+	}
 	return f.insertJob(j, enqueue)
 }
 
@@ -169,12 +182,12 @@ func (f *fakeStore) Audit(_ context.Context, e store.AuditEntry) error {
 
 // finish puts a job in a final state with its result and events, as the
 // queue would have.
-func (f *fakeStore) finish(id int64, state string, result any, events ...any) {
+func (f *fakeStore) finish(id int64, state store.JobState, result any, events ...any) {
 	f.fail(id, state, "", "", result, events...)
 }
 
 // fail finishes a job with a reason and a message, as the queue would have.
-func (f *fakeStore) fail(id int64, state, reason, message string, result any, events ...any) {
+func (f *fakeStore) fail(id int64, state store.JobState, reason, message string, result any, events ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	j := &f.jobs[id-1]

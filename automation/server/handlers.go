@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -66,6 +67,12 @@ func (req CreateMunicipalityRequest) Validate(validateConfig func(stack string, 
 			return &fieldError{"config." + k, "is derived from the stack name; remove it"}
 		}
 	}
+	for _, k := range slices.Sorted(maps.Keys(req.Config)) {
+		if err := config.CheckValue(k, req.Config[k]); err != nil {
+			_, reason, _ := strings.Cut(err.Error(), ": ")
+			return &fieldError{"config." + k, reason}
+		}
+	}
 	if unknown := config.UnknownKeys(req.Config); len(unknown) > 0 {
 		return &fieldError{"config." + unknown[0], "is not a configuration key of the program"}
 	}
@@ -88,6 +95,18 @@ func (s *server) createMunicipality(w http.ResponseWriter, r *http.Request) {
 	if req.Code != "" && !mayAccess(r, req.Code) {
 		forbidden(w, req.Code)
 		return
+	}
+	// Keys that choose tenancy or cross-stack wiring are the platform
+	// team's (components/config marks them): a municipality's stack could
+	// otherwise read another's outputs or build an account baseline.
+	if !isPlatform(r) {
+		for _, k := range slices.Sorted(maps.Keys(req.Config)) {
+			if setter, _ := config.SetterOf(k); setter == config.SetByPlatformTeam {
+				writeJSON(w, http.StatusForbidden, apiError{Error: "only the platform team may set " + k,
+					Field: "config." + k, Reason: "is set by the platform team: remove it, or ask the platform team to register the stack"})
+				return
+			}
+		}
 	}
 	if err := req.Validate(s.ValidateConfig); err != nil {
 		writeDecodeError(w, err)
@@ -121,7 +140,7 @@ func (s *server) listMunicipalities(w http.ResponseWriter, r *http.Request) {
 		// A municipality token lists its own municipality; any other scope, none.
 		t, _ := tokenFrom(r.Context())
 		var ok bool
-		if code, ok = strings.CutPrefix(t.Scope, store.MunicipalityScope("")); !ok || code == "" {
+		if code, ok = scopeCode(t); !ok {
 			writeJSON(w, http.StatusForbidden, apiError{Error: "this token may not list municipalities"})
 			return
 		}
@@ -173,7 +192,7 @@ func (s *server) stackView(r *http.Request, m store.Municipality) (StackView, er
 	if err != nil {
 		return v, err
 	}
-	v.LastUpdate = &LastUpdate{Job: last.ID, Operation: last.Operation, State: last.State, Reason: last.Reason, FinishedAt: last.FinishedAt}
+	v.LastUpdate = &LastUpdate{Job: last.ID, Operation: last.Operation, State: string(last.State), Reason: last.Reason, FinishedAt: last.FinishedAt}
 	var result runner.Result
 	if len(last.Result) > 0 && json.Unmarshal(last.Result, &result) == nil {
 		v.Resources = result.Resources
@@ -248,6 +267,14 @@ func (s *server) deleteMunicipality(w http.ResponseWriter, r *http.Request) {
 	job, err := s.Municipalities.MarkDeleting(r.Context(), code, target.Environment,
 		store.Job{Stack: target.Stack, Code: code, Environment: target.Environment, Operation: runner.Destroy, RemoveStack: true, CreatedBy: t.ID},
 		s.Queue.Enqueue(r.Context()))
+	if errors.Is(err, store.ErrNotActive) { // another request won the race
+		writeJSON(w, http.StatusConflict, apiError{Error: target.Stack + " is already being deleted"})
+		return
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("municipality %s has no stack in %q", code, target.Environment)})
+		return
+	}
 	if err != nil {
 		s.fail(w, r, "queue destroy of "+target.Stack, err)
 		return
@@ -302,6 +329,14 @@ func (s *server) createJob(w http.ResponseWriter, r *http.Request) {
 	job, err := s.Jobs.CreateJob(r.Context(),
 		store.Job{Stack: m.Stack, Code: m.Code, Environment: m.Environment, Operation: req.Operation, CreatedBy: t.ID},
 		s.Queue.Enqueue(r.Context()))
+	if errors.Is(err, store.ErrNotActive) {
+		writeJSON(w, http.StatusConflict, apiError{Error: m.Stack + " is being deleted"})
+		return
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no stack %s: register the municipality in %s first", m.Stack, m.Environment)})
+		return
+	}
 	if err != nil {
 		s.fail(w, r, "queue "+req.Operation+" of "+m.Stack, err)
 		return

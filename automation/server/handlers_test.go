@@ -38,7 +38,7 @@ func newTestAPI(t *testing.T) *testAPI {
 	t.Helper()
 	f := newFakeStore()
 	a := &testAPI{t: t, store: f, queue: &fakeQueue{store: f}, checker: apitest.NewChecker(t, OpenAPI()), tokens: map[string]string{}}
-	for role, scope := range map[string]string{
+	for role, scope := range map[string]store.Scope{
 		"platform": store.ScopePlatform, "owner": store.MunicipalityScope("131016"),
 		"other": store.MunicipalityScope("011002"), "revoked": store.MunicipalityScope("131016"),
 	} {
@@ -55,6 +55,8 @@ func newTestAPI(t *testing.T) *testAPI {
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ValidateConfig: validateConfig,
 		Ready:          func(context.Context) error { return nil },
+		// Every refusal of these tests is audited; the budget has its own test.
+		UnauthenticatedAuditsPerMinute: 1 << 20,
 	})
 	return a
 }
@@ -143,7 +145,7 @@ func TestAuthorizationOfEveryEndpoint(t *testing.T) {
 	calls := []call{
 		{"GET", "/healthz", nil, public},
 		{"GET", "/readyz", nil, public},
-		{"GET", "/metrics", nil, public},
+		{"GET", "/metrics", nil, with(map[string]int{"platform": 200, "owner": 403, "other": 403})},
 		{"GET", "/v1/openapi.yaml", nil, public},
 		{"GET", "/v1/municipalities", nil, with(map[string]int{"platform": 200, "owner": 200, "other": 200})},
 		{"GET", "/v1/session", nil, with(map[string]int{"platform": 200, "owner": 200, "other": 200})},
@@ -167,7 +169,7 @@ func TestAuthorizationOfEveryEndpoint(t *testing.T) {
 		{"POST", jobPath + "/cancel", nil, with(map[string]int{"platform": 409, "owner": 409, "other": 404})},
 		{"DELETE", "/v1/municipalities/131016?environment=prod", nil, with(map[string]int{"platform": 202, "owner": 409, "other": 403})},
 	}
-	mutating := 0
+	audited := 0
 	for _, c := range calls {
 		for _, role := range roles {
 			body := ""
@@ -181,8 +183,8 @@ func TestAuthorizationOfEveryEndpoint(t *testing.T) {
 			if r.status == 401 && r.header.Get("WWW-Authenticate") == "" {
 				t.Errorf("%s %s as %s: 401 without WWW-Authenticate (RFC 6750 §3)", c.method, c.path, role)
 			}
-			if c.method != "GET" {
-				mutating++
+			if c.method != "GET" || r.status == 401 || r.status == 403 {
+				audited++
 			}
 		}
 	}
@@ -197,17 +199,24 @@ func TestAuthorizationOfEveryEndpoint(t *testing.T) {
 		t.Errorf("the platform sees %d stacks, want 4 (131016 dev and prod, 011002, 271004)", n)
 	}
 
-	// Every mutating request is in the audit log, with the token that made it.
+	// Every mutating request and every refusal (401, 403: reads included) is
+	// in the audit log, with the token that made it or the id it claimed.
 	entries := a.store.auditLog()
-	if len(entries) != mutating+2 { // the two registrations of the setup, then the calls
-		t.Errorf("%d audit entries, want %d (every mutating request)", len(entries), mutating+2)
+	if len(entries) != audited+2 { // the two registrations of the setup, then the calls
+		t.Errorf("%d audit entries, want %d (every mutating request and every 401 and 403)", len(entries), audited+2)
 	}
 	for _, e := range entries {
 		if e.Status < 400 && (e.TokenID == "" || e.Scope == "") {
 			t.Errorf("audit entry %+v has no token: the log must say who changed what", e)
 		}
-		if e.Method == "GET" {
-			t.Errorf("audit entry for a read: %+v", e)
+		if e.Method == "GET" && e.Status != 401 && e.Status != 403 {
+			t.Errorf("audit entry for a read that was not refused: %+v", e)
+		}
+		if e.Status == 401 && strings.Contains(e.Detail, "tried") && e.TokenID != "revoked" {
+			t.Errorf("a refused token is audited with id %q, want the id it claimed (revoked)", e.TokenID)
+		}
+		if e.Method == "DELETE" && !strings.Contains(e.Path, "environment=prod") {
+			t.Errorf("a DELETE is audited without its environment: %+v", e)
 		}
 	}
 }

@@ -16,14 +16,12 @@ func OpenAPI() []byte { return openAPI }
 // routes lists every route of the API in one place.
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
-	route := func(pattern string, h http.HandlerFunc) {
-		mux.HandleFunc(pattern, s.instrument(pattern, h))
-	}
+	route := mux.HandleFunc
 	authed := func(pattern string, h http.HandlerFunc) { route(pattern, s.authenticate(h)) }
 
 	route("GET /healthz", s.healthz)
 	route("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", s.metricsHandler())
+	authed("GET /metrics", s.metricsEndpoint)
 	route("GET /v1/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(openAPI)
@@ -38,6 +36,7 @@ func (s *server) routes() http.Handler {
 	authed("GET /v1/jobs/{id}", s.getJob)
 	authed("POST /v1/jobs/{id}/cancel", s.cancelJob)
 	authed("GET /v1/jobs/{id}/events", s.jobEvents)
+	s.fleetRoutes(authed) // fleet.go
 
 	// The console (automation/web) on the API's origin, and what it needs
 	// beyond the API: sign-in sessions and the catalogs a registration picks from.
@@ -51,5 +50,5 @@ func (s *server) routes() http.Handler {
 		route("GET "+page, console.Page)
 	}
 	route("GET /assets/{file...}", console.Asset)
-	return mux
+	return s.instrument(mux)
 }

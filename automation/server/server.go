@@ -86,15 +86,42 @@ type Deps struct {
 	// Sessions keeps the console's sign-in sessions; nil disables sign-in
 	// (the API then takes bearer tokens only).
 	Sessions SessionStore
+	// Fleet runs rollouts and answers the fleet's status; nil leaves out
+	// their routes.
+	Fleet Fleet
 	// TrustForwardedProto takes X-Forwarded-Proto: https as TLS, for a server
 	// behind a TLS-terminating proxy that sets it: session cookies are then
 	// Secure. Leave it off when clients reach the server directly.
 	TrustForwardedProto bool
+	// MaxStreamsPerToken caps the event streams one token has open at once
+	// (DefaultMaxStreamsPerToken when zero); beyond it a stream gets 429.
+	MaxStreamsPerToken int
+	// MaxStreamDuration ends an event stream after this long
+	// (DefaultMaxStreamDuration when zero); the client reconnects with
+	// Last-Event-ID and misses nothing.
+	MaxStreamDuration time.Duration
+	// UnauthenticatedAuditsPerMinute is the audit entries a client address
+	// gets per minute for requests without a valid token
+	// (DefaultUnauthenticatedAuditsPerMinute when zero); the rest are counted.
+	UnauthenticatedAuditsPerMinute int
+	// JobEvents wakes event streams when a job has new events or ends, on
+	// whichever replica it runs; nil: streams poll the store.
+	JobEvents JobEventNotifier
+}
+
+// JobEventNotifier tells of a job's new events and of its end
+// (store.DB: LISTEN/NOTIFY on PostgreSQL, in process on SQLite).
+type JobEventNotifier interface {
+	// SubscribeJob returns a channel woken when the job has new events or
+	// ends, and the function that ends the subscription.
+	SubscribeJob(jobID int64) (<-chan struct{}, func())
 }
 
 type server struct {
 	Deps
-	metrics *metrics
+	metrics     *metrics
+	auditBudget *auditBudget
+	streams     *streamLimiter
 }
 
 // NewServer returns the API's handler.
@@ -105,7 +132,17 @@ func NewServer(d Deps) http.Handler {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	s := &server{Deps: d, metrics: newMetrics(d.Registry)}
+	if d.MaxStreamsPerToken <= 0 {
+		d.MaxStreamsPerToken = DefaultMaxStreamsPerToken
+	}
+	if d.MaxStreamDuration <= 0 {
+		d.MaxStreamDuration = DefaultMaxStreamDuration
+	}
+	if d.UnauthenticatedAuditsPerMinute <= 0 {
+		d.UnauthenticatedAuditsPerMinute = DefaultUnauthenticatedAuditsPerMinute
+	}
+	s := &server{Deps: d, metrics: newMetrics(d.Registry), auditBudget: newAuditBudget(d.UnauthenticatedAuditsPerMinute),
+		streams: newStreamLimiter(d.MaxStreamsPerToken)}
 	return s.routes()
 }
 
@@ -113,6 +150,11 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	jobs     *prometheus.CounterVec
+	// auditSkipped counts unauthenticated requests left out of the audit
+	// log by its per-address budget.
+	auditSkipped prometheus.Counter
+	// streams is the number of open event streams.
+	streams prometheus.Gauge
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -127,13 +169,31 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cats_jobs_queued_total", Help: "Jobs queued by operation.",
 		}, []string{"operation"}),
+		auditSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cats_audit_skipped_total", Help: "Unauthenticated requests not audited: over their client address's budget.",
+		}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cats_event_streams", Help: "Event streams open now.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.jobs)
+	reg.MustRegister(m.requests, m.latency, m.jobs, m.auditSkipped, m.streams)
 	return m
 }
 
-func (s *server) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})
+// MetricsHandler serves a registry's metrics without authentication, for a
+// separate listen address that only the scraper reaches (cats serve
+// --metrics-addr); on the API's address /metrics takes the platform token.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// metrics answers /metrics on the API's address: the platform team's only.
+func (s *server) metricsEndpoint(w http.ResponseWriter, r *http.Request) {
+	if !isPlatform(r) {
+		writeJSON(w, http.StatusForbidden, apiError{Error: "metrics are for the platform team's token"})
+		return
+	}
+	MetricsHandler(s.Registry).ServeHTTP(w, r)
 }
 
 // apiError is the body of every error response: a short message, and for bad
@@ -254,25 +314,28 @@ func (r *statusRecorder) Flush() {
 	}
 }
 
-// instrument counts and times a route, and writes every mutating request to the audit log.
-func (s *server) instrument(route string, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+// Unwrap lets http.ResponseController reach the connection (event streams
+// set their own deadlines).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// instrument wraps every request, the router's own 404 and 405 included:
+// security headers, metrics by route, and the audit log (audit.go).
+func (s *server) instrument(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		route := "unmatched"
+		if _, pattern := mux.Handler(r); pattern != "" {
+			route = pattern
+		}
+		// No answer is sniffed into another type or kept by a cache; a
+		// handler may allow caching of its own (the catalogs, the console's assets).
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-store")
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		caller := &callerHolder{}
-		h(rec, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
+		mux.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
 		s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			return
-		}
-		entry := store.AuditEntry{Method: r.Method, Path: r.URL.Path, Status: rec.status, Detail: rec.Header().Get("Location")}
-		if t := caller.token; t != nil {
-			entry.TokenID, entry.Scope = t.ID, t.Scope
-		}
-		// The audit outlives a client that hung up.
-		if err := s.AuditLog.Audit(context.WithoutCancel(r.Context()), entry); err != nil {
-			s.Logger.Error("audit", "method", r.Method, "path", r.URL.Path, "err", err)
-		}
-	}
+		s.audit(r, rec.status, rec.Header().Get("Location"), caller)
+	})
 }

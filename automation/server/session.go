@@ -12,7 +12,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/automation/store"
 )
 
-// SessionStore keeps the console's sign-in sessions (store.SQLite): a token
+// SessionStore keeps the console's sign-in sessions (store.DB): a token
 // is exchanged once for a session whose id lives only in an HttpOnly cookie.
 type SessionStore interface {
 	// CreateSession starts a session for a token and returns its id, to be
@@ -186,8 +186,8 @@ type SessionView struct {
 }
 
 func sessionView(t store.Token, sess *store.Session) SessionView {
-	v := SessionView{Scope: t.Scope, TokenID: t.ID, Description: t.Description}
-	if code, ok := strings.CutPrefix(t.Scope, store.MunicipalityScope("")); ok {
+	v := SessionView{Scope: string(t.Scope), TokenID: t.ID, Description: t.Description}
+	if code, ok := t.Scope.Municipality(); ok {
 		v.Municipality = code
 	}
 	if sess != nil {
@@ -219,17 +219,10 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "token", "is required: the token `cats token create` printed (cats_<ID>_<secret>)")
 		return
 	}
-	t, err := s.Tokens.Authenticate(r.Context(), strings.TrimSpace(req.Token))
-	if errors.Is(err, store.ErrBadToken) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cats", error="invalid_token"`)
-		writeJSON(w, http.StatusUnauthorized, apiError{Error: "invalid or revoked token"})
+	t, ok := s.checkToken(w, r, req.Token)
+	if !ok {
 		return
 	}
-	if err != nil {
-		s.fail(w, r, "authenticate", err)
-		return
-	}
-	recordCaller(r, t)
 	// A browser signing in again gets a new session id, and the one it had
 	// ends: an id known before sign-in is never the signed-in one.
 	if old, ok := s.sessionID(r); ok {

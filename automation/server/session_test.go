@@ -19,7 +19,7 @@ import (
 	"github.com/cats-analytics/cats-analytics/automation/store"
 )
 
-// fakeSessions keeps sessions in memory with the rules of store.SQLite
+// fakeSessions keeps sessions in memory with the rules of store.DB
 // (tested against SQLite in its own package): a session resolves while it
 // lives and its token is unrevoked. Its clock can be moved.
 type fakeSessions struct {
@@ -241,8 +241,11 @@ func TestSignInRefusals(t *testing.T) {
 		})
 	}
 	entries := a.store.auditLog()
-	if len(entries) != len(tests) || entries[0].Status != 401 || entries[0].TokenID != "" {
-		t.Errorf("audit %+v: want every refused sign-in, without a token", entries)
+	// Refused sign-ins are audited like refused bearer tokens: with the
+	// token id that was tried, marked as not authenticated.
+	if len(entries) != len(tests) || entries[0].Status != 401 || entries[0].TokenID != "nobody" || entries[0].Scope != "" ||
+		!strings.Contains(entries[0].Detail, "not authenticated") {
+		t.Errorf("audit %+v: want every refused sign-in, with the token id tried and no scope", entries)
 	}
 	if n := len(a.sessions.sessions); n != 0 {
 		t.Errorf("%d sessions started by refused sign-ins", n)

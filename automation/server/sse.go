@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,9 +13,13 @@ import (
 	"github.com/cats-analytics/cats-analytics/automation/store"
 )
 
-// pollInterval is how often a stream looks for new events. Polling the store
-// works the same with one replica or several.
+// pollInterval is how often a stream looks for new events when nothing tells
+// it of them (no JobEventNotifier).
 const pollInterval = 200 * time.Millisecond
+
+// wakeFallback is how often a stream with a JobEventNotifier looks all the
+// same: a notification lost with a database connection delays it no longer.
+const wakeFallback = 5 * time.Second
 
 // jobEvents streams a job's events as Server-Sent Events: the stored ones
 // first (after Last-Event-ID when a client reconnects), then new ones as they
@@ -29,6 +34,17 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "stream events", fmt.Errorf("response writer cannot flush"))
 		return
 	}
+	t, _ := tokenFrom(r.Context())
+	release, ok := s.streams.acquire(t.ID)
+	if !ok {
+		w.Header().Set("Retry-After", "30")
+		writeJSON(w, http.StatusTooManyRequests, apiError{Error: fmt.Sprintf(
+			"this token has %d event streams open, the most it may: close one, or poll GET /v1/jobs/{id}", s.MaxStreamsPerToken)})
+		return
+	}
+	defer release()
+	s.metrics.streams.Inc()
+	defer s.metrics.streams.Dec()
 	last := 0
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		n, err := strconv.Atoi(id)
@@ -38,9 +54,16 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		last = n
 	}
+	// The server's read timeout is for requests, not for a stream that
+	// outlives it; each write gets its own deadline instead, so a client
+	// that stops reading is dropped.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	beforeWrite := func() { _ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) }
 	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
+	beforeWrite()
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
 
@@ -55,8 +78,27 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return "engine"
 	}
-	ctx := r.Context()
-	ticker := time.NewTicker(pollInterval)
+	ctx, cancel := context.WithTimeout(r.Context(), s.MaxStreamDuration)
+	defer cancel()
+	// A client that hangs up (or a stream at its maximum duration) is
+	// normal: debug, not an error.
+	ended := func(what string, err error) {
+		if ctx.Err() != nil {
+			s.Logger.Debug("event stream ended", "job", job.ID, "cause", context.Cause(ctx))
+			return
+		}
+		s.Logger.Error(what, "job", job.ID, "err", err)
+	}
+	var wake <-chan struct{}
+	interval := pollInterval
+	if s.JobEvents != nil {
+		// Subscribed before the first read, so no event falls between the two.
+		var unsubscribe func()
+		wake, unsubscribe = s.JobEvents.SubscribeJob(job.ID)
+		defer unsubscribe()
+		interval = wakeFallback
+	}
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	heartbeat := time.NewTicker(15 * time.Second)
 	defer heartbeat.Stop()
@@ -65,14 +107,15 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		// finishes are all seen by the read that follows.
 		current, err := s.Jobs.GetJob(ctx, job.ID)
 		if err != nil {
-			s.Logger.Error("stream events: job", "job", job.ID, "err", err)
+			ended("stream events: job", err)
 			return
 		}
 		events, err := s.Jobs.Events(ctx, job.ID, last)
 		if err != nil {
-			s.Logger.Error("stream events", "job", job.ID, "err", err)
+			ended("stream events", err)
 			return
 		}
+		beforeWrite()
 		for _, e := range events {
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, kind(e), e.Event)
 			last = e.Seq
@@ -86,10 +129,13 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		flusher.Flush()
 		select {
 		case <-ctx.Done():
+			ended("", nil)
 			return
 		case <-heartbeat.C:
+			beforeWrite()
 			fmt.Fprint(w, ": keep-alive\n\n")
 		case <-ticker.C:
+		case <-wake:
 		}
 	}
 }

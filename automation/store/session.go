@@ -10,26 +10,14 @@ import (
 	"time"
 )
 
-// sessionSchema holds the console's sign-in sessions. A session belongs to
-// the token it was exchanged for: it is honoured only while that token is
-// unrevoked, so revoking a token ends its sessions. Only the SHA-256 of a
-// session id is stored, as for tokens.
-const sessionSchema = `
-CREATE TABLE IF NOT EXISTS sessions (
-	hash       TEXT PRIMARY KEY,
-	token_id   TEXT NOT NULL REFERENCES tokens (id),
-	csrf_token TEXT NOT NULL,
-	created_at TEXT NOT NULL,
-	expires_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sessions_token ON sessions (token_id);
-`
-
 // ErrNoSession is returned for an unknown, expired or ended session, or one
 // whose token was revoked.
 var ErrNoSession = errors.New("no such session: it ended, expired or its token was revoked")
 
-// Session is a console sign-in, exchanged for a token.
+// Session is a console sign-in, exchanged for a token. A session belongs to
+// the token it was exchanged for: it is honoured only while that token is
+// unrevoked, so revoking a token ends its sessions. Only the SHA-256 of a
+// session id is stored, as for tokens.
 type Session struct {
 	TokenID string
 	// CSRFToken must accompany every request that changes something (the
@@ -52,7 +40,7 @@ func randomString(n int) (string, error) {
 // CreateSession starts a session for a token, valid for ttl, and returns the
 // session id to give the browser once (only its hash is stored). Sessions
 // that have expired are removed on the way.
-func (s *SQLite) CreateSession(ctx context.Context, tokenID string, ttl time.Duration) (_ string, _ Session, err error) {
+func (s *DB) CreateSession(ctx context.Context, tokenID string, ttl time.Duration) (_ string, _ Session, err error) {
 	defer wrap(&err, "start a session for token %s", tokenID)
 	id, err := randomString(32)
 	if err != nil {
@@ -77,7 +65,7 @@ func (s *SQLite) CreateSession(ctx context.Context, tokenID string, ttl time.Dur
 // Session resolves a session id to the session and its token. It answers
 // ErrNoSession when the session is unknown, has expired or has ended, or its
 // token has been revoked.
-func (s *SQLite) Session(ctx context.Context, id string) (Session, Token, error) {
+func (s *DB) Session(ctx context.Context, id string) (Session, Token, error) {
 	var sess Session
 	var t Token
 	var expires int64
@@ -98,7 +86,7 @@ func (s *SQLite) Session(ctx context.Context, id string) (Session, Token, error)
 }
 
 // DeleteSession ends a session (sign out).
-func (s *SQLite) DeleteSession(ctx context.Context, id string) (err error) {
+func (s *DB) DeleteSession(ctx context.Context, id string) (err error) {
 	defer wrap(&err, "end a session")
 	_, err = s.DB.ExecContext(ctx, `DELETE FROM sessions WHERE hash = ?`, hashSecret(id))
 	return err

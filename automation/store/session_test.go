@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -6,14 +6,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cats-analytics/cats-analytics/automation/store"
+	"github.com/cats-analytics/cats-analytics/automation/store/storetest"
 )
 
 // TestSessionsAreStoredHashedAndEndWithTheirToken: a session id is stored
 // only as its hash, resolves to its token while it lives, and ends when it
 // expires, when it is deleted (sign out) and when its token is revoked.
 func TestSessionsAreStoredHashedAndEndWithTheirToken(t *testing.T) {
-	s, ctx := open(t), context.Background()
-	tok, _, err := s.CreateToken(ctx, MunicipalityScope("131016"), "千代田区")
+	storetest.Run(t, testSessionsAreStoredHashedAndEndWithTheirToken)
+}
+
+func testSessionsAreStoredHashedAndEndWithTheirToken(t *testing.T, s *store.DB) {
+	ctx := context.Background()
+	tok, _, err := s.CreateToken(ctx, store.MunicipalityScope("131016"), "千代田区")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +46,7 @@ func TestSessionsAreStoredHashedAndEndWithTheirToken(t *testing.T) {
 		t.Errorf("session expires at %s, want an hour from now", got.ExpiresAt)
 	}
 	for _, bad := range []string{id + "x", "", strings.ToUpper(id)} {
-		if _, _, err := s.Session(ctx, bad); !errors.Is(err, ErrNoSession) {
+		if _, _, err := s.Session(ctx, bad); !errors.Is(err, store.ErrNoSession) {
 			t.Errorf("Session(%q) = %v, want ErrNoSession", bad, err)
 		}
 	}
@@ -48,7 +55,7 @@ func TestSessionsAreStoredHashedAndEndWithTheirToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Session(ctx, expired); !errors.Is(err, ErrNoSession) {
+	if _, _, err := s.Session(ctx, expired); !errors.Is(err, store.ErrNoSession) {
 		t.Errorf("an expired session still resolves: %v", err)
 	}
 	// Starting a session removes the expired ones.
@@ -63,7 +70,7 @@ func TestSessionsAreStoredHashedAndEndWithTheirToken(t *testing.T) {
 	if err := s.DeleteSession(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Session(ctx, id); !errors.Is(err, ErrNoSession) {
+	if _, _, err := s.Session(ctx, id); !errors.Is(err, store.ErrNoSession) {
 		t.Errorf("a signed-out session still resolves: %v", err)
 	}
 
@@ -74,7 +81,7 @@ func TestSessionsAreStoredHashedAndEndWithTheirToken(t *testing.T) {
 	if err := s.RevokeToken(ctx, tok.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Session(ctx, other); !errors.Is(err, ErrNoSession) {
+	if _, _, err := s.Session(ctx, other); !errors.Is(err, store.ErrNoSession) {
 		t.Errorf("the session of a revoked token still resolves: %v; revoking a token must end its console sessions", err)
 	}
 }

@@ -15,10 +15,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
 
 	"github.com/cats-analytics/cats-analytics/automation/process"
@@ -30,128 +32,99 @@ var ErrNotFound = errors.New("not found")
 // ErrDirInUse is returned by LockServer when another server has the data directory.
 var ErrDirInUse = errors.New("data directory in use")
 
-// SQLite is the server's database, one SQLite file in the data directory.
-type SQLite struct {
-	DB *sql.DB
+// DB is the server's database: SQLite in the data directory (one server),
+// or PostgreSQL (several replicas). Both run the same statements, written
+// with "?" placeholders (rebindConnector numbers them for PostgreSQL), except
+// where the dialects differ (claiming a job).
+type DB struct {
+	DB      *sql.DB
+	dialect dialect
+	hub     *hub
+	// listenConfig and stopListener: PostgreSQL's notification listener.
+	listenConfig *pgx.ConnConfig
+	stopListener func()
+	url          string
 }
 
-// Open opens (creating if needed) the database in dir. SQLite allows one
-// writer at a time; one open connection keeps River and the server from
-// tripping over SQLITE_BUSY (River's documented setting for its SQLite driver).
-func Open(ctx context.Context, dir string) (*SQLite, error) {
+type dialect string
+
+const (
+	sqlite   dialect = "sqlite"
+	postgres dialect = "postgres"
+)
+
+// execer is a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Open opens (creating if needed) the SQLite database in dir and applies the
+// migrations. SQLite allows one writer at a time; one open connection keeps
+// the queue and the server from tripping over SQLITE_BUSY.
+func Open(ctx context.Context, dir string) (*DB, error) {
 	path := filepath.Join(dir, "cats.db")
+	if err := tightenFiles(dir, path); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
-	s := &SQLite{DB: db}
+	s := &DB{DB: db, dialect: sqlite, hub: newHub()}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("create the tables of %s: %w", path, err)
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
 	return s, nil
 }
 
-// Close closes the database.
-func (s *SQLite) Close() error { return s.DB.Close() }
+// OpenURL opens the database a --database value names: a postgres:// URL, or
+// a directory for SQLite.
+func OpenURL(ctx context.Context, database string) (*DB, error) {
+	if strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://") {
+		return OpenPostgres(ctx, database)
+	}
+	return Open(ctx, database)
+}
 
-// Ping checks that the database answers.
-func (s *SQLite) Ping(ctx context.Context) error {
-	if err := s.DB.PingContext(ctx); err != nil {
-		return fmt.Errorf("ping the database: %w", err)
+// Postgres reports whether the database is PostgreSQL (shared by replicas).
+func (s *DB) Postgres() bool { return s.dialect == postgres }
+
+// tightenFiles makes the data directory 0700 and the database 0600, also
+// when they existed with looser modes: the database holds token hashes, the
+// audit log and every stack's configuration. The database file is created
+// here with 0600 before SQLite opens it, and SQLite gives its -wal and -shm
+// files the database file's mode; existing ones are tightened too.
+func tightenFiles(dir, path string) error {
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("restrict the data directory %s to its owner: %w", dir, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("restrict %s to its owner: %w", p, err)
+		}
 	}
 	return nil
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS municipalities (
-	code        TEXT NOT NULL,
-	environment TEXT NOT NULL,
-	name        TEXT NOT NULL,
-	prefecture  TEXT NOT NULL,
-	config      TEXT NOT NULL,
-	state       TEXT NOT NULL,
-	created_at  TEXT NOT NULL,
-	updated_at  TEXT NOT NULL,
-	PRIMARY KEY (code, environment)
-);
-CREATE TABLE IF NOT EXISTS jobs (
-	id           INTEGER PRIMARY KEY AUTOINCREMENT,
-	stack        TEXT NOT NULL,
-	code         TEXT NOT NULL,
-	environment  TEXT NOT NULL,
-	operation    TEXT NOT NULL,
-	remove_stack INTEGER NOT NULL DEFAULT 0,
-	state        TEXT NOT NULL,
-	attempts     INTEGER NOT NULL DEFAULT 0,
-	reason       TEXT NOT NULL DEFAULT '',
-	error        TEXT NOT NULL DEFAULT '',
-	result       TEXT NOT NULL DEFAULT '',
-	created_by   TEXT NOT NULL,
-	created_at   TEXT NOT NULL,
-	started_at   TEXT NOT NULL DEFAULT '',
-	finished_at  TEXT NOT NULL DEFAULT '',
-	cli_pid        INTEGER NOT NULL DEFAULT 0,
-	cli_start_time INTEGER NOT NULL DEFAULT 0,
-	cli_boot_id    TEXT NOT NULL DEFAULT '',
-	cli_host       TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS jobs_stack_state ON jobs (stack, state, id);
-CREATE TABLE IF NOT EXISTS job_events (
-	job_id INTEGER NOT NULL REFERENCES jobs (id),
-	seq    INTEGER NOT NULL,
-	at     TEXT NOT NULL,
-	event  TEXT NOT NULL,
-	PRIMARY KEY (job_id, seq)
-);
-CREATE TABLE IF NOT EXISTS tokens (
-	id          TEXT PRIMARY KEY,
-	hash        TEXT NOT NULL,
-	scope       TEXT NOT NULL,
-	description TEXT NOT NULL,
-	created_at  TEXT NOT NULL,
-	revoked_at  TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS audit (
-	id       INTEGER PRIMARY KEY AUTOINCREMENT,
-	at       TEXT NOT NULL,
-	token_id TEXT NOT NULL,
-	scope    TEXT NOT NULL,
-	method   TEXT NOT NULL,
-	path     TEXT NOT NULL,
-	status   INTEGER NOT NULL,
-	detail   TEXT NOT NULL
-);
-`
-
-// addedColumns are columns added to a table after its first release, so that
-// a database created before gets them too.
-var addedColumns = []struct{ table, column, definition string }{
-	{"jobs", "cli_pid", "INTEGER NOT NULL DEFAULT 0"},
-	{"jobs", "cli_start_time", "INTEGER NOT NULL DEFAULT 0"},
-	{"jobs", "cli_boot_id", "TEXT NOT NULL DEFAULT ''"},
-	{"jobs", "cli_host", "TEXT NOT NULL DEFAULT ''"},
-	{"jobs", "reason", "TEXT NOT NULL DEFAULT ''"},
+// Close closes the database.
+func (s *DB) Close() error {
+	if s.stopListener != nil {
+		s.stopListener()
+	}
+	return s.DB.Close()
 }
 
-func (s *SQLite) migrate(ctx context.Context) error {
-	for _, ddl := range []string{schema, sessionSchema} {
-		if _, err := s.DB.ExecContext(ctx, ddl); err != nil {
-			return err
-		}
-	}
-	for _, c := range addedColumns {
-		var n int
-		if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, c.table, c.column).Scan(&n); err != nil {
-			return fmt.Errorf("look for column %s.%s: %w", c.table, c.column, err)
-		}
-		if n > 0 {
-			continue
-		}
-		if _, err := s.DB.ExecContext(ctx, `ALTER TABLE `+c.table+` ADD COLUMN `+c.column+` `+c.definition); err != nil {
-			return fmt.Errorf("add column %s.%s: %w", c.table, c.column, err)
-		}
+// Ping checks that the database answers.
+func (s *DB) Ping(ctx context.Context) error {
+	if err := s.DB.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping the database: %w", err)
 	}
 	return nil
 }
@@ -183,6 +156,10 @@ type Municipality struct {
 	State       string            `json:"state"`
 	CreatedAt   string            `json:"createdAt"`
 	UpdatedAt   string            `json:"updatedAt"`
+	// Generation tells registrations of the same stack apart: a stack
+	// deleted and registered again gets a new one, and every job belongs to
+	// the generation it was queued for. It stays on the server.
+	Generation int64 `json:"-"`
 }
 
 // StackName is the stack of a municipality in an environment: <code>-<env>.
@@ -196,8 +173,10 @@ var ErrExists = errors.New("already registered")
 type Enqueue func(tx *sql.Tx, jobID int64) error
 
 // CreateMunicipality registers a municipality and queues its first job in one
-// transaction.
-func (s *SQLite) CreateMunicipality(ctx context.Context, m Municipality, job Job, enqueue Enqueue) (_ Municipality, _ Job, err error) {
+// transaction. The registration's generation is its first job's id: unique
+// for ever, so a destroy queued for an earlier registration of the same
+// stack never touches this one.
+func (s *DB) CreateMunicipality(ctx context.Context, m Municipality, job Job, enqueue Enqueue) (_ Municipality, _ Job, err error) {
 	defer wrap(&err, "register %s", StackName(m.Code, m.Environment))
 	cfg, err := json.Marshal(m.Config)
 	if err != nil {
@@ -208,33 +187,57 @@ func (s *SQLite) CreateMunicipality(ctx context.Context, m Municipality, job Job
 		return Municipality{}, Job{}, err
 	}
 	defer tx.Rollback()
-	var exists int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM municipalities WHERE code = ? AND environment = ?`, m.Code, m.Environment).Scan(&exists); err != nil {
-		return Municipality{}, Job{}, err
-	}
-	if exists > 0 {
-		return Municipality{}, Job{}, ErrExists
-	}
-	m.State, m.CreatedAt, m.UpdatedAt = MunicipalityActive, now(), now()
-	m.Stack = StackName(m.Code, m.Environment)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO municipalities (code, environment, name, prefecture, config, state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, m.Code, m.Environment, m.Name, m.Prefecture, string(cfg), m.State, m.CreatedAt, m.UpdatedAt); err != nil {
-		return Municipality{}, Job{}, err
-	}
 	job, err = insertJob(ctx, tx, job, enqueue)
 	if err != nil {
 		return Municipality{}, Job{}, err
 	}
+	m.State, m.CreatedAt, m.UpdatedAt = MunicipalityActive, now(), now()
+	m.Stack, m.Generation = StackName(m.Code, m.Environment), job.ID
+	inserted, err := insertRegistration(ctx, tx, m, string(cfg))
+	if err != nil {
+		return Municipality{}, Job{}, err
+	}
+	if !inserted {
+		return Municipality{}, Job{}, ErrExists
+	}
+	if err := setJobGeneration(ctx, tx, job.ID, m.Generation); err != nil {
+		return Municipality{}, Job{}, err
+	}
+	job.Generation = m.Generation
 	return m, job, tx.Commit()
 }
 
-const municipalityColumns = `code, environment, name, prefecture, config, state, created_at, updated_at`
+// insertRegistration inserts a registration unless its stack is registered
+// already (also by a concurrent transaction: the primary key decides, not a
+// read before the insert). Portable SQL: SQLite 3.24+ and PostgreSQL.
+func insertRegistration(ctx context.Context, tx *sql.Tx, m Municipality, cfg string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO municipalities (code, environment, name, prefecture, config, state, created_at, updated_at, generation)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code, environment) DO NOTHING`,
+		m.Code, m.Environment, m.Name, m.Prefecture, cfg, m.State, m.CreatedAt, m.UpdatedAt, m.Generation)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func setJobGeneration(ctx context.Context, tx *sql.Tx, id, generation int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET generation = ? WHERE id = ?`, generation, id)
+	return err
+}
+
+const municipalityColumns = `code, environment, name, prefecture, config, state, created_at, updated_at, generation`
 
 // rowScanner is a *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(...any) error }
 
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // queryAll runs a query and scans every row; an empty result is an empty slice.
-func queryAll[T any](ctx context.Context, db *sql.DB, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+func queryAll[T any](ctx context.Context, db querier, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -254,7 +257,7 @@ func queryAll[T any](ctx context.Context, db *sql.DB, scan func(rowScanner) (T, 
 func scanMunicipality(row rowScanner) (Municipality, error) {
 	var m Municipality
 	var cfg string
-	if err := row.Scan(&m.Code, &m.Environment, &m.Name, &m.Prefecture, &cfg, &m.State, &m.CreatedAt, &m.UpdatedAt); err != nil {
+	if err := row.Scan(&m.Code, &m.Environment, &m.Name, &m.Prefecture, &cfg, &m.State, &m.CreatedAt, &m.UpdatedAt, &m.Generation); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return m, ErrNotFound
 		}
@@ -269,7 +272,7 @@ func scanMunicipality(row rowScanner) (Municipality, error) {
 
 // ListMunicipalities returns the registered municipalities, all of them or
 // those of one code, ordered by code and environment.
-func (s *SQLite) ListMunicipalities(ctx context.Context, code string) (_ []Municipality, err error) {
+func (s *DB) ListMunicipalities(ctx context.Context, code string) (_ []Municipality, err error) {
 	defer wrap(&err, "list municipalities")
 	q := `SELECT ` + municipalityColumns + ` FROM municipalities`
 	var args []any
@@ -281,29 +284,40 @@ func (s *SQLite) ListMunicipalities(ctx context.Context, code string) (_ []Munic
 }
 
 // GetMunicipality returns one municipality's stack.
-func (s *SQLite) GetMunicipality(ctx context.Context, code, environment string) (_ Municipality, err error) {
+func (s *DB) GetMunicipality(ctx context.Context, code, environment string) (_ Municipality, err error) {
 	defer wrap(&err, "get %s", StackName(code, environment))
 	return scanMunicipality(s.DB.QueryRowContext(ctx, `SELECT `+municipalityColumns+` FROM municipalities WHERE code = ? AND environment = ?`, code, environment))
 }
 
-// DeleteMunicipality removes the registration (after its stack is destroyed and removed).
-func (s *SQLite) DeleteMunicipality(ctx context.Context, code, environment string) (err error) {
+// DeleteMunicipality removes the registration its destroy job belongs to,
+// after the stack is destroyed and removed: a registration made again since
+// (another generation) stays. It reports whether a registration was removed.
+func (s *DB) DeleteMunicipality(ctx context.Context, code, environment string, generation int64) (_ bool, err error) {
 	defer wrap(&err, "remove the registration of %s", StackName(code, environment))
-	_, err = s.DB.ExecContext(ctx, `DELETE FROM municipalities WHERE code = ? AND environment = ?`, code, environment)
-	return err
+	res, err := s.DB.ExecContext(ctx, `DELETE FROM municipalities WHERE code = ? AND environment = ? AND generation = ? AND state = ?`,
+		code, environment, generation, MunicipalityDeleting)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
+
+// JobState is where a job is in its life: queued, running, then one of the
+// final states.
+type JobState string
 
 // Job states.
 const (
-	JobQueued    = "queued"
-	JobRunning   = "running"
-	JobSucceeded = "succeeded"
-	JobFailed    = "failed"
-	JobCancelled = "cancelled"
+	JobQueued    JobState = "queued"
+	JobRunning   JobState = "running"
+	JobSucceeded JobState = "succeeded"
+	JobFailed    JobState = "failed"
+	JobCancelled JobState = "cancelled"
 )
 
 // Terminal reports whether a job state is final.
-func Terminal(state string) bool {
+func Terminal(state JobState) bool {
 	return state == JobSucceeded || state == JobFailed || state == JobCancelled
 }
 
@@ -316,7 +330,7 @@ type Job struct {
 	Environment string          `json:"environment"`
 	Operation   string          `json:"operation"`
 	RemoveStack bool            `json:"removeStack,omitempty"`
-	State       string          `json:"state"`
+	State       JobState        `json:"state"`
 	Attempts    int             `json:"attempts"`
 	Reason      string          `json:"reason,omitempty"`
 	Error       string          `json:"error,omitempty"`
@@ -329,16 +343,15 @@ type Job struct {
 	// when none has started): after a crash, recovery finds it by this
 	// identity. It stays on the server.
 	CLI *process.Identity `json:"-"`
+	// Generation is the registration of the stack the job was queued for
+	// (Municipality.Generation); a destroy removes only that one.
+	Generation int64 `json:"-"`
 }
 
 func insertJob(ctx context.Context, tx *sql.Tx, j Job, enqueue Enqueue) (Job, error) {
 	j.State, j.CreatedAt = JobQueued, now()
-	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (stack, code, environment, operation, remove_stack, state, created_by, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, j.Stack, j.Code, j.Environment, j.Operation, j.RemoveStack, j.State, j.CreatedBy, j.CreatedAt)
-	if err != nil {
-		return Job{}, fmt.Errorf("record the %s job: %w", j.Operation, err)
-	}
-	if j.ID, err = res.LastInsertId(); err != nil {
+	if err := tx.QueryRowContext(ctx, `INSERT INTO jobs (stack, code, environment, operation, remove_stack, state, created_by, created_at, generation)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, j.Stack, j.Code, j.Environment, j.Operation, j.RemoveStack, j.State, j.CreatedBy, j.CreatedAt, j.Generation).Scan(&j.ID); err != nil {
 		return Job{}, fmt.Errorf("record the %s job: %w", j.Operation, err)
 	}
 	if err := enqueue(tx, j.ID); err != nil {
@@ -347,14 +360,25 @@ func insertJob(ctx context.Context, tx *sql.Tx, j Job, enqueue Enqueue) (Job, er
 	return j, nil
 }
 
-// CreateJob records a job and its queue entry in one transaction.
-func (s *SQLite) CreateJob(ctx context.Context, j Job, enqueue Enqueue) (_ Job, err error) {
+// ErrNotActive is returned for a job or a destroy on a stack that is being
+// deleted.
+var ErrNotActive = errors.New("is being deleted")
+
+// CreateJob records a job and its queue entry in one transaction, for an
+// active registration only: ErrNotFound when the stack is not registered,
+// ErrNotActive while it is being deleted. The check and the insert are one
+// transaction that holds the registration's row, so a destroy queued at the
+// same moment either sees this job ahead of it or this job is refused.
+func (s *DB) CreateJob(ctx context.Context, j Job, enqueue Enqueue) (_ Job, err error) {
 	defer wrap(&err, "create a %s job on %s", j.Operation, j.Stack)
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return Job{}, err
 	}
 	defer tx.Rollback()
+	if j.Generation, err = holdActiveRegistration(ctx, tx, j.Code, j.Environment); err != nil {
+		return Job{}, err
+	}
 	j, err = insertJob(ctx, tx, j, enqueue)
 	if err != nil {
 		return Job{}, err
@@ -362,16 +386,45 @@ func (s *SQLite) CreateJob(ctx context.Context, j Job, enqueue Enqueue) (_ Job, 
 	return j, tx.Commit()
 }
 
-// MarkDeleting flags a municipality as being deleted and queues its destroy job.
-func (s *SQLite) MarkDeleting(ctx context.Context, code, environment string, j Job, enqueue Enqueue) (_ Job, err error) {
+// holdActiveRegistration returns the generation of an active registration and
+// holds its row until the transaction ends: the no-op update takes the row's
+// write lock on PostgreSQL (SQLite has one writer anyway), so no concurrent
+// MarkDeleting can slip between this check and the caller's insert.
+func holdActiveRegistration(ctx context.Context, tx *sql.Tx, code, environment string) (int64, error) {
+	var generation int64
+	err := tx.QueryRowContext(ctx, `UPDATE municipalities SET state = state WHERE code = ? AND environment = ? AND state = ? RETURNING generation`,
+		code, environment, MunicipalityActive).Scan(&generation)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, registrationMissing(ctx, tx, code, environment)
+	}
+	return generation, err
+}
+
+// registrationMissing says why a conditional update on an active
+// registration found none: ErrNotActive when it exists in another state.
+func registrationMissing(ctx context.Context, tx *sql.Tx, code, environment string) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM municipalities WHERE code = ? AND environment = ?`, code, environment).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return ErrNotActive
+	}
+	return ErrNotFound
+}
+
+// MarkDeleting flags an active registration as being deleted and queues its
+// destroy job, which belongs to that registration's generation, in one
+// transaction. The flag is a conditional update: of concurrent calls exactly
+// one succeeds, the others get ErrNotActive (ErrNotFound when unregistered).
+func (s *DB) MarkDeleting(ctx context.Context, code, environment string, j Job, enqueue Enqueue) (_ Job, err error) {
 	defer wrap(&err, "mark %s deleting", StackName(code, environment))
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return Job{}, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE municipalities SET state = ?, updated_at = ? WHERE code = ? AND environment = ?`,
-		MunicipalityDeleting, now(), code, environment); err != nil {
+	if j.Generation, err = markDeleting(ctx, tx, code, environment); err != nil {
 		return Job{}, err
 	}
 	j, err = insertJob(ctx, tx, j, enqueue)
@@ -381,8 +434,39 @@ func (s *SQLite) MarkDeleting(ctx context.Context, code, environment string, j J
 	return j, tx.Commit()
 }
 
+// markDeleting moves a registration from active to deleting and returns its
+// generation. Portable SQL (UPDATE … RETURNING: SQLite 3.35+, PostgreSQL).
+func markDeleting(ctx context.Context, tx *sql.Tx, code, environment string) (int64, error) {
+	var generation int64
+	err := tx.QueryRowContext(ctx, `UPDATE municipalities SET state = ?, updated_at = ? WHERE code = ? AND environment = ? AND state = ? RETURNING generation`,
+		MunicipalityDeleting, now(), code, environment, MunicipalityActive).Scan(&generation)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, registrationMissing(ctx, tx, code, environment)
+	}
+	return generation, err
+}
+
+// reactivate returns the registration a destroy job belonged to from
+// deleting to active, when that destroy ends without removing it (failed,
+// cancelled, interrupted): the platform team may retry, the municipality may
+// queue jobs again. Another generation, or a registration already removed,
+// is left alone.
+func reactivate(ctx context.Context, tx *sql.Tx, id int64) error {
+	var code, environment string
+	var removeStack bool
+	var generation int64
+	err := tx.QueryRowContext(ctx, `SELECT code, environment, remove_stack, generation FROM jobs WHERE id = ?`, id).
+		Scan(&code, &environment, &removeStack, &generation)
+	if err != nil || !removeStack {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE municipalities SET state = ?, updated_at = ? WHERE code = ? AND environment = ? AND generation = ? AND state = ?`,
+		MunicipalityActive, now(), code, environment, generation, MunicipalityDeleting)
+	return err
+}
+
 const jobColumns = `id, stack, code, environment, operation, remove_stack, state, attempts, reason, error, result, created_by, created_at, started_at, finished_at,
-	cli_pid, cli_start_time, cli_boot_id, cli_host`
+	cli_pid, cli_start_time, cli_boot_id, cli_host, generation`
 
 func scanJob(row rowScanner) (Job, error) {
 	var j Job
@@ -390,7 +474,7 @@ func scanJob(row rowScanner) (Job, error) {
 	var cli process.Identity
 	if err := row.Scan(&j.ID, &j.Stack, &j.Code, &j.Environment, &j.Operation, &j.RemoveStack, &j.State, &j.Attempts,
 		&j.Reason, &j.Error, &result, &j.CreatedBy, &j.CreatedAt, &j.StartedAt, &j.FinishedAt,
-		&cli.PID, &cli.StartTime, &cli.BootID, &cli.Host); err != nil {
+		&cli.PID, &cli.StartTime, &cli.BootID, &cli.Host, &j.Generation); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return j, ErrNotFound
 		}
@@ -406,20 +490,20 @@ func scanJob(row rowScanner) (Job, error) {
 }
 
 // GetJob returns a job.
-func (s *SQLite) GetJob(ctx context.Context, id int64) (_ Job, err error) {
+func (s *DB) GetJob(ctx context.Context, id int64) (_ Job, err error) {
 	defer wrap(&err, "get job %d", id)
 	return scanJob(s.DB.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 }
 
 // ListJobs returns the jobs of a stack, newest first.
-func (s *SQLite) ListJobs(ctx context.Context, stack string, limit int) (_ []Job, err error) {
+func (s *DB) ListJobs(ctx context.Context, stack string, limit int) (_ []Job, err error) {
 	defer wrap(&err, "list the jobs of %s", stack)
 	return queryAll(ctx, s.DB, scanJob, `SELECT `+jobColumns+` FROM jobs WHERE stack = ? ORDER BY id DESC LIMIT ?`, stack, limit)
 }
 
 // LastJob returns the stack's latest finished job of one of the operations
 // (ErrNotFound when there is none): the stack's last update, say.
-func (s *SQLite) LastJob(ctx context.Context, stack string, operations ...string) (_ Job, err error) {
+func (s *DB) LastJob(ctx context.Context, stack string, operations ...string) (_ Job, err error) {
 	defer wrap(&err, "find the last %v of %s", operations, stack)
 	if len(operations) == 0 {
 		return Job{}, errors.New("no operation named")
@@ -432,54 +516,11 @@ func (s *SQLite) LastJob(ctx context.Context, stack string, operations ...string
 		AND operation IN (?`+strings.Repeat(", ?", len(operations)-1)+`) ORDER BY id DESC LIMIT 1`, args...))
 }
 
-// Start claims a queued job for running. It succeeds only when no other job of
-// the same stack is running and no earlier job of that stack is still queued,
-// so the operations on one stack run one at a time, in order. ok is false
-// when the job must wait; a terminal job is returned as it is. The CLI an
-// earlier attempt started is forgotten: it has ended.
-func (s *SQLite) Start(ctx context.Context, id int64) (job Job, ok bool, err error) {
-	defer wrap(&err, "claim job %d", id)
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return Job{}, false, err
-	}
-	defer tx.Rollback()
-	job, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
-	if err != nil {
-		return Job{}, false, err
-	}
-	if job.State != JobQueued {
-		return job, false, nil
-	}
-	var ahead int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE stack = ? AND id != ? AND (state = ? OR (state = ? AND id < ?))`,
-		job.Stack, id, JobRunning, JobQueued, id).Scan(&ahead); err != nil {
-		return Job{}, false, err
-	}
-	if ahead > 0 {
-		return job, false, nil
-	}
-	job.State, job.StartedAt, job.Attempts, job.CLI = JobRunning, now(), job.Attempts+1, nil
-	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, started_at = ?, attempts = ?,
-		cli_pid = 0, cli_start_time = 0, cli_boot_id = '', cli_host = '' WHERE id = ?`,
-		job.State, job.StartedAt, job.Attempts, id); err != nil {
-		return Job{}, false, err
-	}
-	return job, true, tx.Commit()
-}
-
 // RecordCLI records the Pulumi CLI process a running job has just started.
-func (s *SQLite) RecordCLI(ctx context.Context, id int64, cli process.Identity) (err error) {
+func (s *DB) RecordCLI(ctx context.Context, id int64, cli process.Identity) (err error) {
 	defer wrap(&err, "record the CLI (%s) of job %d", cli, id)
 	_, err = s.DB.ExecContext(ctx, `UPDATE jobs SET cli_pid = ?, cli_start_time = ?, cli_boot_id = ?, cli_host = ? WHERE id = ? AND state = ?`,
 		cli.PID, cli.StartTime, cli.BootID, cli.Host, id, JobRunning)
-	return err
-}
-
-// Requeue returns a running job to the queue after a transient failure.
-func (s *SQLite) Requeue(ctx context.Context, id int64, reason string) (err error) {
-	defer wrap(&err, "queue job %d again", id)
-	_, err = s.DB.ExecContext(ctx, `UPDATE jobs SET state = ?, error = ? WHERE id = ? AND state = ?`, JobQueued, reason, id, JobRunning)
 	return err
 }
 
@@ -487,7 +528,7 @@ func (s *SQLite) Requeue(ctx context.Context, id int64, reason string) (err erro
 // message of a failure or a cancellation, and its result (also a failed
 // job's: what it did until then). Only a queued or running job changes, so
 // a job never finishes twice.
-func (s *SQLite) Finish(ctx context.Context, id int64, state, reason, errText string, result any) (_ bool, err error) {
+func (s *DB) Finish(ctx context.Context, id int64, state JobState, reason, errText string, result any) (_ bool, err error) {
 	defer wrap(&err, "finish job %d", id)
 	if !Terminal(state) {
 		return false, fmt.Errorf("%q is not a final state", state)
@@ -500,40 +541,71 @@ func (s *SQLite) Finish(ctx context.Context, id int64, state, reason, errText st
 		}
 		resultJSON = string(b)
 	}
-	res, err := s.DB.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, error = ?, result = ?, finished_at = ? WHERE id = ? AND state IN (?, ?)`,
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, error = ?, result = ?, finished_at = ? WHERE id = ? AND state IN (?, ?)`,
 		state, reason, errText, resultJSON, now(), id, JobQueued, JobRunning)
 	if err != nil {
 		return false, err
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return false, err
+	}
+	if state != JobSucceeded {
+		if err := reactivate(ctx, tx, id); err != nil {
+			return false, fmt.Errorf("return the stack to active: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, err
+	}
+	// The stack's next job may now be claimable; streams of this job end.
+	return true, errors.Join(s.notify(ctx, s.DB, TopicEvents(id)), s.WakeWorkers(ctx, nil))
 }
 
 // CancelQueued cancels a job that has not started, with the reason code and
 // message. It returns false when the job is running or finished.
-func (s *SQLite) CancelQueued(ctx context.Context, id int64, reason, message string) (_ bool, err error) {
+func (s *DB) CancelQueued(ctx context.Context, id int64, reason, message string) (_ bool, err error) {
 	defer wrap(&err, "cancel queued job %d", id)
-	res, err := s.DB.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, error = ?, finished_at = ? WHERE id = ? AND state = ?`,
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, error = ?, finished_at = ? WHERE id = ? AND state = ?`,
 		JobCancelled, reason, message, now(), id, JobQueued)
 	if err != nil {
 		return false, err
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return false, err
+	}
+	if err := reactivate(ctx, tx, id); err != nil {
+		return false, fmt.Errorf("return the stack to active: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, err
+	}
+	return true, errors.Join(s.notify(ctx, s.DB, TopicEvents(id)), s.WakeWorkers(ctx, nil))
 }
 
 // RunningJobs returns the jobs marked running: after a restart, jobs the
 // previous process did not finish.
-func (s *SQLite) RunningJobs(ctx context.Context) (_ []Job, err error) {
+func (s *DB) RunningJobs(ctx context.Context) (_ []Job, err error) {
 	defer wrap(&err, "list running jobs")
 	return queryAll(ctx, s.DB, scanJob, `SELECT `+jobColumns+` FROM jobs WHERE state = ? ORDER BY id`, JobRunning)
 }
 
 // AppendEvent stores one event of a job.
-func (s *SQLite) AppendEvent(ctx context.Context, jobID int64, seq int, event json.RawMessage) (err error) {
+func (s *DB) AppendEvent(ctx context.Context, jobID int64, seq int, event json.RawMessage) (err error) {
 	defer wrap(&err, "store event %d of job %d", seq, jobID)
-	_, err = s.DB.ExecContext(ctx, `INSERT INTO job_events (job_id, seq, at, event) VALUES (?, ?, ?, ?)`, jobID, seq, now(), string(event))
-	return err
+	if _, err = s.DB.ExecContext(ctx, `INSERT INTO job_events (job_id, seq, at, event) VALUES (?, ?, ?, ?)`, jobID, seq, now(), string(event)); err != nil {
+		return err
+	}
+	return s.notify(ctx, s.DB, TopicEvents(jobID))
 }
 
 // Event is one stored event of a job: an engine event of a CLI operation, a
@@ -545,7 +617,7 @@ type Event struct {
 }
 
 // Events returns a job's events after seq, in order.
-func (s *SQLite) Events(ctx context.Context, jobID int64, after int) (_ []Event, err error) {
+func (s *DB) Events(ctx context.Context, jobID int64, after int) (_ []Event, err error) {
 	defer wrap(&err, "read the events of job %d", jobID)
 	return queryAll(ctx, s.DB, func(row rowScanner) (Event, error) {
 		var e Event
@@ -558,23 +630,32 @@ func (s *SQLite) Events(ctx context.Context, jobID int64, after int) (_ []Event,
 
 // LastEventSeq returns the highest event sequence of a job (0 when none), so a
 // retried attempt appends after the earlier attempt's events.
-func (s *SQLite) LastEventSeq(ctx context.Context, jobID int64) (_ int, err error) {
+func (s *DB) LastEventSeq(ctx context.Context, jobID int64) (_ int, err error) {
 	defer wrap(&err, "read the last event of job %d", jobID)
 	var seq sql.NullInt64
 	err = s.DB.QueryRowContext(ctx, `SELECT MAX(seq) FROM job_events WHERE job_id = ?`, jobID).Scan(&seq)
 	return int(seq.Int64), err
 }
 
+// Scope is what a token may act on: the whole platform, or one municipality.
+type Scope string
+
 // ScopePlatform is the scope of the platform team's tokens.
-const ScopePlatform = "platform"
+const ScopePlatform Scope = "platform"
 
 // MunicipalityScope is the scope of a token limited to one municipality.
-func MunicipalityScope(code string) string { return "municipality:" + code }
+func MunicipalityScope(code string) Scope { return Scope("municipality:" + code) }
+
+// Municipality returns the code of a municipality scope (ok false for the
+// platform's).
+func (s Scope) Municipality() (code string, ok bool) {
+	return strings.CutPrefix(string(s), "municipality:")
+}
 
 // Token is an API token's public record; the secret is never stored.
 type Token struct {
 	ID          string `json:"id"`
-	Scope       string `json:"scope"`
+	Scope       Scope  `json:"scope"`
 	Description string `json:"description"`
 	CreatedAt   string `json:"createdAt"`
 	RevokedAt   string `json:"revokedAt,omitempty"`
@@ -590,7 +671,7 @@ func hashSecret(secret string) string {
 
 // CreateToken issues a token and returns its one-time plain value
 // ("cats_<id>_<secret>"); only the secret's SHA-256 is stored.
-func (s *SQLite) CreateToken(ctx context.Context, scope, description string) (_ Token, _ string, err error) {
+func (s *DB) CreateToken(ctx context.Context, scope Scope, description string) (_ Token, _ string, err error) {
 	defer wrap(&err, "create a %s token", scope)
 	idBytes, secretBytes := make([]byte, 6), make([]byte, 32)
 	if _, err := rand.Read(idBytes); err != nil {
@@ -623,7 +704,7 @@ func parseToken(plain string) (id, secret string, ok bool) {
 }
 
 // Authenticate resolves a plain token to its record.
-func (s *SQLite) Authenticate(ctx context.Context, plain string) (Token, error) {
+func (s *DB) Authenticate(ctx context.Context, plain string) (Token, error) {
 	id, secret, ok := parseToken(plain)
 	if !ok {
 		return Token{}, ErrBadToken
@@ -645,7 +726,7 @@ func (s *SQLite) Authenticate(ctx context.Context, plain string) (Token, error) 
 }
 
 // RevokeToken revokes a token by id.
-func (s *SQLite) RevokeToken(ctx context.Context, id string) (err error) {
+func (s *DB) RevokeToken(ctx context.Context, id string) (err error) {
 	defer wrap(&err, "revoke token %s", id)
 	res, err := s.DB.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at = ''`, now(), id)
 	if err != nil {
@@ -662,7 +743,7 @@ type AuditEntry struct {
 	ID      int64  `json:"id"`
 	At      string `json:"at"`
 	TokenID string `json:"tokenId"`
-	Scope   string `json:"scope"`
+	Scope   Scope  `json:"scope"`
 	Method  string `json:"method"`
 	Path    string `json:"path"`
 	Status  int    `json:"status"`
@@ -670,7 +751,7 @@ type AuditEntry struct {
 }
 
 // Audit records a mutating request.
-func (s *SQLite) Audit(ctx context.Context, e AuditEntry) (err error) {
+func (s *DB) Audit(ctx context.Context, e AuditEntry) (err error) {
 	defer wrap(&err, "audit %s %s", e.Method, e.Path)
 	_, err = s.DB.ExecContext(ctx, `INSERT INTO audit (at, token_id, scope, method, path, status, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		now(), e.TokenID, e.Scope, e.Method, e.Path, e.Status, e.Detail)
@@ -678,11 +759,19 @@ func (s *SQLite) Audit(ctx context.Context, e AuditEntry) (err error) {
 }
 
 // AuditLog returns the audit entries, oldest first.
-func (s *SQLite) AuditLog(ctx context.Context) (_ []AuditEntry, err error) {
+func (s *DB) AuditLog(ctx context.Context) (_ []AuditEntry, err error) {
 	defer wrap(&err, "read the audit log")
 	return queryAll(ctx, s.DB, func(row rowScanner) (AuditEntry, error) {
 		var e AuditEntry
 		err := row.Scan(&e.ID, &e.At, &e.TokenID, &e.Scope, &e.Method, &e.Path, &e.Status, &e.Detail)
 		return e, err
 	}, `SELECT id, at, token_id, scope, method, path, status, detail FROM audit ORDER BY id`)
+}
+
+// TokenIDOf returns the id a plain token claims, whether or not it
+// authenticates (for the audit of a failed attempt); ok is false when it is
+// not shaped as a token of this project.
+func TokenIDOf(plain string) (id string, ok bool) {
+	id, _, ok = parseToken(plain)
+	return id, ok
 }

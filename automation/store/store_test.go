@@ -1,30 +1,24 @@
-package store
+package store_test
 
 import (
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cats-analytics/cats-analytics/automation/process"
+	"github.com/cats-analytics/cats-analytics/automation/store"
+	"github.com/cats-analytics/cats-analytics/automation/store/storetest"
 )
 
-func open(t *testing.T) *SQLite {
-	t.Helper()
-	s, err := Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func TestTokensAreStoredHashed(t *testing.T) { storetest.Run(t, testTokensAreStoredHashed) }
 
-func TestTokensAreStoredHashed(t *testing.T) {
-	s, ctx := open(t), context.Background()
-	tok, plain, err := s.CreateToken(ctx, MunicipalityScope("131016"), "千代田区 onboarding")
+func testTokensAreStoredHashed(t *testing.T, s *store.DB) {
+	ctx := context.Background()
+	tok, plain, err := s.CreateToken(ctx, store.MunicipalityScope("131016"), "千代田区 onboarding")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,14 +35,14 @@ func TestTokensAreStoredHashed(t *testing.T) {
 		t.Fatalf("Authenticate(valid) = %+v, %v", got, err)
 	}
 	for _, bad := range []string{plain + "x", "cats_" + tok.ID + "_" + strings.Repeat("0", 64), "cats_", "Bearer " + plain, ""} {
-		if _, err := s.Authenticate(ctx, bad); err != ErrBadToken {
+		if _, err := s.Authenticate(ctx, bad); err != store.ErrBadToken {
 			t.Errorf("Authenticate(%q) = %v, want ErrBadToken", bad, err)
 		}
 	}
 	if err := s.RevokeToken(ctx, tok.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Authenticate(ctx, plain); err != ErrBadToken {
+	if _, err := s.Authenticate(ctx, plain); err != store.ErrBadToken {
 		t.Errorf("a revoked token still authenticates: %v", err)
 	}
 	if err := s.RevokeToken(ctx, tok.ID); err == nil {
@@ -58,44 +52,100 @@ func TestTokensAreStoredHashed(t *testing.T) {
 
 func noQueue(*sql.Tx, int64) error { return nil }
 
-// TestStartKeepsOneOperationPerStackInOrder: the second job of a stack waits
-// for the first; another stack's job does not.
-func TestStartKeepsOneOperationPerStackInOrder(t *testing.T) {
-	s, ctx := open(t), context.Background()
-	m := Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
-	_, first, err := s.CreateMunicipality(ctx, m, Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: "up", CreatedBy: "t"}, noQueue)
+// claim claims the next claimable job for replica r, failing the test on an
+// error other than "none is claimable" (ok false).
+func claim(t *testing.T, s *store.DB, r string) (store.Job, bool) {
+	t.Helper()
+	j, err := s.Claim(context.Background(), r)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Job{}, false
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, _ := s.CreateJob(ctx, Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: "refresh", CreatedBy: "t"}, noQueue)
-	other, _ := s.CreateJob(ctx, Job{Stack: "011002-dev", Code: "011002", Environment: "dev", Operation: "up", CreatedBy: "t"}, noQueue)
+	return j, true
+}
 
-	if _, ok, _ := s.Start(ctx, second.ID); ok {
-		t.Fatal("the second job started before the first: operations on a stack must run in order")
+// TestClaimKeepsOneOperationPerStackInOrder: the second job of a stack waits
+// for the first, whatever replica asks; another stack's job does not.
+func TestClaimKeepsOneOperationPerStackInOrder(t *testing.T) {
+	storetest.Run(t, testClaimKeepsOneOperationPerStackInOrder)
+}
+
+func testClaimKeepsOneOperationPerStackInOrder(t *testing.T, s *store.DB) {
+	ctx := context.Background()
+	m := store.Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
+	_, first, err := s.CreateMunicipality(ctx, m, store.Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: "up", CreatedBy: "t"}, noQueue)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, ok, _ := s.Start(ctx, first.ID); !ok {
-		t.Fatal("the first job could not start")
+	second, _ := s.CreateJob(ctx, store.Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: "refresh", CreatedBy: "t"}, noQueue)
+	sapporo := store.Municipality{Code: "011002", Environment: "dev", Name: "札幌市", Prefecture: "北海道", Config: map[string]string{}}
+	_, other, err := s.CreateMunicipality(ctx, sapporo, store.Job{Stack: "011002-dev", Code: "011002", Environment: "dev", Operation: "up", CreatedBy: "t"}, noQueue)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, ok, _ := s.Start(ctx, second.ID); ok {
-		t.Fatal("the second job started while the first runs")
+
+	if j, ok := claim(t, s, "a"); !ok || j.ID != first.ID || j.State != store.JobRunning || j.Attempts != 1 {
+		t.Fatalf("first claim = %+v, %v; want the stack's first job, running", j, ok)
 	}
-	if _, ok, _ := s.Start(ctx, other.ID); !ok {
-		t.Fatal("another stack's job must not wait")
+	if j, ok := claim(t, s, "b"); !ok || j.ID != other.ID {
+		t.Fatalf("second claim = %+v, %v; want the other stack's job (the second of 131016-dev waits for the first)", j, ok)
 	}
-	if again, ok, _ := s.Start(ctx, first.ID); ok || again.State != JobRunning {
-		t.Fatal("a running job was claimed twice")
+	if j, ok := claim(t, s, "b"); ok {
+		t.Fatalf("claimed %+v while the first job of its stack runs: operations on a stack must not overlap", j)
 	}
-	if done, _ := s.Finish(ctx, first.ID, JobSucceeded, "", "", map[string]int{"create": 1}); !done {
+	if done, _ := s.Finish(ctx, first.ID, store.JobSucceeded, "", "", map[string]int{"create": 1}); !done {
 		t.Fatal("finish failed")
 	}
-	if done, _ := s.Finish(ctx, first.ID, JobFailed, "cli_error", "late", nil); done {
+	if done, _ := s.Finish(ctx, first.ID, store.JobFailed, "cli_error", "late", nil); done {
 		t.Fatal("a finished job finished again")
 	}
-	if _, ok, _ := s.Start(ctx, second.ID); !ok {
-		t.Fatal("the second job could not start after the first finished")
+	j, ok := claim(t, s, "b")
+	if !ok || j.ID != second.ID {
+		t.Fatalf("claim after the first finished = %+v, %v; want the second job %d", j, ok, second.ID)
+	}
+	if got, _ := s.GetJob(ctx, second.ID); got.State != store.JobRunning {
+		t.Fatalf("claimed job = %+v, want running", got)
 	}
 	if cancelled, _ := s.CancelQueued(ctx, second.ID, "cancelled", "x"); cancelled {
 		t.Fatal("a running job was cancelled as if queued")
+	}
+}
+
+// TestClaimHonoursTheRetryTime: a job queued again after a transient failure
+// waits for its retry time, and the jobs of its stack queued behind it wait
+// with it (first in, first out).
+func TestClaimHonoursTheRetryTime(t *testing.T) { storetest.Run(t, testClaimHonoursTheRetryTime) }
+
+func testClaimHonoursTheRetryTime(t *testing.T, s *store.DB) {
+	ctx := context.Background()
+	m := store.Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
+	_, up, err := s.CreateMunicipality(ctx, m, store.Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: "up", CreatedBy: "t"}, noQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh, _ := s.CreateJob(ctx, store.Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: "refresh", CreatedBy: "t"}, noQueue)
+	if _, ok := claim(t, s, "a"); !ok {
+		t.Fatal("claim the up")
+	}
+	if err := s.RequeueAfter(ctx, up.ID, "someone-else", time.Time{}, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := s.GetJob(ctx, up.ID); j.State != store.JobRunning {
+		t.Fatalf("a replica requeued another replica's job: %+v", j)
+	}
+	if err := s.RequeueAfter(ctx, up.ID, "a", time.Now().Add(time.Hour), "stack busy"); err != nil {
+		t.Fatal(err)
+	}
+	if j, ok := claim(t, s, "a"); ok {
+		t.Fatalf("claimed %+v before the up's retry time (the refresh %d must wait behind the up)", j, refresh.ID)
+	}
+	if err := s.RequeueAfter(ctx, up.ID, "a", time.Time{}, "now"); err != nil {
+		t.Fatal(err)
+	}
+	if j, ok := claim(t, s, "a"); ok {
+		t.Fatalf("claimed %+v: RequeueAfter changed a job that was not running", j)
 	}
 }
 
@@ -103,14 +153,18 @@ func TestStartKeepsOneOperationPerStackInOrder(t *testing.T) {
 // running job started is what recovery looks for after a crash; a new attempt
 // starts its own CLI, so the old record must not survive the claim.
 func TestRecordCLIIsKeptForRecoveryAndForgottenByTheNextAttempt(t *testing.T) {
-	s, ctx := open(t), context.Background()
-	m := Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
-	_, job, err := s.CreateMunicipality(ctx, m, Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: "up", CreatedBy: "t"}, noQueue)
+	storetest.Run(t, testRecordCLIIsKeptForRecoveryAndForgottenByTheNextAttempt)
+}
+
+func testRecordCLIIsKeptForRecoveryAndForgottenByTheNextAttempt(t *testing.T, s *store.DB) {
+	ctx := context.Background()
+	m := store.Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
+	_, job, err := s.CreateMunicipality(ctx, m, store.Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: "up", CreatedBy: "t"}, noQueue)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := s.Start(ctx, job.ID); !ok || err != nil {
-		t.Fatalf("start: %v %v", ok, err)
+	if _, ok := claim(t, s, "a"); !ok {
+		t.Fatal("claim the job")
 	}
 	cli := process.Identity{PID: 4242, StartTime: 123456789, BootID: "boot-1", Host: "server-a"}
 	if err := s.RecordCLI(ctx, job.ID, cli); err != nil {
@@ -120,62 +174,18 @@ func TestRecordCLIIsKeptForRecoveryAndForgottenByTheNextAttempt(t *testing.T) {
 	if err != nil || len(running) != 1 || running[0].CLI == nil || *running[0].CLI != cli {
 		t.Fatalf("running jobs = %+v, %v; want job %d with CLI %+v, which recovery needs to find its process", running, err, job.ID, cli)
 	}
-	if b, _ := json.Marshal(running[0]); strings.Contains(string(b), "4242") || strings.Contains(string(b), "server-a") {
+	if b, _ := json.Marshal(running[0]); strings.Contains(string(b), "boot-1") || strings.Contains(string(b), "server-a") {
 		t.Errorf("a job's JSON carries its CLI process (%s): the server's processes are not the clients' business", b)
 	}
-	if err := s.Requeue(ctx, job.ID, "stack busy"); err != nil {
+	if err := s.RequeueAfter(ctx, job.ID, "a", time.Time{}, "stack busy"); err != nil {
 		t.Fatal(err)
 	}
-	again, ok, err := s.Start(ctx, job.ID)
-	if !ok || err != nil || again.CLI != nil {
-		t.Fatalf("second attempt = %+v, %v, %v; want it claimed with no CLI yet", again, ok, err)
+	again, ok := claim(t, s, "b")
+	if !ok || again.CLI != nil || again.Attempts != 2 {
+		t.Fatalf("second attempt = %+v, %v; want it claimed with no CLI yet", again, ok)
 	}
 	if got, _ := s.GetJob(ctx, job.ID); got.CLI != nil {
 		t.Errorf("the store still holds the first attempt's CLI %+v after the second attempt started", got.CLI)
-	}
-}
-
-// TestOpenAddsTheCLIColumnsToAnOlderDatabase: a data directory created before
-// the jobs recorded their CLI opens, keeps its jobs, and gains the columns.
-func TestOpenAddsTheCLIColumnsToAnOlderDatabase(t *testing.T) {
-	dir, ctx := t.TempDir(), context.Background()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "cats.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	older := strings.NewReplacer(
-		",\n\tcli_pid        INTEGER NOT NULL DEFAULT 0", "",
-		",\n\tcli_start_time INTEGER NOT NULL DEFAULT 0", "",
-		",\n\tcli_boot_id    TEXT NOT NULL DEFAULT ''", "",
-		",\n\tcli_host       TEXT NOT NULL DEFAULT ''", "",
-		"\treason       TEXT NOT NULL DEFAULT '',\n", "").Replace(schema)
-	if older == schema {
-		t.Fatal("the test's older schema equals the current one: update the test with the schema")
-	}
-	if _, err := db.Exec(older); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO jobs (stack, code, environment, operation, state, created_by, created_at) VALUES ('131016-dev', '131016', 'dev', 'up', 'running', 't', '2026-01-01T00:00:00Z')`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	s, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatalf("open an older database: %v", err)
-	}
-	defer s.Close()
-	running, err := s.RunningJobs(ctx)
-	if err != nil || len(running) != 1 || running[0].CLI != nil {
-		t.Fatalf("jobs of the older database = %+v, %v; want its running job, with no CLI recorded", running, err)
-	}
-	if err := s.RecordCLI(ctx, running[0].ID, process.Identity{PID: 1, StartTime: 2, BootID: "b", Host: "h"}); err != nil {
-		t.Errorf("record a CLI in the older database: %v", err)
-	}
-	if _, err := s.Finish(ctx, running[0].ID, JobFailed, "interrupted", "the server stopped", nil); err != nil {
-		t.Errorf("finish a job with its reason in the older database: %v", err)
-	}
-	if j, _ := s.GetJob(ctx, running[0].ID); j.Reason != "interrupted" {
-		t.Errorf("the older database keeps no reason: %+v", j)
 	}
 }
 
@@ -183,40 +193,44 @@ func TestOpenAddsTheCLIColumnsToAnOlderDatabase(t *testing.T) {
 // last update: the newest finished job of the operations asked for, not a
 // queued one, not another stack's, not another operation's.
 func TestLastJobIsTheStacksLatestFinishedOperation(t *testing.T) {
-	s, ctx := open(t), context.Background()
-	m := Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
-	job := func(stack, op string) Job {
-		return Job{Stack: stack, Code: "131016", Environment: "dev", Operation: op, CreatedBy: "t"}
+	storetest.Run(t, testLastJobIsTheStacksLatestFinishedOperation)
+}
+
+func testLastJobIsTheStacksLatestFinishedOperation(t *testing.T, s *store.DB) {
+	ctx := context.Background()
+	m := store.Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
+	job := func(stack, op string) store.Job {
+		return store.Job{Stack: stack, Code: "131016", Environment: "dev", Operation: op, CreatedBy: "t"}
 	}
 	_, plan, err := s.CreateMunicipality(ctx, m, job("131016-dev", "plan"), noQueue)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.LastJob(ctx, "131016-dev", "up", "refresh"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.LastJob(ctx, "131016-dev", "up", "refresh"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("last update of a stack with none: %v, want ErrNotFound", err)
 	}
-	finish := func(j Job, state, reason string) Job {
+	finish := func(j store.Job, state store.JobState, reason string) store.Job {
 		t.Helper()
-		if _, ok, err := s.Start(ctx, j.ID); !ok || err != nil {
-			t.Fatalf("start %d: %v %v", j.ID, ok, err)
+		if c, ok := claim(t, s, "a"); !ok || c.ID != j.ID {
+			t.Fatalf("claim %d: got %+v, %v", j.ID, c, ok)
 		}
 		if _, err := s.Finish(ctx, j.ID, state, reason, "", nil); err != nil {
 			t.Fatal(err)
 		}
 		return j
 	}
-	finish(plan, JobSucceeded, "")
+	finish(plan, store.JobSucceeded, "")
 	up, _ := s.CreateJob(ctx, job("131016-dev", "up"), noQueue)
-	finish(up, JobSucceeded, "")
+	finish(up, store.JobSucceeded, "")
 	refresh, _ := s.CreateJob(ctx, job("131016-dev", "refresh"), noQueue)
-	finish(refresh, JobFailed, "provider_error")
+	finish(refresh, store.JobFailed, "provider_error")
 	preview, _ := s.CreateJob(ctx, job("131016-dev", "preview"), noQueue)
-	finish(preview, JobSucceeded, "")
+	finish(preview, store.JobSucceeded, "")
+	other, _ := s.CreateJob(ctx, job("011002-dev", "up"), noQueue)
+	finish(other, store.JobSucceeded, "")
 	if _, err := s.CreateJob(ctx, job("131016-dev", "up"), noQueue); err != nil { // queued
 		t.Fatal(err)
 	}
-	other, _ := s.CreateJob(ctx, job("011002-dev", "up"), noQueue)
-	finish(other, JobSucceeded, "")
 	last, err := s.LastJob(ctx, "131016-dev", "up", "refresh", "destroy")
 	if err != nil || last.ID != refresh.ID || last.Reason != "provider_error" {
 		t.Errorf("last update = %+v, %v; want the failed refresh %d", last, err, refresh.ID)

@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cats-analytics/cats-analytics/components/internal/naming"
 )
@@ -229,6 +231,9 @@ func Parse(org, project, stack string, lookup Lookup) (Config, error) {
 	r.Region = DefaultRegion
 	if v, ok := lookup(RegionKey); ok {
 		r.Region = v
+		if err := CheckValue(RegionKey, v); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if !regionPattern.MatchString(r.Region) {
 		errs = append(errs, fmt.Errorf("%s: %q must be an AWS region such as ap-northeast-1", RegionKey, r.Region))
@@ -250,6 +255,12 @@ func Parse(org, project, stack string, lookup Lookup) (Config, error) {
 	for _, k := range Keys {
 		v, ok := lookup(k.FullName())
 		r.given[k.Name] = ok
+		if ok {
+			if err := CheckValue(k.FullName(), v); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
 		if !ok {
 			v = k.Default
 			if k.defaultFor != nil {
@@ -272,6 +283,29 @@ func Parse(org, project, stack string, lookup Lookup) (Config, error) {
 		return Config{}, fmt.Errorf("invalid configuration for stack %q:\n%w", stack, err)
 	}
 	return r.Config, nil
+}
+
+// MaxValueBytes bounds a config value: the longest legitimate one (a list of
+// subnets, a fully qualified stack name) is a few hundred bytes.
+const MaxValueBytes = 1024
+
+// CheckValue checks what every value must be, whatever its key: UTF-8 text
+// of at most MaxValueBytes without control characters. A NUL byte or a line
+// break in a value makes every later CLI call on the stack fail (the CLI
+// writes the value into the stack's settings file).
+func CheckValue(key, value string) error {
+	if len(value) > MaxValueBytes {
+		return fmt.Errorf("%s: the value is %d bytes long; at most %d are allowed", key, len(value), MaxValueBytes)
+	}
+	if !utf8.ValidString(value) {
+		return fmt.Errorf("%s: the value is not valid UTF-8 text", key)
+	}
+	for i, r := range value {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%s: the value holds the control character %U at byte %d; remove it (values are one line of text)", key, r, i)
+		}
+	}
+	return nil
 }
 
 // UnknownKeys returns the keys under cats: that the program does not read, so

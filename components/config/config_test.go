@@ -340,3 +340,24 @@ func TestREADMEListsTheKeys(t *testing.T) {
 		t.Errorf("README.md must hold the table of config keys as config.KeyTable renders it:\n%s", want)
 	}
 }
+
+// TestControlCharactersAndOverlongValuesAreRefused: a value with a NUL byte
+// made every later CLI call on the stack fail; the error names the key.
+func TestControlCharactersAndOverlongValuesAreRefused(t *testing.T) {
+	for name, value := range map[string]string{
+		"NUL": "t3.large\x00", "line break": "t3.large\nx", "tab": "t3\tlarge", "DEL": "t3.large\x7f",
+		"C1 control": "t3.large\u0085", "not UTF-8": "t3.\xfflarge", "overlong": strings.Repeat("t", MaxValueBytes+1),
+	} {
+		_, err := Parse("", Project, "131016-dev", FromMap(map[string]string{"cats:instanceType": value}))
+		if err == nil || !strings.Contains(err.Error(), "cats:instanceType") {
+			t.Errorf("%s: %v, want an error naming cats:instanceType", name, err)
+		}
+	}
+	if _, err := Parse("", Project, "131016-dev", FromMap(map[string]string{"aws:region": "ap-northeast-1\x00"})); err == nil ||
+		!strings.Contains(err.Error(), "aws:region") {
+		t.Errorf("a NUL in aws:region: %v, want an error naming it", err)
+	}
+	if _, err := Parse("", Project, "131016-dev", FromMap(map[string]string{"cats:instanceType": "t3.large"})); err != nil {
+		t.Errorf("a plain value: %v", err)
+	}
+}

@@ -22,7 +22,9 @@ const (
 	// SetByMunicipality keys may be set for one municipality's stack.
 	SetByMunicipality Setter = iota
 	// SetByPlatformTeam keys choose a stack's tenancy or its wiring to other
-	// stacks and to global names: only the platform team sets them.
+	// stacks and to global names: only the platform team sets them (the
+	// automation server answers 403 to any other token). Mark so every
+	// future key that decides what a stack may read or own.
 	SetByPlatformTeam
 	// SetByStackName keys follow from the stack's name (dev, prod,
 	// <code>-<env>): set them only on a stack named otherwise.
@@ -74,6 +76,17 @@ func PlatformTeamKeys() []string { return keysSetBy(SetByPlatformTeam) }
 // MunicipalityKeys returns the full names of the keys a municipality's stack
 // may set.
 func MunicipalityKeys() []string { return keysSetBy(SetByMunicipality) }
+
+// SetterOf says who may set a key, by its full name; ok is false for a key
+// that is not in the table.
+func SetterOf(fullName string) (s Setter, ok bool) {
+	for _, k := range Keys {
+		if k.FullName() == fullName {
+			return k.SetBy, true
+		}
+	}
+	return 0, false
+}
 
 func keysSetBy(s Setter) []string {
 	var out []string

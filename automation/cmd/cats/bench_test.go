@@ -108,7 +108,7 @@ func BenchmarkServerOverheadUp(b *testing.B) {
 		CLI: testCLI(b), WorkDir: b.TempDir(), Passphrase: "bench",
 		PolicyPack: testPolicyPack(), PolicyConfig: writeFile(b, "policy.json", `{"all": "advisory"}`),
 	}
-	direct.Backend = "file://" + filepath.Join(direct.WorkDir, "state")
+	direct.Backend = fileBackend(filepath.Join(direct.WorkDir, "state"))
 	if err := os.MkdirAll(filepath.Join(direct.WorkDir, "state"), 0o700); err != nil {
 		b.Fatal(err)
 	}

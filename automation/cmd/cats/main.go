@@ -8,6 +8,7 @@
 //	           [--policy-pack PATH] [--policy-config FILE] [--cloud aws|standin] [--standin-plugins DIR]
 //	cats token create --scope platform|<code> [--data DIR] [--description TEXT]
 //	cats token revoke [--data DIR] ID
+//	cats fleet status [--server URL] [--environment dev|prod] [--prefecture NAME] [--status STATUS] [--json]
 //
 // plan runs the program offline against mocks (no cloud, no credentials),
 // checks it with the policy pack in process, estimates its fixed monthly
@@ -45,8 +46,10 @@ const usage = `usage:
   cats plan --diff BASE --head DIR [--format text|markdown|json] [--max-report-bytes N]
   cats serve [--data DIR] [--addr HOST:PORT] [--concurrency N] [--backend URL] [--pulumi PATH]
              [--policy-pack PATH] [--policy-config FILE] [--cloud aws|standin] [--standin-plugins DIR]
+             [--drift-schedule ENV=INTERVAL,...] [--drift-batch N]
   cats token create --scope platform|<municipality code> [--data DIR] [--description TEXT]
   cats token revoke [--data DIR] ID
+  cats fleet status [--server URL] [--environment dev|prod] [--prefecture NAME] [--status STATUS] [--json]
 
 cats COMMAND --help describes a command`
 
@@ -64,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runServe(ctx, args[1:], getenv, stdout)
 	case "token":
 		return runToken(ctx, args[1:], getenv, stdout)
+	case "fleet":
+		return runFleet(ctx, args[1:], getenv, stdout)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -107,7 +107,7 @@ func newPlatformServer(t testing.TB) *testServer {
 	return ts
 }
 
-func (ts *testServer) backend() string    { return "file://" + filepath.Join(ts.dir, "state") }
+func (ts *testServer) backend() string    { return fileBackend(filepath.Join(ts.dir, "state")) }
 func (ts *testServer) standinDir() string { return filepath.Join(ts.dir, "standin") }
 
 // restart stops the server running in the test process and starts it again

@@ -46,6 +46,14 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		opts := testOptions(dir, cli, delay, 2)
+		// A replica of the several-replicas test: its shared database and
+		// state backend, and a short lease so that its death is seen soon.
+		opts.Database = os.Getenv("CATS_TEST_DATABASE")
+		if b := os.Getenv("CATS_TEST_BACKEND"); b != "" {
+			opts.Backend = b
+		}
+		opts.LeaseTTL, _ = time.ParseDuration(os.Getenv("CATS_TEST_LEASE"))
+		opts.OrphanWait, _ = time.ParseDuration(os.Getenv("CATS_TEST_ORPHAN_WAIT"))
 		if os.Getenv("CATS_TEST_PROGRAM") == "platform" {
 			platformOptions(&opts)
 		}
@@ -318,7 +326,7 @@ func (ts *testServer) wait(id int64) store.Job {
 	return store.Job{}
 }
 
-func (ts *testServer) waitState(id int64, state string) {
+func (ts *testServer) waitState(id int64, state store.JobState) {
 	ts.t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
@@ -399,7 +407,7 @@ func mustSucceed(t testing.TB, j store.Job) {
 func backendStacks(t testing.TB, dir string) []string {
 	t.Helper()
 	env := clitest.NewEnv(t)
-	env.Vars = append(env.Vars, "PULUMI_BACKEND_URL=file://"+filepath.Join(dir, "state"))
+	env.Vars = append(env.Vars, "PULUMI_BACKEND_URL="+fileBackend(filepath.Join(dir, "state")))
 	var stacks []struct{ Name string }
 	if err := json.Unmarshal([]byte(env.Run(t, t.TempDir(), "stack", "ls", "--all", "--json")), &stacks); err != nil {
 		t.Fatalf("pulumi stack ls --json: %v", err)
@@ -670,7 +678,7 @@ func TestKillMidUpAndRestart(t *testing.T) {
 		// Before any recovery: a refresh through the same backend, which takes
 		// the stack's lock, succeeds, so the CLI released its lock itself.
 		direct := &runner.Stacks{Project: config.Project, Program: func(string) pulumi.RunFunc { return testprogram.Program(0) },
-			CLI: testCLI(t), WorkDir: ts.dir, Backend: "file://" + filepath.Join(ts.dir, "state"), Passphrase: testPassphrase}
+			CLI: testCLI(t), WorkDir: ts.dir, Backend: fileBackend(filepath.Join(ts.dir, "state")), Passphrase: testPassphrase}
 		if _, err := direct.Run(context.Background(), runner.Operation{Name: runner.Refresh, Stack: "131016-dev"}); err != nil {
 			t.Fatalf("refresh after the orphaned CLI stopped: %v; it must have released the stack's lock", err)
 		}
@@ -732,7 +740,7 @@ func TestBusyStackIsRetried(t *testing.T) {
 	mustSucceed(t, ts.wait(ts.register("131016", "千代田区", "東京都", "dev", nil)))
 	mustSucceed(t, ts.wait(ts.submit("131016", "dev", "up")))
 	operator := &runner.Stacks{Project: config.Project, Program: func(string) pulumi.RunFunc { return testprogram.Program(8 * time.Second) },
-		CLI: testCLI(t), WorkDir: t.TempDir(), Backend: "file://" + filepath.Join(ts.dir, "state"), Passphrase: testPassphrase,
+		CLI: testCLI(t), WorkDir: t.TempDir(), Backend: fileBackend(filepath.Join(ts.dir, "state")), Passphrase: testPassphrase,
 		PolicyPack: testPolicyPack(), PolicyConfig: writeFile(t, "policy.json", `{"all": "advisory"}`)}
 	holding := make(chan struct{})
 	released := make(chan error, 1)

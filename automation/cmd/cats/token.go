@@ -13,11 +13,14 @@ import (
 )
 
 const tokenHelp = `usage:
-  cats token create --scope platform|<municipality code> [--data DIR] [--description TEXT]
-  cats token revoke [--data DIR] ID
+  cats token create --scope platform|<municipality code> [--data DIR | --database URL] [--description TEXT]
+  cats token revoke [--data DIR | --database URL] ID
 
-Issues and revokes the server's API tokens, in the server's data directory
-(--data, else $CATS_DATA, else ` + defaultDataDir + `; the server may be running).
+Issues and revokes the server's API tokens, in the server's database: its
+PostgreSQL database (--database, else $CATS_DATABASE_URL) when the server runs
+on one, else SQLite in its data directory (--data, else $CATS_DATA, else
+` + defaultDataDir + `). The server may be running; a revoked token is refused at
+once by every replica (each request checks the database).
 A token is shown once, when it is created; only its hash is stored. Its ID is
 the part after "cats_" and before the next "_", and is what revoke takes.
 A platform token acts for every municipality; a municipality token (--scope
@@ -39,6 +42,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	fs := flag.NewFlagSet("cats token "+args[0], flag.ContinueOnError)
 	quiet(fs)
 	data := fs.String("data", dataDir(getenv), "data directory of the server ($CATS_DATA, else "+defaultDataDir+")")
+	database := fs.String("database", getenv(databaseEnv), databaseUsage)
 	var scope, description *string
 	if args[0] == "create" {
 		scope = fs.String("scope", "", "platform, or the municipality code the token is limited to")
@@ -52,32 +56,31 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if args[0] == "revoke" {
 		if fs.NArg() != 1 {
-			return errors.New("usage: cats token revoke [--data DIR] ID")
+			return errors.New("usage: cats token revoke [--data DIR | --database URL] ID")
 		}
-		return revokeToken(ctx, *data, fs.Arg(0), stdout)
+		return revokeToken(ctx, *database, *data, fs.Arg(0), stdout)
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("cats token create takes no arguments, got %v", fs.Args())
 	}
-	return createToken(ctx, *data, *scope, *description, stdout)
+	return createToken(ctx, *database, *data, *scope, *description, stdout)
 }
 
-func createToken(ctx context.Context, dir, scope, description string, stdout io.Writer) error {
+func createToken(ctx context.Context, database, dir, scopeFlag, description string, stdout io.Writer) error {
+	var scope store.Scope
 	switch {
-	case scope == store.ScopePlatform:
-	case scope == "":
+	case scopeFlag == string(store.ScopePlatform):
+		scope = store.ScopePlatform
+	case scopeFlag == "":
 		return errors.New("--scope is required: platform, or a municipality code such as 131016")
 	default:
-		if err := municipality.Validate(scope); err != nil {
+		if err := municipality.Validate(scopeFlag); err != nil {
 			return fmt.Errorf("--scope: %w", err)
 		}
-		scope = store.MunicipalityScope(scope)
+		scope = store.MunicipalityScope(scopeFlag)
 	}
 	// A token may be issued before the server first ran.
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create the data directory %s: %w", dir, err)
-	}
-	st, err := store.Open(ctx, dir)
+	st, err := openDatabase(ctx, database, dir)
 	if err != nil {
 		return err
 	}
@@ -90,11 +93,13 @@ func createToken(ctx context.Context, dir, scope, description string, stdout io.
 	return nil
 }
 
-func revokeToken(ctx context.Context, dir, id string, stdout io.Writer) error {
-	if _, err := os.Stat(dir); err != nil {
-		return fmt.Errorf("data directory %s: %w", dir, err)
+func revokeToken(ctx context.Context, database, dir, id string, stdout io.Writer) error {
+	if database == "" {
+		if _, err := os.Stat(dir); err != nil {
+			return fmt.Errorf("data directory %s: %w", dir, err)
+		}
 	}
-	st, err := store.Open(ctx, dir)
+	st, err := openDatabase(ctx, database, dir)
 	if err != nil {
 		return err
 	}
