@@ -25,11 +25,17 @@ var opOrder = map[Op]int{Delete: 0, Replace: 1, MayReplace: 2, Create: 3, Update
 
 // Change is what happens to one resource of a stack.
 type Change struct {
-	Op   Op     `json:"op"`
 	URN  string `json:"urn"`
+	Tier string `json:"tier"`
+	Effect
+}
+
+// Effect is what a change does to a resource, wherever the resource is: a
+// stack's Change and a fleet's Group (the same change in many stacks) share it.
+type Effect struct {
+	Op   Op     `json:"op"`
 	Type string `json:"type"`
 	Name string `json:"name"`
-	Tier string `json:"tier"`
 	// PhysicalName is the resource's name in AWS, where the inputs set it.
 	PhysicalName string       `json:"physicalName,omitempty"`
 	Paths        []PathChange `json:"paths,omitempty"`
@@ -186,8 +192,8 @@ func Compare(base, head *Snapshot) StackDiff {
 }
 
 func change(op Op, r, old *Resource) Change {
-	c := Change{Op: op, URN: r.URN, Type: r.Type, Name: r.Name, Tier: r.Tier, PhysicalName: physicalName(r),
-		Stateful: Stateful(*r)}
+	c := Change{URN: r.URN, Tier: r.Tier, Effect: Effect{Op: op, Type: r.Type, Name: r.Name, PhysicalName: physicalName(r),
+		Stateful: Stateful(*r)}}
 	if old != nil {
 		if c.Stateful == "" {
 			c.Stateful = Stateful(*old)

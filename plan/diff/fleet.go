@@ -53,16 +53,8 @@ type Summary struct {
 // Group is one change made identically in several stacks (names that carry
 // the stack read {stack}, the municipality code {code}).
 type Group struct {
-	Op               Op           `json:"op"`
-	Type             string       `json:"type"`
-	Name             string       `json:"name"`
-	PhysicalName     string       `json:"physicalName,omitempty"`
-	Paths            []PathChange `json:"paths,omitempty"`
-	ReplaceBecause   []string     `json:"replaceBecause,omitempty"`
-	DeleteFirst      bool         `json:"deleteFirst,omitempty"`
-	Stateful         string       `json:"stateful,omitempty"`
-	RetainedOnDelete bool         `json:"retainedOnDelete,omitempty"`
-	Stacks           []string     `json:"stacks"`
+	Effect
+	Stacks []string `json:"stacks"`
 	// Kinds are the kinds of stack the group's stacks are; Population how
 	// many stacks of those kinds have the resource.
 	Kinds      []string    `json:"kinds"`
@@ -256,9 +248,8 @@ func (r *Report) group() {
 func isLoss(op Op) bool { return op == Delete || op == Replace || op == MayReplace }
 
 func normalizedGroup(c Change, norm normalizer) *Group {
-	g := &Group{Op: c.Op, Type: c.Type, Name: c.Name, PhysicalName: norm.string(c.PhysicalName),
-		ReplaceBecause: c.ReplaceBecause, DeleteFirst: c.DeleteFirst, Stateful: c.Stateful,
-		RetainedOnDelete: c.RetainedOnDelete, resource: resourceKey(c.URN)}
+	g := &Group{Effect: c.Effect, resource: resourceKey(c.URN)}
+	g.PhysicalName, g.Paths = norm.string(c.PhysicalName), nil
 	for _, p := range c.Paths {
 		p.Old, p.New = norm.value(p.Old), norm.value(p.New)
 		g.Paths = append(g.Paths, p)
