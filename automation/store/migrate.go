@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
+	"strings"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -13,16 +16,66 @@ import (
 
 // migrations holds the schema of each dialect as versioned goose migrations,
 // applied in order at start; goose records the applied versions in its own
-// table (goose_db_version).
+// table (goose_db_version). A migration whose SQL both databases run as it is
+// lives once, in migrations/shared; the others in migrations/<dialect>.
 //
 //go:embed migrations
 var migrations embed.FS
+
+// dialectMigrations is the migrations of one dialect: its own and the shared.
+func dialectMigrations(d dialect) (fs.FS, error) {
+	own, err := fs.Sub(migrations, "migrations/"+string(d))
+	if err != nil {
+		return nil, err
+	}
+	shared, err := fs.Sub(migrations, "migrations/shared")
+	if err != nil {
+		return nil, err
+	}
+	return unionFS{own, shared}, nil
+}
+
+// unionFS reads a file from the first of its file systems that has it, and
+// lists the files of all (goose finds migrations with fs.Glob).
+type unionFS []fs.FS
+
+func (u unionFS) Open(name string) (fs.File, error) {
+	for _, f := range u {
+		file, err := f.Open(name)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return file, err
+		}
+	}
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+}
+
+func (u unionFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	var all []fs.DirEntry
+	seen := map[string]bool{}
+	for _, f := range u {
+		entries, err := fs.ReadDir(f, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if !seen[e.Name()] {
+				seen[e.Name()] = true
+				all = append(all, e)
+			}
+		}
+	}
+	slices.SortFunc(all, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return all, nil
+}
 
 // migrate brings the database's schema to the newest version. On PostgreSQL a
 // session-level advisory lock makes replicas that start together apply each
 // migration once.
 func (s *DB) migrate(ctx context.Context) error {
-	dir, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
+	dir, err := dialectMigrations(s.dialect)
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,5 @@
 -- +goose Up
--- Fleet operations: rollouts and their stacks, the version each stack last
+-- Fleet operations (the same SQL on SQLite and PostgreSQL): rollouts and their stacks, the version each stack last
 -- deployed, drift status and sweeps, the fleet controller's lease. The SQL is
 -- the subset both databases share: text keys made by the server, times as
 -- fixed-width UTC text so that they sort as they compare.
