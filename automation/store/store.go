@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +45,8 @@ type DB struct {
 	listenConfig *pgx.ConnConfig
 	stopListener func()
 	url          string
+	// statements counts what the pool sends to PostgreSQL (Statements).
+	statements *atomic.Int64
 }
 
 type dialect string
