@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -28,9 +29,78 @@ type replica struct {
 	ts  *testServer
 }
 
+// countingCLIScript is a wrapper CLI: it appends a line "OPERATION STACK PID"
+// to $CATS_TEST_CLI_RUNS for each run of an operation (up, preview, refresh,
+// destroy), then becomes the real CLI (exec: the same process, so the
+// server's record of the CLI it started stays true).
+const countingCLIScript = `#!/bin/sh
+op= stack= next=
+for a in "$@"; do
+	if [ -n "$next" ]; then stack=$a; next=; continue; fi
+	case "$a" in
+	--stack|-s) next=1 ;;
+	--stack=*) stack=${a#--stack=} ;;
+	-*) ;;
+	*) [ -z "$op" ] && op=$a ;;
+	esac
+done
+case "$op" in
+up|preview|refresh|destroy) printf '%s %s %s\n' "$op" "${stack##*/}" "$$" >>"$CATS_TEST_CLI_RUNS" ;;
+esac
+exec REAL_CLI "$@"
+`
+
+// countingCLI installs countingCLIScript as <dir>/bin/pulumi in front of the
+// real CLI (the rest of the real CLI's directory linked beside it, as the CLI
+// finds plugins there) and returns its path and the file it records the runs in.
+func countingCLI(t *testing.T) (cli, runs string) {
+	t.Helper()
+	real := clitest.Path(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Dir(real))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "pulumi" {
+			if err := os.Symlink(filepath.Join(filepath.Dir(real), e.Name()), filepath.Join(bin, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cli = filepath.Join(bin, "pulumi")
+	if err := os.WriteFile(cli, []byte(strings.Replace(countingCLIScript, "REAL_CLI", "'"+strings.ReplaceAll(real, "'", `'\''`)+"'", 1)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return cli, filepath.Join(dir, "runs")
+}
+
+// cliRuns reads the runs countingCLI recorded, counted by "OPERATION STACK".
+func cliRuns(t *testing.T, runs string) map[string]int {
+	t.Helper()
+	b, err := os.ReadFile(runs)
+	if err != nil {
+		t.Fatalf("the CLI runs were not recorded: %v", err)
+	}
+	count := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			t.Fatalf("CLI run record %q, want OPERATION STACK PID", line)
+		}
+		count[f[0]+" "+f[1]]++
+	}
+	return count
+}
+
 // startReplica starts a server process (this test binary, see TestMain) on
-// the shared database and state backend, with its own data directory.
-func startReplica(t *testing.T, database, backend string, tokens map[string]string) *replica {
+// the shared database and state backend, with its own data directory, running
+// the CLI at cli (recording its runs in runs).
+func startReplica(t *testing.T, database, backend, cli, runs string, tokens map[string]string) *replica {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -38,7 +108,7 @@ func startReplica(t *testing.T, database, backend string, tokens map[string]stri
 	}
 	dir := t.TempDir()
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "CATS_TEST_SERVE="+dir, "CATS_TEST_DELAY=2s", "PULUMI="+clitest.Path(t),
+	cmd.Env = append(os.Environ(), "CATS_TEST_SERVE="+dir, "CATS_TEST_DELAY=2s", "PULUMI="+cli, "CATS_TEST_CLI_RUNS="+runs,
 		"CATS_TEST_DATABASE="+database, "CATS_TEST_BACKEND="+backend, "CATS_TEST_LEASE=3s", "CATS_TEST_ORPHAN_WAIT=5s")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -91,9 +161,10 @@ func TestThreeReplicasSurviveTheLossOfOne(t *testing.T) {
 	env.Vars = append(env.Vars, "PULUMI_BACKEND_URL="+backend)
 	env.Run(t, t.TempDir(), "stack", "ls", "--all", "--json")
 
+	cli, runs := countingCLI(t)
 	replicas := []*replica{}
 	for range 3 {
-		replicas = append(replicas, startReplica(t, database, backend, tokens))
+		replicas = append(replicas, startReplica(t, database, backend, cli, runs, tokens))
 	}
 	var codes []string
 	var names = map[string]municipality.Municipality{}
@@ -226,9 +297,13 @@ func TestThreeReplicasSurviveTheLossOfOne(t *testing.T) {
 	// was running, and of two others, succeeds at its first attempt (a lock
 	// would make it retry).
 	stacks := []string{codes[0] + "-dev", codes[29] + "-dev"}
+	killedStacks := map[string]bool{}
 	for id := range interrupted {
 		j, _ := st.GetJob(ctx, id)
-		stacks = append(stacks, j.Stack)
+		killedStacks[j.Stack] = true
+		if !slices.Contains(stacks, j.Stack) {
+			stacks = append(stacks, j.Stack)
+		}
 	}
 	for _, stack := range stacks {
 		code, env, _ := strings.Cut(stack, "-")
@@ -238,6 +313,29 @@ func TestThreeReplicasSurviveTheLossOfOne(t *testing.T) {
 			t.Errorf("refresh of %s after the kill = %s after %d attempts (%s); want succeeded at once: the stack is unlocked", stack, j.State, j.Attempts, j.Error)
 		}
 	}
+	// None ran twice, counted in CLI runs: each stack's up ran its CLI
+	// once, but for the killed replica's jobs, which ran it at most once (the
+	// kill may come during the policy preview before it) and never again;
+	// and no operation ran twice on one stack (an up's policy preview once,
+	// each refresh once).
+	count := cliRuns(t, runs)
+	for _, code := range codes {
+		stack := code + "-dev"
+		if n := count[runner.Up+" "+stack]; n != 1 && !(killedStacks[stack] && n == 0) {
+			t.Errorf("the up of %s ran the CLI %d times, want once", stack, n)
+		}
+	}
+	for _, stack := range stacks {
+		if n := count[runner.Refresh+" "+stack]; n != 1 {
+			t.Errorf("the refresh of %s ran the CLI %d times, want once", stack, n)
+		}
+	}
+	for run, n := range count {
+		if n > 1 {
+			t.Errorf("%s: the CLI ran %d times, want at most once", run, n)
+		}
+	}
+	t.Logf("CLI runs: %d operations on %d stacks", len(count), len(codes))
 	audit, err := st.AuditLog(ctx)
 	if err != nil {
 		t.Fatal(err)
