@@ -1,6 +1,7 @@
 // Package runner performs Pulumi operations on one stack with the Automation
-// API and the real CLI: one workspace directory per stack (the CLI's workspace
-// files are not safe to share between stacks), a file or PostgreSQL state
+// API and the real CLI: a temporary workspace directory per operation (the
+// CLI's workspace files are not safe to share between stacks, and no replica
+// keeps one a later operation needs), a file or PostgreSQL state
 // backend, passphrase secrets, and engine events forwarded as they happen.
 package runner
 
@@ -66,7 +67,8 @@ type Stacks struct {
 	Program func(stack string) pulumi.RunFunc
 	// CLI is the Pulumi CLI to run.
 	CLI CLI
-	// WorkDir holds one workspace directory per stack and the CLI's home.
+	// WorkDir holds the operations' workspace directories (each removed
+	// when its operation ends) and the CLI's home.
 	WorkDir string
 	// Backend is the state backend URL (file://… or postgres://…).
 	Backend string
@@ -147,15 +149,30 @@ func (st *Stacks) command(onStart func(process.Identity, error)) *command {
 	return &command{cli: st.CLI, onStart: onStart, pathFirst: st.PluginDirs}
 }
 
-// open opens (creating if needed) the stack's workspace with its config; cmd
-// runs its CLI commands.
-func (st *Stacks) open(ctx context.Context, stack string, config map[string]string, cmd *command) (auto.Stack, error) {
-	dir := filepath.Join(st.WorkDir, "workspaces", stack)
+// workspace creates the operation's own workspace directory, a new one under
+// WorkDir/workspaces, and returns it with the function that removes it: a
+// workspace lives as long as its operation, so nothing an operation needs
+// stays on one replica's disk (the stack's state and its secrets' salt are
+// in the backend, its config comes with each job), and any replica can run
+// the stack's next one.
+func (st *Stacks) workspace(stack string) (string, func(), error) {
+	root := filepath.Join(st.WorkDir, "workspaces")
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return "", nil, fmt.Errorf("create the workspace of %s: %w", stack, err)
+	}
+	dir, err := os.MkdirTemp(root, stack+"-")
+	if err != nil {
+		return "", nil, fmt.Errorf("create the workspace of %s: %w", stack, err)
+	}
+	return dir, func() { _ = os.RemoveAll(dir) }, nil
+}
+
+// open opens the stack in the workspace dir with its config; cmd runs its
+// CLI commands.
+func (st *Stacks) open(ctx context.Context, dir, stack string, config map[string]string, cmd *command) (auto.Stack, error) {
 	home := filepath.Join(st.WorkDir, "pulumi-home")
-	for _, d := range []string{dir, home} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return auto.Stack{}, fmt.Errorf("create the workspace of %s: %w", stack, err)
-		}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return auto.Stack{}, fmt.Errorf("create the CLI's home for %s: %w", stack, err)
 	}
 	s, err := auto.UpsertStackInlineSource(ctx, stack, st.Project, st.Program(stack),
 		auto.WorkDir(dir),
@@ -244,7 +261,12 @@ func (st *Stacks) run(ctx context.Context, op Operation, cmd *command, emit func
 		return res, fmt.Errorf("run %q on %s: unknown operation", op.Name, op.Stack)
 	}
 	emitStep(emit, st.cloudStep())
-	s, err := st.open(ctx, op.Stack, op.Config, cmd)
+	dir, remove, err := st.workspace(op.Stack)
+	if err != nil {
+		return res, classify(op.Name, op.Stack, err, newObserver())
+	}
+	defer remove()
+	s, err := st.open(ctx, dir, op.Stack, op.Config, cmd)
 	if err != nil {
 		return res, classify(op.Name, op.Stack, err, newObserver())
 	}

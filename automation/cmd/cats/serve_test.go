@@ -472,8 +472,8 @@ func TestStackLifecycle(t *testing.T) {
 	if got := backendStacks(t, ts.dir); !slices.Contains(got, "organization/cats-analytics/131016-dev") && !slices.Contains(got, "131016-dev") {
 		t.Fatalf("stacks in the backend after the up: %v, want 131016-dev", got)
 	}
-	if _, err := os.Stat(filepath.Join(ts.dir, "workspaces", "131016-dev", "Pulumi.yaml")); err != nil {
-		t.Errorf("the stack's workspace directory is missing: %v", err)
+	if left, err := os.ReadDir(filepath.Join(ts.dir, "workspaces")); err != nil || len(left) != 0 {
+		t.Errorf("workspaces left after the jobs: %v (%v), want none: each job's own is removed at its end", left, err)
 	}
 
 	// The events of the up, replayed after the fact.
