@@ -105,7 +105,7 @@ func (f *fakeStore) MarkDeleting(_ context.Context, code, environment string, de
 	return job, nil
 }
 
-func (f *fakeStore) CreateJob(_ context.Context, j store.Job, enqueue store.Enqueue) (store.Job, error) {
+func (f *fakeStore) CreateJobWithin(_ context.Context, j store.Job, caps store.QueueCaps, enqueue store.Enqueue) (store.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	m, ok := f.municipalities[store.StackName(j.Code, j.Environment)]
@@ -114,6 +114,24 @@ func (f *fakeStore) CreateJob(_ context.Context, j store.Job, enqueue store.Enqu
 	}
 	if m.State != store.MunicipalityActive {
 		return store.Job{}, store.ErrNotActive
+	}
+	var ofStack, ofToken int
+	for _, q := range f.jobs {
+		if q.State != store.JobQueued {
+			continue
+		}
+		if q.Stack == j.Stack {
+			ofStack++
+		}
+		if q.CreatedBy == j.CreatedBy {
+			ofToken++
+		}
+	}
+	if caps.PerStack > 0 && ofStack >= caps.PerStack {
+		return store.Job{}, &store.QueueFullError{Cap: "per stack", Limit: caps.PerStack}
+	}
+	if caps.PerToken > 0 && ofToken >= caps.PerToken {
+		return store.Job{}, &store.QueueFullError{Cap: "per token", Limit: caps.PerToken}
 	}
 	return f.insertJob(j, enqueue)
 }

@@ -326,9 +326,16 @@ func (s *server) createJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, _ := tokenFrom(r.Context())
-	job, err := s.Jobs.CreateJob(r.Context(),
+	job, err := s.Jobs.CreateJobWithin(r.Context(),
 		store.Job{Stack: m.Stack, Code: m.Code, Environment: m.Environment, Operation: req.Operation, CreatedBy: t.ID},
-		s.Queue.Enqueue(r.Context()))
+		s.QueueCaps, s.Queue.Enqueue(r.Context()))
+	var full *store.QueueFullError
+	if errors.As(err, &full) {
+		w.Header().Set("Retry-After", queueFullRetryAfter)
+		writeJSON(w, http.StatusTooManyRequests, apiError{Error: fmt.Sprintf(
+			"%s not queued: the queue holds at most %d queued jobs %s (%s); retry when some have started", req.Operation, full.Limit, full.Cap, queueCapSubject(full, m.Stack))})
+		return
+	}
 	if errors.Is(err, store.ErrNotActive) {
 		writeJSON(w, http.StatusConflict, apiError{Error: m.Stack + " is being deleted"})
 		return
@@ -400,4 +407,12 @@ func (s *server) cancelJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"job": job.ID, "cancelling": true})
+}
+
+// queueCapSubject names what a refused job's cap counts.
+func queueCapSubject(full *store.QueueFullError, stack string) string {
+	if full.Cap == "per token" {
+		return "this token's, across its stacks"
+	}
+	return stack + "'s"
 }

@@ -471,7 +471,7 @@ func TestAStreamEndsAtItsMaximumDuration(t *testing.T) {
 	f := newFakeStore()
 	f.municipalities["131016-dev"] = store.Municipality{Code: "131016", Environment: "dev", Stack: "131016-dev", State: store.MunicipalityActive}
 	f.tokens["cats_p_s"] = store.Token{ID: "p", Scope: store.ScopePlatform}
-	job, _ := f.CreateJob(context.Background(), store.Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: "up"},
+	job, _ := f.CreateJobWithin(context.Background(), store.Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: "up"}, store.QueueCaps{},
 		func(*sql.Tx, int64) error { return nil })
 	h := NewServer(Deps{Municipalities: f, Jobs: f, Tokens: f, AuditLog: f, Queue: &fakeQueue{store: f},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxStreamDuration: 300 * time.Millisecond})

@@ -46,6 +46,20 @@ func NewHTTPServer(h http.Handler, l Limits) *http.Server {
 	}
 }
 
+// Queue caps (issue 16: one token queued 2,000 jobs on its stack in 3 s).
+const (
+	// DefaultQueuedPerStack: a stack runs one job at a time, so a few
+	// waiting jobs say all a client wants done; more is a loop or a flood.
+	DefaultQueuedPerStack = 10
+	// DefaultQueuedPerToken: a token may keep a few jobs waiting on each of
+	// a handful of stacks (a municipality has dev and prod; the platform
+	// team's own token covers its manual runs, rollouts queue as the fleet).
+	DefaultQueuedPerToken = 50
+	// queueFullRetryAfter is the Retry-After of a refused job, in seconds:
+	// about the time a plan takes to leave the queue.
+	queueFullRetryAfter = "30"
+)
+
 // Event stream limits.
 const (
 	// DefaultMaxStreamsPerToken: a console shows a few jobs at a time; one

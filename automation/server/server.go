@@ -35,8 +35,10 @@ type MunicipalityStore interface {
 
 // JobStore keeps the jobs and their events.
 type JobStore interface {
-	// CreateJob records a job and queues it, atomically.
-	CreateJob(ctx context.Context, j store.Job, enqueue store.Enqueue) (store.Job, error)
+	// CreateJobWithin records a job and queues it, atomically, unless the
+	// stack or the token already has caps' worth of queued jobs
+	// (*store.QueueFullError).
+	CreateJobWithin(ctx context.Context, j store.Job, caps store.QueueCaps, enqueue store.Enqueue) (store.Job, error)
 	GetJob(ctx context.Context, id int64) (store.Job, error)
 	// ListJobs returns a stack's latest jobs, newest first.
 	ListJobs(ctx context.Context, stack string, limit int) ([]store.Job, error)
@@ -104,6 +106,10 @@ type Deps struct {
 	// gets per minute for requests without a valid token
 	// (DefaultUnauthenticatedAuditsPerMinute when zero); the rest are counted.
 	UnauthenticatedAuditsPerMinute int
+	// QueueCaps bound the queued jobs of one stack and of one token; a zero
+	// cap takes its default (DefaultQueuedPerStack, DefaultQueuedPerToken).
+	// Beyond a cap a new job gets 429 with Retry-After.
+	QueueCaps store.QueueCaps
 	// JobEvents wakes event streams when a job has new events or ends, on
 	// whichever replica it runs; nil: streams poll the store.
 	JobEvents JobEventNotifier
@@ -126,6 +132,12 @@ type server struct {
 
 // NewServer returns the API's handler.
 func NewServer(d Deps) http.Handler {
+	if d.QueueCaps.PerStack <= 0 {
+		d.QueueCaps.PerStack = DefaultQueuedPerStack
+	}
+	if d.QueueCaps.PerToken <= 0 {
+		d.QueueCaps.PerToken = DefaultQueuedPerToken
+	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}

@@ -367,12 +367,44 @@ func insertJob(ctx context.Context, tx *sql.Tx, j Job, enqueue Enqueue) (Job, er
 // deleted.
 var ErrNotActive = errors.New("is being deleted")
 
+// QueueCaps bound the jobs waiting in the queue, so one tenant's flood
+// cannot crowd out the others (issue 16). Zero leaves a cap off.
+type QueueCaps struct {
+	// PerStack is the most queued jobs one stack may have.
+	PerStack int
+	// PerToken is the most queued jobs one token (Job.CreatedBy) may have
+	// across all its stacks.
+	PerToken int
+}
+
+// QueueFullError refuses a job beyond a QueueCaps cap.
+type QueueFullError struct {
+	// Cap names the cap: "per stack" or "per token".
+	Cap string
+	// Limit is the cap's value.
+	Limit int
+}
+
+func (e *QueueFullError) Error() string {
+	return fmt.Sprintf("queue full: %d queued jobs is the cap %s", e.Limit, e.Cap)
+}
+
 // CreateJob records a job and its queue entry in one transaction, for an
 // active registration only: ErrNotFound when the stack is not registered,
 // ErrNotActive while it is being deleted. The check and the insert are one
 // transaction that holds the registration's row, so a destroy queued at the
 // same moment either sees this job ahead of it or this job is refused.
-func (s *DB) CreateJob(ctx context.Context, j Job, enqueue Enqueue) (_ Job, err error) {
+func (s *DB) CreateJob(ctx context.Context, j Job, enqueue Enqueue) (Job, error) {
+	return s.CreateJobWithin(ctx, j, QueueCaps{}, enqueue)
+}
+
+// CreateJobWithin is CreateJob within queue caps: a *QueueFullError when the
+// stack or the token already has caps' worth of queued jobs. The counts are
+// taken while the transaction holds the registration's row (every job of the
+// stack queues through it) and the token's row (every job of the token), so
+// concurrent requests cannot together overshoot a cap, on PostgreSQL as on
+// SQLite (one writer).
+func (s *DB) CreateJobWithin(ctx context.Context, j Job, caps QueueCaps, enqueue Enqueue) (_ Job, err error) {
 	defer wrap(&err, "create a %s job on %s", j.Operation, j.Stack)
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
@@ -382,11 +414,43 @@ func (s *DB) CreateJob(ctx context.Context, j Job, enqueue Enqueue) (_ Job, err 
 	if j.Generation, err = holdActiveRegistration(ctx, tx, j.Code, j.Environment); err != nil {
 		return Job{}, err
 	}
+	if err := withinCaps(ctx, tx, j, caps); err != nil {
+		return Job{}, err
+	}
 	j, err = insertJob(ctx, tx, j, enqueue)
 	if err != nil {
 		return Job{}, err
 	}
 	return j, tx.Commit()
+}
+
+// withinCaps checks a new job against the queue caps. The caller holds the
+// registration's row; the token's row is held here by a no-op update (the
+// same write lock as holdActiveRegistration's), always after the
+// registration's, so two jobs never wait on each other in a cycle.
+func withinCaps(ctx context.Context, tx *sql.Tx, j Job, caps QueueCaps) error {
+	if caps.PerStack > 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE stack = ? AND state = ?`, j.Stack, JobQueued).Scan(&n); err != nil {
+			return fmt.Errorf("count the queued jobs of %s: %w", j.Stack, err)
+		}
+		if n >= caps.PerStack {
+			return &QueueFullError{Cap: "per stack", Limit: caps.PerStack}
+		}
+	}
+	if caps.PerToken > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE tokens SET id = id WHERE id = ?`, j.CreatedBy); err != nil {
+			return fmt.Errorf("hold token %s: %w", j.CreatedBy, err)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE created_by = ? AND state = ?`, j.CreatedBy, JobQueued).Scan(&n); err != nil {
+			return fmt.Errorf("count the queued jobs of token %s: %w", j.CreatedBy, err)
+		}
+		if n >= caps.PerToken {
+			return &QueueFullError{Cap: "per token", Limit: caps.PerToken}
+		}
+	}
+	return nil
 }
 
 // holdActiveRegistration returns the generation of an active registration and

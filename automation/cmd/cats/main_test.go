@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -192,6 +193,18 @@ func TestOneDefaultDataDirectory(t *testing.T) {
 		_ = run(context.Background(), append(strings.Fields(cmd), "--help"), env(nil), &help)
 		if !strings.Contains(help.String(), "CATS_DATA") || !strings.Contains(help.String(), ".work/cats-data") {
 			t.Errorf("cats %s --help does not say where its data lives:\n%s", cmd, help.String())
+		}
+	}
+}
+
+// TestServeRefusesQueueCapsBelowOne: a cap of 0 would refuse every job; the
+// error names the flag.
+func TestServeRefusesQueueCapsBelowOne(t *testing.T) {
+	absent := filepath.Join(t.TempDir(), "absent")
+	for _, flag := range []string{"--max-queued-per-stack", "--max-queued-per-token"} {
+		err := run(context.Background(), []string{"serve", flag, "0"}, env(map[string]string{"CATS_DATA": absent}), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("cats serve %s 0: %v, want an error naming %s", flag, err, flag)
 		}
 	}
 }

@@ -93,6 +93,9 @@ type ServeOptions struct {
 	// FleetTick is how often the fleet controller looks at rollouts and the
 	// drift schedule (5 s when zero).
 	FleetTick time.Duration
+	// QueueCaps bound the queued jobs of one stack and of one token
+	// (server.DefaultQueuedPerStack, server.DefaultQueuedPerToken when zero).
+	QueueCaps store.QueueCaps
 	// TrustForwardedProto: the server is behind a TLS-terminating proxy that
 	// sets X-Forwarded-Proto (console session cookies are then Secure).
 	TrustForwardedProto bool
@@ -181,6 +184,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	policyConfig := fs.String("policy-config", "", "policy pack config applied to every plan, preview and up (the JSON --policy-pack-config takes)")
 	driftSchedule := fs.String("drift-schedule", defaultDriftSchedule, "how often each environment's stacks are checked for drift, ENV=INTERVAL,… (\"\" for never)")
 	driftBatch := fs.Int("drift-batch", 4, "drift checks queued or running at once")
+	queuedPerStack := fs.Int("max-queued-per-stack", server.DefaultQueuedPerStack, "jobs one stack may have queued; beyond it a new job gets 429")
+	queuedPerToken := fs.Int("max-queued-per-token", server.DefaultQueuedPerToken, "jobs one token may have queued across its stacks; beyond it a new job gets 429")
 	cloud := fs.String("cloud", runner.CloudAWS, "where resources go: aws (the real AWS provider) or standin (the stand-in plugins: nothing is created in AWS)")
 	standinPlugins := fs.String("standin-plugins", "", "directory of the stand-in plugins with --cloud standin (default $CATS_STANDIN_PLUGINS, else standin/ beside the Pulumi CLI)")
 	if err := fs.Parse(args); err != nil {
@@ -197,6 +202,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if *concurrency <= 0 {
 		return fmt.Errorf("--concurrency %d: give the number of operations this replica may run at once, 1 or more", *concurrency)
+	}
+	if *queuedPerStack < 1 {
+		return fmt.Errorf("--max-queued-per-stack %d: give the jobs a stack may have queued, 1 or more", *queuedPerStack)
+	}
+	if *queuedPerToken < 1 {
+		return fmt.Errorf("--max-queued-per-token %d: give the jobs a token may have queued, 1 or more", *queuedPerToken)
 	}
 	if runtime.GOOS != "linux" {
 		return fmt.Errorf("cats serve runs on Linux, not %s: it finds its Pulumi CLI processes again through /proc after a crash, "+
@@ -250,7 +261,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Program:       func(string) pulumi.RunFunc { return platform.Program },
 		BaseConfig:    baseConfig(),
 		DriftSchedule: schedule, DriftBatch: *driftBatch,
-		Logger: logger,
+		QueueCaps: store.QueueCaps{PerStack: *queuedPerStack, PerToken: *queuedPerToken},
+		Logger:    logger,
 		Ready: func(addr string) {
 			logger.Info("listening", "addr", addr, "data", abs, "database", databaseKind(*database), "pulumi", cli.Path, "pulumiVersion", cli.Version().String(),
 				"cloud", cmp.Or(*cloud, runner.CloudAWS), "policyPack", pack, "policyConfig", *policyConfig)
@@ -451,6 +463,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			return nil
 		},
 		TrustForwardedProto: o.TrustForwardedProto,
+		QueueCaps:           o.QueueCaps,
 	})
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
