@@ -25,7 +25,7 @@ type Store interface {
 	// CreateJob is the one way jobs are made, as the API's job handler makes them.
 	CreateJob(ctx context.Context, j store.Job, enqueue store.Enqueue) (store.Job, error)
 	GetJob(ctx context.Context, id int64) (store.Job, error)
-	LastJob(ctx context.Context, stack string, operations ...string) (store.Job, error)
+	LastJob(ctx context.Context, stack string, operations ...store.Operation) (store.Job, error)
 	LatestJobBy(ctx context.Context, stack, creator string, after int64) (store.Job, error)
 	BusyStacks(ctx context.Context, except ...string) (map[string]bool, error)
 

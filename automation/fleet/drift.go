@@ -215,7 +215,7 @@ func (c *Controller) check(ctx context.Context, m store.Municipality) error {
 	if err := s.MarkDriftCheck(ctx, m, store.DriftCheckCreating); err != nil {
 		return err
 	}
-	job, err := s.CreateJob(ctx, store.Job{Stack: m.Stack, Code: m.Code, Environment: m.Environment, Operation: runner.Drift,
+	job, err := s.CreateJob(ctx, store.Job{Stack: m.Stack, Code: m.Code, Environment: m.Environment, Operation: store.OperationDrift,
 		CreatedBy: DriftCreator}, c.cfg.Queue.Enqueue(ctx))
 	if err != nil {
 		return errors.Join(err, s.ClearDriftCheck(ctx, m.Stack))

@@ -49,7 +49,7 @@ func (m *Metrics) ObserveJob(j store.Job) {
 	if err1 != nil || err2 != nil || end.Before(start) {
 		return // a job cancelled before it started has no duration
 	}
-	m.jobDuration.WithLabelValues(j.Operation, string(j.State)).Observe(end.Sub(start).Seconds())
+	m.jobDuration.WithLabelValues(string(j.Operation), string(j.State)).Observe(end.Sub(start).Seconds())
 }
 
 // Describe implements prometheus.Collector.
@@ -100,7 +100,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			return
 		}
 		for _, s := range []string{store.StackPending, store.StackStarting, store.StackRunning, store.StackSucceeded, store.StackFailed, store.StackCancelled} {
-			ch <- prometheus.MustNewConstMetric(m.rollout, prometheus.GaugeValue, float64(v.Tally.ByState[s]), r.ID, r.Operation, r.State, s)
+			ch <- prometheus.MustNewConstMetric(m.rollout, prometheus.GaugeValue, float64(v.Tally.ByState[s]), r.ID, string(r.Operation), r.State, s)
 		}
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/cats-analytics/cats-analytics/automation/runner"
 	"github.com/cats-analytics/cats-analytics/automation/store"
 	"github.com/cats-analytics/cats-analytics/components/config"
 	"github.com/cats-analytics/cats-analytics/domain/municipality"
@@ -62,7 +61,7 @@ func versionOf(settings []debug.BuildSetting) string {
 }
 
 // RolloutOperations are the operations a rollout can roll out.
-var RolloutOperations = []string{runner.Preview, runner.Up, runner.Refresh}
+var RolloutOperations = []store.Operation{store.OperationPreview, store.OperationUp, store.OperationRefresh}
 
 // Selector chooses a rollout's stacks: every registered stack with All, or
 // those matching every filter given.
@@ -92,11 +91,11 @@ type Canary struct {
 
 // RolloutRequest is POST /v1/rollouts.
 type RolloutRequest struct {
-	Operation      string   `json:"operation"`
-	Selector       Selector `json:"selector"`
-	Canary         *Canary  `json:"canary,omitempty"`
-	Waves          []Wave   `json:"waves,omitempty"`
-	MaxConcurrency int      `json:"maxConcurrency,omitempty"`
+	Operation      store.Operation `json:"operation"`
+	Selector       Selector        `json:"selector"`
+	Canary         *Canary         `json:"canary,omitempty"`
+	Waves          []Wave          `json:"waves,omitempty"`
+	MaxConcurrency int             `json:"maxConcurrency,omitempty"`
 	// FailureBudget is how many stacks may fail before the rollout stops
 	// (0: the first failure stops it). A mandatory policy violation always
 	// stops it.
@@ -114,7 +113,7 @@ const DefaultMaxConcurrency = 4
 // Validate checks a request, naming the field at fault and the fix.
 func (r *RolloutRequest) Validate() error {
 	if !slices.Contains(RolloutOperations, r.Operation) {
-		return &FieldError{"operation", fmt.Sprintf("%q must be one of %s", r.Operation, strings.Join(RolloutOperations, ", "))}
+		return &FieldError{"operation", fmt.Sprintf("%q must be one of %s", r.Operation, store.JoinOperations(RolloutOperations))}
 	}
 	sel := r.Selector
 	filtered := sel.Environment != "" || len(sel.Prefectures) > 0 || len(sel.Codes) > 0

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cats-analytics/cats-analytics/automation/jobs"
 	"github.com/cats-analytics/cats-analytics/automation/runner"
 	"github.com/cats-analytics/cats-analytics/automation/store"
 	"github.com/cats-analytics/cats-analytics/components/config"
@@ -40,11 +39,11 @@ type Cost struct {
 
 // LastOperation is a stack's latest finished job.
 type LastOperation struct {
-	Job        int64  `json:"job"`
-	Operation  string `json:"operation"`
-	State      string `json:"state"`
-	Reason     string `json:"reason,omitempty"`
-	FinishedAt string `json:"finishedAt"`
+	Job        int64           `json:"job"`
+	Operation  store.Operation `json:"operation"`
+	State      string          `json:"state"`
+	Reason     string          `json:"reason,omitempty"`
+	FinishedAt string          `json:"finishedAt"`
 }
 
 // Violations counts the policy findings of a stack's last plan, preview or up.
@@ -125,10 +124,10 @@ func (f Filter) Validate() error {
 // statusOperations are the operations whose end is a stack's last
 // operation; drift checks have their own place (DriftView), and would hide
 // a failed up otherwise.
-var statusOperations = []string{jobs.Plan, runner.Preview, runner.Up, runner.Refresh, runner.Destroy}
+var statusOperations = []store.Operation{store.OperationPlan, store.OperationPreview, store.OperationUp, store.OperationRefresh, store.OperationDestroy}
 
 // policyOperations are those whose result lists the policy pack's findings.
-var policyOperations = []string{jobs.Plan, runner.Preview, runner.Up}
+var policyOperations = []store.Operation{store.OperationPlan, store.OperationPreview, store.OperationUp}
 
 // Status returns the fleet's status; withCost adds each stack's estimate.
 func (c *Controller) Status(ctx context.Context, f Filter, withCost bool) (Status, error) {

@@ -32,7 +32,7 @@ import (
 )
 
 // Operations lists every operation a job can run.
-var Operations = []string{Plan, runner.Preview, runner.Up, runner.Refresh, runner.Destroy, runner.Drift}
+var Operations = []store.Operation{Plan, store.OperationPreview, store.OperationUp, store.OperationRefresh, store.OperationDestroy, store.OperationDrift}
 
 // Runner performs CLI operations (runner.Stacks in production).
 type Runner interface {
@@ -553,7 +553,7 @@ func (q *Queue) execute(ctx context.Context, job store.Job, log *slog.Logger) (a
 		return res, err
 	}
 	return q.cfg.Runner.Run(ctx, runner.Operation{
-		Name: job.Operation, Stack: job.Stack, Config: cfg, Remove: job.RemoveStack,
+		Name: string(job.Operation), Stack: job.Stack, Config: cfg, Remove: job.RemoveStack,
 		OnEvent: appendEvent,
 		OnCLIStart: func(cli process.Identity, err error) {
 			if err == nil {

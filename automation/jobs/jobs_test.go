@@ -95,7 +95,7 @@ func startQueue(t *testing.T, q *Queue) {
 
 var chiyoda = store.Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
 
-func jobOn(operation string) store.Job {
+func jobOn(operation store.Operation) store.Job {
 	return store.Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: operation, CreatedBy: "t"}
 }
 

@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cats-analytics/cats-analytics/automation/store"
 	"github.com/cats-analytics/cats-analytics/policy/rules"
 )
 
 // Plan is the offline operation: the program under mocks and the policy pack,
 // no cloud and no credentials.
-const Plan = "plan"
+const Plan = store.OperationPlan
 
 // Planner runs the offline plan of a stack, telling onEvent of each step as
 // it is done.

@@ -169,7 +169,7 @@ func (f *fakeStore) Events(_ context.Context, jobID int64, after int) ([]store.E
 	return list, nil
 }
 
-func (f *fakeStore) LastJob(_ context.Context, stack string, operations ...string) (store.Job, error) {
+func (f *fakeStore) LastJob(_ context.Context, stack string, operations ...store.Operation) (store.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := len(f.jobs) - 1; i >= 0; i-- {

@@ -129,7 +129,7 @@ func (s *server) createMunicipality(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "register municipality "+stack, err)
 		return
 	}
-	s.metrics.jobs.WithLabelValues(jobs.Plan).Inc()
+	s.metrics.jobs.WithLabelValues(string(jobs.Plan)).Inc()
 	w.Header().Set("Location", fmt.Sprintf("/v1/municipalities/%s", m.Code))
 	writeJSON(w, http.StatusAccepted, map[string]any{"municipality": m, "job": job})
 }
@@ -171,15 +171,15 @@ type StackView struct {
 
 // LastUpdate is the stack's latest finished up, refresh or destroy.
 type LastUpdate struct {
-	Job        int64  `json:"job"`
-	Operation  string `json:"operation"`
-	State      string `json:"state"`
-	Reason     string `json:"reason,omitempty"`
-	FinishedAt string `json:"finishedAt"`
+	Job        int64           `json:"job"`
+	Operation  store.Operation `json:"operation"`
+	State      string          `json:"state"`
+	Reason     string          `json:"reason,omitempty"`
+	FinishedAt string          `json:"finishedAt"`
 }
 
 // updates are the operations that change a stack's state (a preview does not).
-var updates = []string{runner.Up, runner.Refresh, runner.Destroy}
+var updates = []store.Operation{store.OperationUp, store.OperationRefresh, store.OperationDestroy}
 
 // stackView adds a stack's last update; its resource count is what that
 // update's result recorded (runner.Result.Resources).
@@ -265,7 +265,7 @@ func (s *server) deleteMunicipality(w http.ResponseWriter, r *http.Request) {
 	}
 	t, _ := tokenFrom(r.Context())
 	job, err := s.Municipalities.MarkDeleting(r.Context(), code, target.Environment,
-		store.Job{Stack: target.Stack, Code: code, Environment: target.Environment, Operation: runner.Destroy, RemoveStack: true, CreatedBy: t.ID},
+		store.Job{Stack: target.Stack, Code: code, Environment: target.Environment, Operation: store.OperationDestroy, RemoveStack: true, CreatedBy: t.ID},
 		s.Queue.Enqueue(r.Context()))
 	if errors.Is(err, store.ErrNotActive) { // another request won the race
 		writeJSON(w, http.StatusConflict, apiError{Error: target.Stack + " is already being deleted"})
@@ -286,7 +286,7 @@ func (s *server) deleteMunicipality(w http.ResponseWriter, r *http.Request) {
 
 // CreateJobRequest asks for an operation on a stack.
 type CreateJobRequest struct {
-	Operation string `json:"operation"`
+	Operation store.Operation `json:"operation"`
 }
 
 func (s *server) stackFor(w http.ResponseWriter, r *http.Request) (store.Municipality, bool) {
@@ -318,7 +318,7 @@ func (s *server) createJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !slices.Contains(jobs.Operations, req.Operation) {
-		badRequest(w, "operation", fmt.Sprintf("%q must be one of %s", req.Operation, strings.Join(jobs.Operations, ", ")))
+		badRequest(w, "operation", fmt.Sprintf("%q must be one of %s", req.Operation, store.JoinOperations(jobs.Operations)))
 		return
 	}
 	if m.State == store.MunicipalityDeleting {
@@ -345,10 +345,10 @@ func (s *server) createJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.fail(w, r, "queue "+req.Operation+" of "+m.Stack, err)
+		s.fail(w, r, "queue "+string(req.Operation)+" of "+m.Stack, err)
 		return
 	}
-	s.metrics.jobs.WithLabelValues(req.Operation).Inc()
+	s.metrics.jobs.WithLabelValues(string(req.Operation)).Inc()
 	w.Header().Set("Location", fmt.Sprintf("/v1/jobs/%d", job.ID))
 	writeJSON(w, http.StatusAccepted, map[string]any{"job": job})
 }

@@ -46,7 +46,7 @@ type JobStore interface {
 	Events(ctx context.Context, jobID int64, after int) ([]store.Event, error)
 	// LastJob returns a stack's latest finished job of the operations
 	// (store.ErrNotFound when none).
-	LastJob(ctx context.Context, stack string, operations ...string) (store.Job, error)
+	LastJob(ctx context.Context, stack string, operations ...store.Operation) (store.Job, error)
 }
 
 // TokenAuthenticator resolves a bearer token to its record; it answers

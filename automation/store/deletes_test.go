@@ -14,7 +14,7 @@ import (
 
 var chiyoda = store.Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
 
-func chiyodaJob(op string) store.Job {
+func chiyodaJob(op store.Operation) store.Job {
 	return store.Job{Stack: "131016-dev", Code: "131016", Environment: "dev", Operation: op, CreatedBy: "t"}
 }
 

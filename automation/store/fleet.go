@@ -49,7 +49,7 @@ const (
 // Rollout is an operation rolled out across a selection of stacks in waves.
 type Rollout struct {
 	ID             string          `json:"id"`
-	Operation      string          `json:"operation"`
+	Operation      Operation       `json:"operation"`
 	Selector       json.RawMessage `json:"selector"`
 	Waves          json.RawMessage `json:"waveSpec"`
 	MaxConcurrency int             `json:"maxConcurrency"`

@@ -310,6 +310,29 @@ func (s *DB) DeleteMunicipality(ctx context.Context, code, environment string, g
 // final states.
 type JobState string
 
+// Operation is what a job runs: a plan under mocks, or a Pulumi operation
+// (runner's names for them; drift is a refresh --preview-only).
+type Operation string
+
+// Operations of jobs.
+const (
+	OperationPlan    Operation = "plan"
+	OperationPreview Operation = "preview"
+	OperationUp      Operation = "up"
+	OperationRefresh Operation = "refresh"
+	OperationDestroy Operation = "destroy"
+	OperationDrift   Operation = "drift"
+)
+
+// JoinOperations lists operations for a message: "plan, up".
+func JoinOperations(operations []Operation) string {
+	names := make([]string, len(operations))
+	for i, o := range operations {
+		names[i] = string(o)
+	}
+	return strings.Join(names, ", ")
+}
+
 // Job states.
 const (
 	JobQueued    JobState = "queued"
@@ -331,7 +354,7 @@ type Job struct {
 	Stack       string          `json:"stack"`
 	Code        string          `json:"code"`
 	Environment string          `json:"environment"`
-	Operation   string          `json:"operation"`
+	Operation   Operation       `json:"operation"`
 	RemoveStack bool            `json:"removeStack,omitempty"`
 	State       JobState        `json:"state"`
 	Attempts    int             `json:"attempts"`
@@ -570,7 +593,7 @@ func (s *DB) ListJobs(ctx context.Context, stack string, limit int) (_ []Job, er
 
 // LastJob returns the stack's latest finished job of one of the operations
 // (ErrNotFound when there is none): the stack's last update, say.
-func (s *DB) LastJob(ctx context.Context, stack string, operations ...string) (_ Job, err error) {
+func (s *DB) LastJob(ctx context.Context, stack string, operations ...Operation) (_ Job, err error) {
 	defer wrap(&err, "find the last %v of %s", operations, stack)
 	if len(operations) == 0 {
 		return Job{}, errors.New("no operation named")

@@ -199,7 +199,7 @@ func TestLastJobIsTheStacksLatestFinishedOperation(t *testing.T) {
 func testLastJobIsTheStacksLatestFinishedOperation(t *testing.T, s *store.DB) {
 	ctx := context.Background()
 	m := store.Municipality{Code: "131016", Environment: "dev", Name: "千代田区", Prefecture: "東京都", Config: map[string]string{}}
-	job := func(stack, op string) store.Job {
+	job := func(stack string, op store.Operation) store.Job {
 		return store.Job{Stack: stack, Code: "131016", Environment: "dev", Operation: op, CreatedBy: "t"}
 	}
 	_, plan, err := s.CreateMunicipality(ctx, m, job("131016-dev", "plan"), noQueue)
