@@ -16,8 +16,8 @@ func testEveryMigrationIsApplied(t *testing.T, s *store.DB) {
 	if err := s.DB.QueryRow(`SELECT MAX(version_id) FROM goose_db_version`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	if version != 4 {
-		t.Errorf("schema version %d, want 4 (initial, replicas, generations, fleet)", version)
+	if version != 5 {
+		t.Errorf("schema version %d, want 5 (initial, replicas, generations, fleet, queue caps)", version)
 	}
 	for _, table := range []string{"municipalities", "jobs", "replicas", "rollouts", "rollout_stacks", "stack_versions", "drift_status", "drift_sweeps", "fleet_leases"} {
 		var n int
