@@ -94,9 +94,17 @@ func fetchStatus(u *webtest.User, method, path, body string, withCSRF bool) int 
 // $CATS_SCREENSHOTS).
 func TestConsoleInABrowser(t *testing.T) {
 	webtest.Chromium(t) // fails in CI, skips elsewhere, before anything starts
-	gate := gatedPlanner{Planner: newPlanner(nil), started: make(chan string, 16), release: make(chan struct{})}
+	// The platform team has made the retention rule advisory (its --policy-config),
+	// so a short retention shows in the policy table as an advisory finding
+	// and the plan succeeds.
+	const advisoryRetention = `{"log-group-retention": "advisory"}`
+	policy, err := parsePolicyConfig([]byte(advisoryRetention))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := gatedPlanner{Planner: newPlanner(policy), started: make(chan string, 16), release: make(chan struct{})}
 	ts := newTestServer(t)
-	ts.startWith(func(o *ServeOptions) { o.Planner = gate })
+	ts.startWith(func(o *ServeOptions) { o.Planner, o.PolicyConfig = gate, []byte(advisoryRetention) })
 	b := webtest.Start(t, ts.url)
 
 	team := b.NewUser("the platform team")
@@ -122,8 +130,8 @@ func TestConsoleInABrowser(t *testing.T) {
 		ts.tokens["platform"])); leaked {
 		t.Error("the token or the session id is readable by the page's scripts (storage, document.cookie or the DOM)")
 	}
-	if n := team.Count("#site-nav a[href='/fleet']"); n != 0 {
-		t.Errorf("the menu offers the fleet page although the server has no /v1/fleet")
+	if n := team.Count("#site-nav a[href='/fleet']"); n != 1 {
+		t.Errorf("the menu offers the fleet page %d times, want once (the server has /v1/fleet)", n)
 	}
 
 	// Keyboard: the first Tab reaches the skip link, which moves focus to the content.
@@ -316,10 +324,11 @@ func TestConsoleInABrowser(t *testing.T) {
 	team.WaitFor("the Japanese page", `document.documentElement.lang === 'ja' && document.body.dataset.ready === 'true'`)
 
 	team.Open("/fleet")
-	if !strings.Contains(team.Text("main"), "まだフリートの情報を提供していません") {
-		t.Errorf("the fleet page reads %q, want the notice that the server has no fleet view yet", team.Text("main"))
+	team.WaitFor("the fleet", `document.body.dataset.ready === 'true'`)
+	if fleetText := team.Text("main"); !strings.Contains(fleetText, "131016") || !strings.Contains(fleetText, "131016-prod") || strings.Contains(fleetText, "まだフリートの情報を提供していません") {
+		t.Errorf("the fleet page reads %q, want 131016 and its stack from /v1/fleet", fleetText)
 	}
-	team.Screenshot("fleet-unavailable")
+	team.Screenshot("fleet")
 
 	team.Do("sign out", chromedp.Click(chromedp.CSS("#sign-out")))
 	team.WaitFor("the sign-in page", `location.pathname === '/signin' && document.body.dataset.ready === 'true'`)
